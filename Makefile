@@ -1,0 +1,40 @@
+# The two commands of the Quickstart: `make run` and `make test`. Both build .venv when needed.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+PIP_INSTALL := $(PIP) install --disable-pip-version-check --progress-bar off -q -c requirements/constraints.txt
+# Re-install only when what is installed changes.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/*.txt | cksum | cut -d' ' -f1)
+TEST_STAMP := $(STAMP)-test
+
+.PHONY: run test smoke install clean
+
+run: $(STAMP)
+	$(BIN)/matteralign run default --out results
+
+smoke: $(STAMP)
+	$(BIN)/matteralign run smoke --out results-smoke
+
+test: $(TEST_STAMP)
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) --upgrade pip
+	$(PIP_INSTALL) torch==2.13.0
+
+$(STAMP): $(BIN)/python
+	$(PIP_INSTALL) -e '.[default]'
+	$(PIP_INSTALL) --no-deps -r requirements/no-deps.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+$(TEST_STAMP): $(STAMP)
+	$(PIP_INSTALL) -e '.[default,test,ray]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) results results-smoke

@@ -1,0 +1,1 @@
+"""The ``matteralign`` command line: one module per command group, mirroring the Python API."""

@@ -1,0 +1,52 @@
+"""``matteralign datasets list|show``: the built-in datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Built-in datasets and their cards.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_datasets() -> None:
+    """List the built-in datasets with their domain, modalities and size."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from matteralign.data.registry import dataset_names, get_dataset_spec
+
+    table = Table(title="matteralign datasets")
+    for column in ("name", "domain", "modalities", "samples", "OOD", "source", "description"):
+        table.add_column(column)
+    for name in dataset_names():
+        spec = get_dataset_spec(name)
+        table.add_row(spec.name, spec.domain, ",".join(spec.modalities), f"{spec.size:,}",
+                      "yes" if spec.out_of_distribution else "", spec.source, spec.description)
+    Console().print(table)
+
+
+@app.command("show")
+def show_dataset(
+    name: Annotated[str, typer.Argument(help="A dataset name.")],
+    n: Annotated[int | None, typer.Option(help="Build a seeded subset of this size.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the subset.")] = 0,
+    data_root: Annotated[Path | None, typer.Option(envvar="MATTERALIGN_DATA_ROOT")] = None,
+) -> None:
+    """Build a dataset and print its card, size and fingerprint."""
+    import yaml
+
+    from matteralign.data.registry import load_dataset
+    from matteralign.errors import MatterAlignError
+
+    try:
+        dataset = load_dataset(name, n=n, seed=seed, data_root=data_root)
+    except MatterAlignError as error:
+        typer.secho(f"error: {error}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    card = dataset.card.model_dump(mode="json")
+    card.update(samples=len(dataset), modalities=sorted(dataset.modalities),
+                fingerprint=dataset.fingerprint(), first_ids=dataset.ids[:5])
+    typer.echo(yaml.safe_dump(card, sort_keys=False))

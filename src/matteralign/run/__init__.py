@@ -1,0 +1,1 @@
+"""Execution: the embedding loop over shards, and the executors that schedule it."""

@@ -1,0 +1,246 @@
+"""The embedding loop: one model over one dataset, shard by shard, into the store.
+
+Batching under a budget, per-sample failures, out-of-memory backoff, progress and resuming live
+here once, so that adapters stay small.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from matteralign.data.sample import Dataset, Sample
+from matteralign.errors import SampleError
+from matteralign.models.adapter import ModelAdapter
+from matteralign.store.embedding_store import EmbeddingStore, ShardRecord
+from matteralign.store.provenance import config_hash, environment_provenance
+
+
+@dataclass
+class EmbedSummary:
+    """What :func:`embed_dataset` did for one (dataset, model)."""
+
+    dataset: str
+    model: str
+    n_shards: int
+    computed: int
+    skipped: int
+    n_embedded: int
+    n_failed: int
+
+
+def shard_slices(n: int, shard_size: int) -> list[slice]:
+    """Contiguous slices of ``shard_size`` samples covering ``range(n)``."""
+    return [slice(i, min(i + shard_size, n)) for i in range(0, n, shard_size)] or [slice(0, 0)]
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    return "out of memory" in str(error).lower() or type(error).__name__ == "OutOfMemoryError"
+
+
+def resolve_layers(adapter: ModelAdapter, layers: str | Sequence[str]) -> list[str]:
+    """``"last"`` → the card's last hidden layer, ``"all"`` → every layer, else the names given.
+
+    Negative integers (as strings or ints) count from the end, Hugging Face style.
+    """
+    names = adapter.layer_names
+    if layers == "last":
+        return [adapter.card.last_layer]
+    if layers == "all":
+        return list(names)
+    chosen = []
+    for layer in layers:
+        if isinstance(layer, int) or (isinstance(layer, str) and layer.lstrip("-").isdigit()):
+            chosen.append(names[int(layer)])
+        elif layer in names:
+            chosen.append(layer)
+        else:
+            raise ValueError(f"model {adapter.id} has no layer {layer!r}; it has {names}")
+    return chosen
+
+
+class _ShardEmbedder:
+    """Embeds one shard's samples, isolating failures and backing off on out-of-memory."""
+
+    def __init__(self, adapter: ModelAdapter, layers: list[str], pooling: str, budget: int):
+        self.adapter = adapter
+        self.layers = layers
+        self.pooling = pooling
+        self.budget = budget
+
+    def batches(self, items: list[tuple[str, Any]]) -> list[list[tuple[str, Any]]]:
+        """Consecutive batches whose summed cost stays within the budget (at least one item)."""
+        batches: list[list[tuple[str, Any]]] = []
+        current: list[tuple[str, Any]] = []
+        used = 0
+        for sample_id, item in items:
+            cost = self.adapter.cost(item)
+            if current and used + cost > self.budget:
+                batches.append(current)
+                current, used = [], 0
+            current.append((sample_id, item))
+            used += cost
+        if current:
+            batches.append(current)
+        return batches
+
+    def run(self, batch: list[tuple[str, Any]], results: dict, failures: dict) -> None:
+        try:
+            out = self.adapter.embed([item for _, item in batch], self.layers, self.pooling)
+        except SampleError as error:
+            if len(batch) == 1:
+                failures[batch[0][0]] = error.reason
+                return
+            self._split(batch, results, failures)
+            return
+        except Exception as error:  # one bad sample must not sink the batch
+            if len(batch) == 1:
+                failures[batch[0][0]] = f"{type(error).__name__}: {error}"
+                return
+            if _is_out_of_memory(error):
+                import gc
+
+                gc.collect()
+            self._split(batch, results, failures)
+            return
+        for row, (sample_id, _) in enumerate(batch):
+            pooled = {layer: out.pooled[layer][row] for layer in self.layers}
+            bad = [layer for layer, vector in pooled.items() if not np.isfinite(vector).all()]
+            if bad:
+                failures[sample_id] = f"non-finite embedding in layer(s) {', '.join(bad)}"
+                continue
+            energy = None if out.energy is None else float(out.energy[row])
+            results[sample_id] = (pooled, energy)
+
+    def _split(self, batch: list[tuple[str, Any]], results: dict, failures: dict) -> None:
+        half = math.ceil(len(batch) / 2)
+        self.run(batch[:half], results, failures)
+        self.run(batch[half:], results, failures)
+
+
+def embed_dataset(
+    adapter: ModelAdapter,
+    dataset: Dataset,
+    store: EmbeddingStore,
+    layers: str | Sequence[str] = "all",
+    pooling: str | None = None,
+    shard_size: int = 256,
+    batch_budget: int | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+    on_progress: Callable[[int], None] | None = None,
+) -> EmbedSummary:
+    """Embed every sample of ``dataset`` with ``adapter`` into ``store``, resumably.
+
+    Shards whose configuration hash matches a stored, checksum-valid shard are skipped, so a
+    killed run picks up where it stopped and ends with the same embeddings.
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+    dataset : Dataset
+    store : EmbeddingStore
+    layers : "last", "all" or sequence of str
+    pooling : str, optional
+        Default: the card's default pooling.
+    shard_size : int
+        Samples per shard file.
+    batch_budget : int, optional
+        Largest summed ``adapter.cost`` of a batch (atoms, tokens); default 32 × shard of ones.
+    device, dtype : str
+    on_progress : callable, optional
+        Called with the number of samples finished (computed or skipped) after each shard.
+    """
+    pooling = pooling or adapter.card.default_pooling
+    chosen_layers = resolve_layers(adapter, layers)
+    budget = batch_budget or 32
+    fingerprint = dataset.fingerprint()
+    slices = shard_slices(len(dataset), shard_size)
+    base_hash = {
+        "model": adapter.id,
+        "version": adapter.card.version,
+        "checkpoint_sha256": adapter.card.checkpoint_sha256,
+        "options": adapter.options,
+        "layers": chosen_layers,
+        "pooling": pooling,
+        "dtype": dtype,
+        "dataset_fingerprint": fingerprint,
+        "shard_size": shard_size,
+        "batch_budget": budget,
+    }
+    computed = skipped = embedded = failed = 0
+    loaded = False
+    for shard, piece in enumerate(slices):
+        samples: Sequence[Sample] = dataset.samples[piece]
+        expected = config_hash(shard=shard, **base_hash)
+        if store.shard_is_current(dataset.name, adapter.id, shard, expected):
+            header = store.read_header(store.shard_path(dataset.name, adapter.id, shard))
+            skipped += 1
+            embedded += len(json.loads(header["ids"]))
+            failed += len(json.loads(header["failures"]))
+            if on_progress:
+                on_progress(len(samples))
+            continue
+        if not loaded:
+            adapter.load(device, dtype)
+            loaded = True
+        started = time.perf_counter()
+        failures: dict[str, str] = {}
+        prepared: list[tuple[str, Any]] = []
+        for sample in samples:
+            try:
+                prepared.append((sample.id, adapter.prepare(sample)))
+            except SampleError as error:
+                failures[sample.id] = error.reason
+            except Exception as error:
+                failures[sample.id] = f"{type(error).__name__}: {error}"
+        results: dict[str, tuple[dict[str, np.ndarray], float | None]] = {}
+        embedder = _ShardEmbedder(adapter, chosen_layers, pooling, budget)
+        for batch in embedder.batches(prepared):
+            embedder.run(batch, results, failures)
+        ids = [sample.id for sample in samples if sample.id in results]
+        layer_arrays = {
+            layer: np.stack([results[i][0][layer] for i in ids]) if ids
+            else np.zeros((0, 0), dtype=np.float32)
+            for layer in chosen_layers
+        }
+        energies = [results[i][1] for i in ids]
+        energy = (
+            np.asarray(energies, dtype=np.float64)
+            if adapter.card.predicts_energy and ids and all(e is not None for e in energies)
+            else None
+        )
+        ordered_failures = [(s.id, failures[s.id]) for s in samples if s.id in failures]
+        provenance = {
+            "model": adapter.id,
+            "model_version": adapter.card.version,
+            "checkpoint": adapter.card.checkpoint,
+            "checkpoint_sha256": adapter.card.checkpoint_sha256,
+            "layers": chosen_layers,
+            "pooling": pooling,
+            "dtype": dtype,
+            "dataset": dataset.name,
+            "dataset_version": dataset.card.version,
+            "dataset_fingerprint": fingerprint,
+            "shard": shard,
+            "runtime_s": round(time.perf_counter() - started, 3),
+            **environment_provenance(device),
+        }
+        store.write_shard(
+            dataset.name, adapter.id, shard,
+            ShardRecord(ids, layer_arrays, energy, ordered_failures, expected, provenance),
+        )
+        computed += 1
+        embedded += len(ids)
+        failed += len(ordered_failures)
+        if on_progress:
+            on_progress(len(samples))
+    for stale in store.shard_paths(dataset.name, adapter.id)[len(slices):]:
+        stale.unlink()  # left by an earlier, larger version of the dataset
+    return EmbedSummary(dataset.name, adapter.id, len(slices), computed, skipped, embedded, failed)

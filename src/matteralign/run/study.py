@@ -1,0 +1,191 @@
+"""A whole study: embed every model on every dataset it can read, then score all model pairs.
+
+The Python API behind ``matteralign run``, ``embed`` and ``align``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from matteralign.config import StudyConfig
+from matteralign.data.registry import get_dataset_spec, load_dataset
+from matteralign.data.sample import Dataset
+from matteralign.errors import MatterAlignError
+from matteralign.models.registry import create_adapter, get_card
+from matteralign.run.embed import EmbedSummary, embed_dataset, resolve_layers
+from matteralign.store.embedding_store import EmbeddingStore, atomic_write_bytes
+
+console = Console(stderr=True)
+
+
+@dataclass
+class StudyOutcome:
+    """What a study run produced and what it had to skip."""
+
+    out: Path
+    embedded: list[EmbedSummary] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (what, why)
+    matrices: dict[tuple[str, str], Path] = field(default_factory=dict)
+
+
+@contextmanager
+def _progress() -> Iterator[Progress]:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=False,
+    ) as progress:
+        yield progress
+
+
+def _data_root(config: StudyConfig) -> Path | None:
+    import os
+
+    if config.data_root is not None:
+        return config.data_root
+    env = os.environ.get("MATTERALIGN_DATA_ROOT")
+    return Path(env) if env else None
+
+
+def load_study_datasets(config: StudyConfig, outcome: StudyOutcome) -> list[Dataset]:
+    """Build each dataset of the study; a set that cannot be built is skipped and reported."""
+    datasets = []
+    for selection in config.datasets:
+        try:
+            datasets.append(load_dataset(selection.name, n=selection.n, seed=selection.seed,
+                                         data_root=_data_root(config)))
+        except MatterAlignError as error:
+            outcome.skipped.append((f"dataset {selection.name}", str(error)))
+            console.print(f"[yellow]skipping dataset {selection.name}: {error}")
+    return datasets
+
+
+def validate_study(config: StudyConfig) -> None:
+    """Check that every dataset and model of ``config`` exists, before any work starts."""
+    from matteralign import metrics
+
+    for selection in config.datasets:
+        get_dataset_spec(selection.name)
+    for model in config.models:
+        get_card(model.id)
+    for metric in config.metrics:
+        metrics.get_metric(metric)
+
+
+def embed_study(config: StudyConfig, out: Path, outcome: StudyOutcome | None = None) -> StudyOutcome:
+    """Embed every (dataset, model) pair whose modalities match into ``out/store``.
+
+    Finished shards are skipped, so rerunning after a kill resumes where it stopped.
+    """
+    outcome = outcome or StudyOutcome(out)
+    validate_study(config)
+    store = EmbeddingStore(out / "store")
+    device = config.resolved_device()
+    datasets = load_study_datasets(config, outcome)
+    data_root = _data_root(config)
+    with store.lock(), _progress() as progress:
+        for selection in config.models:
+            card = get_card(selection.id)
+            targets = [d for d in datasets if card.input in d.modalities]
+            if not targets:
+                continue
+            options = dict(selection.options)
+            if data_root is not None:
+                options.setdefault("data_root", str(data_root))
+            adapter = create_adapter(selection.id, **options)
+            for dataset in targets:
+                task = progress.add_task(f"{selection.id} · {dataset.name}", total=len(dataset))
+                try:
+                    summary = embed_dataset(
+                        adapter, dataset, store, layers=config.layers,
+                        pooling=selection.pooling, shard_size=config.shard_size,
+                        batch_budget=config.batch_budget, device=device, dtype=config.dtype,
+                        on_progress=lambda n, task=task: progress.advance(task, n),
+                    )
+                except (MatterAlignError, ImportError) as error:
+                    outcome.skipped.append((f"model {selection.id} on {dataset.name}", str(error)))
+                    progress.console.print(f"[yellow]skipping {selection.id} on {dataset.name}: {error}")
+                    break  # the model cannot load: no point trying its other datasets
+                outcome.embedded.append(summary)
+            adapter.unload()
+        store.write_manifest()
+    return outcome
+
+
+def align_study(config: StudyConfig, out: Path, outcome: StudyOutcome | None = None) -> StudyOutcome:
+    """Score all pairs of models on each dataset with each metric; write Parquet tables.
+
+    Writes ``out/alignment/<dataset>/<metric>.parquet`` (the M×M matrix) and
+    ``out/scores.parquet`` (every score in long form).
+    """
+    from matteralign.analysis.matrices import align_store
+
+    outcome = outcome or StudyOutcome(out)
+    store = EmbeddingStore(out / "store")
+    all_rows = []
+    for selection in config.datasets:
+        layers = {}
+        for model in config.models:
+            if not store.shard_paths(selection.name, model.id):
+                continue
+            card = get_card(model.id)
+            layer = card.last_layer
+            layers[model.id] = layer
+        if len(layers) < 2:
+            if layers:
+                outcome.skipped.append((f"alignment on {selection.name}",
+                                        "fewer than two models have embeddings"))
+            continue
+        for metric in config.metrics:
+            matrix, rows, aligned = align_store(store, selection.name, layers, metric,
+                                                config.preprocess)
+            path = out / "alignment" / selection.name / f"{metric}.parquet"
+            atomic_write_bytes(path, matrix.to_parquet())
+            outcome.matrices[(selection.name, metric)] = path
+            all_rows.append(rows)
+            _print_matrix(selection.name, metric, matrix, len(aligned.ids))
+    if all_rows:
+        atomic_write_bytes(out / "scores.parquet",
+                           pd.concat(all_rows, ignore_index=True).to_parquet(index=False))
+    return outcome
+
+
+def _print_matrix(dataset: str, metric: str, matrix: pd.DataFrame, n: int) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{metric} on {dataset} (N = {n})")
+    table.add_column("")
+    for column in matrix.columns:
+        table.add_column(str(column), justify="right")
+    for name, row in matrix.iterrows():
+        table.add_row(str(name), *(f"{value:.3f}" for value in row))
+    Console().print(table)
+
+
+def write_resolved_config(config: StudyConfig, out: Path) -> Path:
+    """Write the resolved configuration as ``out/config.yaml`` (atomically)."""
+    path = out / "config.yaml"
+    atomic_write_bytes(path, config.to_yaml().encode())
+    return path
+
+
+def run_study(config: StudyConfig, out: Path) -> StudyOutcome:
+    """Embed, align and summarise a whole study into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_resolved_config(config, out)
+    outcome = embed_study(config, out)
+    align_study(config, out, outcome)
+    summary = {
+        "embedded": [vars(s) for s in outcome.embedded],
+        "skipped": [{"what": what, "why": why} for what, why in outcome.skipped],
+        "matrices": {f"{d}/{m}": str(p.relative_to(out)) for (d, m), p in outcome.matrices.items()},
+    }
+    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
+    return outcome

@@ -1,0 +1,136 @@
+"""The embedding loop: shards, resuming, per-sample failures, stale shards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from matteralign.data.sample import Dataset, DatasetCard, Sample
+from matteralign.errors import SampleError
+from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
+from matteralign.models.card import LayerInfo, ModelCard
+from matteralign.run.embed import embed_dataset, resolve_layers, shard_slices
+from matteralign.store.embedding_store import EmbeddingStore
+
+
+class DistanceAdapter(ModelAdapter):
+    """Embeds a structure by sorted-distance statistics; refuses samples holding Xe."""
+
+    calls = 0
+
+    def load(self, device: str = "cpu", dtype: str = "float32") -> None:
+        self.loaded = True
+
+    def prepare(self, sample: Sample):
+        atoms = super().prepare(sample)
+        if "Xe" in atoms.get_chemical_symbols():
+            raise SampleError(sample.id, "element Xe not covered")
+        return atoms
+
+    def cost(self, item) -> int:
+        return len(item)
+
+    def embed(self, batch, layers, pooling, per_item=False) -> EmbeddingOutput:
+        DistanceAdapter.calls += 1
+        rows = []
+        for atoms in batch:
+            if "Rn" in atoms.get_chemical_symbols():
+                raise RuntimeError("Rn breaks the model")
+            d = atoms.get_all_distances()[np.triu_indices(len(atoms), 1)]
+            rows.append([d.mean(), d.min(), d.max(), len(atoms)])
+        values = np.asarray(rows, dtype=np.float32)
+        pooled = {"first": values[:, :2].copy(), "last": values.copy()}
+        for row, atoms in enumerate(batch):
+            if "Ne" in atoms.get_chemical_symbols():
+                pooled["last"][row, 0] = np.nan
+        return EmbeddingOutput(pooled={k: pooled[k] for k in layers},
+                               energy=values[:, 0].astype(np.float64) * -1.0)
+
+
+CARD = ModelCard(
+    id="distance-test", name="distance", family="baseline", input="atoms",
+    domain=["molecules"], adapter="tests:unused", license="MIT", predicts_energy=True,
+    layers=[LayerInfo(name="first"), LayerInfo(name="last")],
+)
+
+
+def make_dataset(n: int = 23, poison: dict[int, str] | None = None) -> Dataset:
+    rng = np.random.default_rng(0)
+    samples = []
+    for i in range(n):
+        symbols = ["C", "H", "H", "O"]
+        if poison and i in poison:
+            symbols[0] = poison[i]
+        atoms = Atoms(symbols, positions=rng.normal(size=(4, 3)) * 1.5)
+        samples.append(Sample(id=f"mol-{i:03d}", atoms=atoms))
+    card = DatasetCard(name="toy", version="1", domain="molecules", description="toy",
+                       provenance="test", license="CC0")
+    return Dataset(card, samples)
+
+
+def test_shard_slices_cover_everything_once():
+    slices = shard_slices(23, 10)
+    assert [(s.start, s.stop) for s in slices] == [(0, 10), (10, 20), (20, 23)]
+
+
+def test_resolve_layers_last_all_and_negative_index():
+    adapter = DistanceAdapter(CARD)
+    assert resolve_layers(adapter, "last") == ["last"]
+    assert resolve_layers(adapter, "all") == ["first", "last"]
+    assert resolve_layers(adapter, ["-2"]) == ["first"]
+    with pytest.raises(ValueError, match="no layer 'middle'"):
+        resolve_layers(adapter, ["middle"])
+
+
+def test_embed_writes_shards_and_records_failures(tmp_path):
+    dataset = make_dataset(poison={3: "Xe", 7: "Rn", 12: "Ne"})
+    store = EmbeddingStore(tmp_path)
+    summary = embed_dataset(DistanceAdapter(CARD), dataset, store, shard_size=10,
+                            batch_budget=16)
+    assert (summary.n_shards, summary.computed, summary.skipped) == (3, 3, 0)
+    assert summary.n_embedded == 20 and summary.n_failed == 3
+    stored = store.load("toy", "distance-test", "last", n_shards=3)
+    assert stored.values.shape == (20, 4)
+    reasons = dict(stored.failures)
+    assert reasons["mol-003"] == "element Xe not covered"
+    assert reasons["mol-007"] == "RuntimeError: Rn breaks the model"
+    assert "non-finite" in reasons["mol-012"]
+    # healthy neighbours of a failing sample are embedded exactly as on their own
+    alone = DistanceAdapter(CARD).embed([dataset["mol-006"].atoms], ["last"], "mean")
+    row = stored.ids.index("mol-006")
+    np.testing.assert_array_equal(stored.values[row], alone.pooled["last"][0])
+    np.testing.assert_allclose(stored.energy, -stored.values[:, 0].astype(np.float64))
+
+
+def test_rerun_skips_finished_shards_and_recomputes_changed_ones(tmp_path):
+    dataset = make_dataset()
+    store = EmbeddingStore(tmp_path)
+    embed_dataset(DistanceAdapter(CARD), dataset, store, shard_size=10)
+    before = store.load("toy", "distance-test", "last").values
+    again = embed_dataset(DistanceAdapter(CARD), dataset, store, shard_size=10)
+    assert (again.computed, again.skipped) == (0, 3)
+    # a different pooling is a different configuration: everything is recomputed
+    changed = embed_dataset(DistanceAdapter(CARD), dataset, store, shard_size=10, pooling="sum")
+    assert changed.computed == 3
+    np.testing.assert_array_equal(store.load("toy", "distance-test", "last").values, before)
+
+
+def test_corrupt_shard_is_detected_and_recomputed(tmp_path):
+    dataset = make_dataset()
+    store = EmbeddingStore(tmp_path)
+    embed_dataset(DistanceAdapter(CARD), dataset, store, shard_size=10)
+    reference = store.load("toy", "distance-test", "last").values
+    path = store.shard_path("toy", "distance-test", 1)
+    path.write_bytes(path.read_bytes()[:-7])  # truncated
+    rerun = embed_dataset(DistanceAdapter(CARD), dataset, store, shard_size=10)
+    assert (rerun.computed, rerun.skipped) == (1, 2)
+    np.testing.assert_array_equal(store.load("toy", "distance-test", "last").values, reference)
+
+
+def test_shrunken_dataset_removes_stale_shards(tmp_path):
+    store = EmbeddingStore(tmp_path)
+    embed_dataset(DistanceAdapter(CARD), make_dataset(23), store, shard_size=10)
+    embed_dataset(DistanceAdapter(CARD), make_dataset(15), store, shard_size=10)
+    assert len(store.shard_paths("toy", "distance-test")) == 2
+    assert len(store.load("toy", "distance-test", "last").ids) == 15
