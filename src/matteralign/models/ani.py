@@ -1,0 +1,176 @@
+"""ANI-1x adapter: the AEV and the hidden layers of ANI's per-element networks.
+
+The 8-model ANI-1x ensemble is built from the NeuroChem files bundled in ``torchani==2.2.4``
+(its ``.info`` files are empty, so ``torchani.models.ANI1x()`` would try to download).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from matteralign.errors import ModelNotFoundError
+from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
+from matteralign.models.atom_features import check_layers, pooled_output
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+HIDDEN_LAYERS = ("hidden_1", "hidden_2", "hidden_3")
+
+
+class ANIAdapter(ModelAdapter):
+    """AEV and per-element hidden activations of one ANI-1x ensemble member; ensemble energy.
+
+    Options
+    -------
+    ensemble_member : int, default 0
+        Which of the 8 ensemble members gives the hidden-layer features (the energy always
+        averages all 8).
+    resource_dir : str, optional
+        Folder holding ``rHCNO-5.2R_16-3.5A_a4-8.params``, ``sae_linfit.dat`` and
+        ``train0..7``; default the one inside the torchani package.
+
+    Notes
+    -----
+    ANI's hidden layers belong to separate networks for H, C, N and O, whose widths differ
+    (H: 160/128/96, C: 144/112/96, N and O: 128/112/96). Each hidden layer is therefore returned
+    in an element-block layout: one column block per element in the order H, C, N, O, an atom
+    filling its own element's block and zeros elsewhere. Mean pooling then gives, per block, the
+    element's share of atoms times its mean activation; ``per_element_mean`` gives each block's
+    element mean divided by the number of elements present.
+    """
+
+    def load(self, device: str = "cpu", dtype: str = "float32") -> None:
+        if getattr(self, "_aev", None) is not None:
+            return
+        import torchani
+
+        self.device, self.dtype = device, dtype
+        root = Path(
+            str(self.options.get("resource_dir") or "")
+            or Path(torchani.__file__).parent / "resources" / "ani-1x_8x"
+        )
+        params = root / "rHCNO-5.2R_16-3.5A_a4-8.params"
+        if not params.is_file() or not (root / "train0").is_dir():
+            raise ModelNotFoundError(
+                f"ANI-1x NeuroChem files not found under {root}; install torchani==2.2.4 (later "
+                "wheels bundle no weights) or pass the option resource_dir=<ani-1x_8x folder>"
+            )
+        constants = torchani.neurochem.Constants(str(params))
+        self._species = list(constants.species)
+        torch_dtype = _DTYPES[dtype]
+        self._converter = torchani.SpeciesConverter(self._species).to(device)
+        self._aev = torchani.AEVComputer(**constants).to(device=device, dtype=torch_dtype)
+        self._ensemble = torchani.neurochem.load_model_ensemble(
+            self._species, str(root / "train"), 8
+        ).to(device=device, dtype=torch_dtype)
+        self._shifter = torchani.neurochem.load_sae(str(root / "sae_linfit.dat")).to(device)
+        for module in (self._aev, self._ensemble, self._shifter):
+            module.eval()
+            for parameter in module.parameters():
+                parameter.requires_grad_(False)
+        member = int(self.options.get("ensemble_member", 0))
+        self._member = self._ensemble[member]
+        self._widths = {
+            layer: [net[2 * k].out_features for net in self._member.values()]
+            for k, layer in enumerate(HIDDEN_LAYERS)
+        }
+
+    @property
+    def n_parameters(self) -> int:
+        """Parameters of the whole 8-member ensemble (the AEV has none)."""
+        return sum(p.numel() for p in self._ensemble.parameters())
+
+    def cost(self, item: Any) -> int:
+        return len(item)
+
+    def _hidden(self, species: torch.Tensor, aev: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Element-block hidden activations of one ensemble member, one row per atom."""
+        out = {
+            layer: aev.new_zeros((len(species), sum(widths)))
+            for layer, widths in self._widths.items()
+        }
+        for index, net in enumerate(self._member.values()):
+            rows = (species == index).nonzero().flatten()
+            if len(rows) == 0:
+                continue
+            x = aev[rows]
+            for k, layer in enumerate(HIDDEN_LAYERS):
+                x = net[2 * k + 1](net[2 * k](x))  # Linear then CELU
+                start = sum(self._widths[layer][:index])
+                out[layer][rows, start : start + x.shape[1]] = x
+        return out
+
+    def _forward(self, group: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """AEV rows, element indices and ensemble energies (Hartree) of same-cell structures."""
+        torch_dtype = _DTYPES[self.dtype]
+        size = max(len(atoms) for atoms in group)
+        numbers = torch.full((len(group), size), -1, dtype=torch.int64)
+        coordinates = torch.zeros((len(group), size, 3), dtype=torch_dtype)
+        for row, atoms in enumerate(group):
+            numbers[row, : len(atoms)] = torch.as_tensor(atoms.numbers)
+            coordinates[row, : len(atoms)] = torch.as_tensor(atoms.positions)
+        numbers, coordinates = numbers.to(self.device), coordinates.to(self.device)
+        species, _ = self._converter((numbers, coordinates))
+        cell = pbc = None
+        if group[0].pbc.any():
+            cell = torch.as_tensor(group[0].cell[:], dtype=torch_dtype, device=self.device)
+            pbc = torch.as_tensor(group[0].pbc, device=self.device)
+        _, aev = self._aev((species, coordinates), cell=cell, pbc=pbc)
+        _, energies = self._ensemble((species, aev))
+        _, energies = self._shifter((species, energies.to(torch.float64)))
+        mask = species >= 0
+        return aev[mask], species[mask], energies
+
+    def embed(
+        self,
+        batch: Sequence[Any],
+        layers: Sequence[str],
+        pooling: str,
+        per_item: bool = False,
+    ) -> EmbeddingOutput:
+        """Embed ase.Atoms (H, C, N, O only); molecules go through one padded forward pass.
+
+        Periodic structures go one at a time, since torchani takes one cell per call. Returns
+        pooled (B, 384) for ``aev``, (B, 560), (B, 464), (B, 384) for ``hidden_1..3`` and the
+        ensemble energy (B,) in eV.
+        """
+        from ase.units import Hartree
+
+        check_layers(self.id, layers, self.layer_names)
+        periodic = [bool(atoms.pbc.any()) for atoms in batch]
+        groups = [[i for i, p in enumerate(periodic) if not p]] + [
+            [i] for i, p in enumerate(periodic) if p
+        ]
+        rows: list[tuple[torch.Tensor, torch.Tensor]] = [None] * len(batch)  # type: ignore[list-item]
+        energy = np.zeros(len(batch))
+        with torch.no_grad():
+            for group in groups:
+                if not group:
+                    continue
+                aev, species, energies = self._forward([batch[i] for i in group])
+                start = 0
+                for position, i in enumerate(group):
+                    stop = start + len(batch[i])
+                    rows[i] = (aev[start:stop], species[start:stop])
+                    energy[i] = float(energies[position]) * Hartree
+                    start = stop
+            aev = torch.cat([r[0] for r in rows])
+            species = torch.cat([r[1] for r in rows])
+            features = {"aev": aev, **self._hidden(species, aev)}
+        numbers = torch.as_tensor(np.concatenate([atoms.numbers for atoms in batch]))
+        return pooled_output(
+            {layer: features[layer] for layer in layers},
+            [len(atoms) for atoms in batch],
+            numbers,
+            pooling,
+            per_item=per_item,
+            energy=energy,
+        )
+
+    def unload(self) -> None:
+        self._aev = None
+        self._ensemble = None
