@@ -1,0 +1,111 @@
+"""AntiBERTy (Ruffolo et al. 2021), an 8-layer BERT antibody language model, weights bundled in
+antiberty 0.1.3. Layers ``"0"`` (embedding output) to ``"8"`` are BertModel hidden states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from matteralign.data.sample import Sample
+from matteralign.errors import AdapterError
+from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
+from matteralign.models.hidden_state_pooling import per_token_rows, pool_hidden_states
+from matteralign.models.protein_sequence import standard_sequence
+
+TORCH_DTYPES = ("float32", "float64", "bfloat16", "float16")
+
+
+class AntiBERTyAdapter(ModelAdapter):
+    """AntiBERTy hidden states of every layer, input ``[CLS] residues [SEP]``.
+
+    Notes
+    -----
+    Poolings: ``mean`` over the residue tokens ([CLS], [SEP] and padding excluded), ``cls``
+    (the [CLS] token) and ``last`` (the [SEP] token). Per-item output has one row per residue.
+    The vocabulary holds only the 20 standard amino acids, so other letters raise
+    :class:`SampleError`. Sequences longer than 510 residues do not fit the position embeddings.
+    """
+
+    max_residues = 510
+
+    def __init__(self, card: Any, **options: Any) -> None:
+        super().__init__(card, **options)
+        self.model_: Any = None
+        self.vocab_: dict[str, int] = {}
+
+    def load(self, device: str = "cpu", dtype: str = "float32") -> None:
+        if self.model_ is not None:
+            return
+        if dtype not in TORCH_DTYPES:
+            raise AdapterError(
+                f"model {self.id}: dtype must be one of {TORCH_DTYPES}, not {dtype!r}"
+            )
+        import torch
+        from antiberty.AntiBERTyRunner import CHECKPOINT_PATH, VOCAB_FILE
+        from antiberty.model.AntiBERTy import AntiBERTy
+
+        model = AntiBERTy.from_pretrained(CHECKPOINT_PATH).bert
+        self.model_ = model.to(device=device, dtype=getattr(torch, dtype)).eval()
+        with open(VOCAB_FILE) as handle:
+            self.vocab_ = {token.strip(): i for i, token in enumerate(handle) if token.strip()}
+        n_layers = model.config.num_hidden_layers
+        expected = [str(i) for i in range(n_layers + 1)]
+        if expected != self.layer_names:
+            raise AdapterError(
+                f"model {self.id}: weights have layers {expected}, card lists {self.layer_names}"
+            )
+        self.device, self.dtype = device, dtype
+
+    def unload(self) -> None:
+        self.model_ = None
+
+    def prepare(self, sample: Sample) -> str:
+        return standard_sequence(sample, self.id, max_length=self.max_residues)
+
+    def cost(self, item: str) -> int:
+        return len(item) + 2
+
+    def embed(
+        self,
+        batch: Sequence[str],
+        layers: Sequence[str],
+        pooling: str,
+        per_item: bool = False,
+    ) -> EmbeddingOutput:
+        import torch
+
+        if self.model_ is None:
+            raise AdapterError(f"model {self.id} is not loaded; call load() first")
+        unknown = [layer for layer in layers if layer not in self.layer_names]
+        if unknown:
+            raise ValueError(
+                f"model {self.id} has no layer(s) {unknown}; it has {self.layer_names}"
+            )
+        lengths = [len(sequence) for sequence in batch]
+        width = max(lengths) + 2
+        ids = torch.full((len(batch), width), self.vocab_["[PAD]"], dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        residues = torch.zeros((len(batch), width), dtype=torch.bool)
+        for b, sequence in enumerate(batch):
+            tokens = ["[CLS]", *sequence, "[SEP]"]
+            ids[b, : len(tokens)] = torch.tensor([self.vocab_[t] for t in tokens])
+            attention[b, : len(tokens)] = 1
+            residues[b, 1 : len(sequence) + 1] = True
+        with torch.no_grad():
+            out = self.model_(
+                input_ids=ids.to(self.device),
+                attention_mask=attention.to(self.device),
+                output_hidden_states=True,
+            )
+        last = [n + 1 for n in lengths]  # the [SEP] token
+        pooled: dict[str, np.ndarray] = {}
+        rows: dict[str, list[np.ndarray]] = {}
+        for layer in layers:
+            hidden = out.hidden_states[int(layer)].cpu()
+            pooled[layer] = pool_hidden_states(hidden, residues, last, pooling)
+            if per_item:
+                rows[layer] = per_token_rows(hidden, residues)
+        return EmbeddingOutput(pooled=pooled, per_item=rows if per_item else None)

@@ -1,0 +1,73 @@
+"""Pooling of padded per-token hidden states (B, T, D) into one vector per sequence.
+
+Shared by the sequence adapters (protein LMs, LLMs): the mean over each sample's own tokens,
+the first (CLS/BOS) token, or the last real token; per-token rows on request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from matteralign.models.pooling import pool_segments
+
+TOKEN_POOLINGS = ("mean", "cls", "last")
+
+
+def pool_hidden_states(
+    hidden: torch.Tensor,
+    sample_mask: torch.Tensor,
+    last_index: Sequence[int],
+    method: str,
+) -> np.ndarray:
+    """Pool padded hidden states of one layer.
+
+    Parameters
+    ----------
+    hidden : (B, T, D) tensor
+        Hidden states of a right-padded batch.
+    sample_mask : (B, T) bool tensor
+        True at the tokens that carry the sample itself (residues, SMILES characters); special
+        tokens, prompt text and padding are False.
+    last_index : sequence of B int
+        Position of each sequence's last real token (before padding).
+    method : {"mean", "cls", "last"}
+        ``mean``: h_b = (1/n_b) Σ_{t: mask[b,t]} hidden[b, t], accumulated in float64.
+        ``cls``: hidden[b, 0], the first token (CLS, BOS or start token).
+        ``last``: hidden[b, last_index[b]].
+
+    Returns
+    -------
+    (B, D) float32 array
+    """
+    if method not in TOKEN_POOLINGS:
+        raise ValueError(f"unknown token pooling {method!r}; choose one of {TOKEN_POOLINGS}")
+    batch = hidden.shape[0]
+    if method == "cls":
+        pooled = hidden[:, 0]
+    elif method == "last":
+        pooled = hidden[torch.arange(batch), torch.as_tensor(list(last_index))]
+    else:
+        rows, positions = torch.nonzero(sample_mask, as_tuple=True)
+        pooled = pool_segments(hidden[rows, positions].to(torch.float64), rows, batch, "mean")
+    return pooled.detach().to(torch.float32).cpu().numpy()
+
+
+def per_token_rows(hidden: torch.Tensor, sample_mask: torch.Tensor) -> list[np.ndarray]:
+    """The unpooled rows of each sequence's own tokens.
+
+    Parameters
+    ----------
+    hidden : (B, T, D) tensor
+    sample_mask : (B, T) bool tensor
+
+    Returns
+    -------
+    list of B (n_b, D) float32 arrays, n_b = sample_mask[b].sum()
+    """
+    return [
+        hidden[b][sample_mask[b]].detach().to(torch.float32).cpu().numpy()
+        for b in range(hidden.shape[0])
+    ]

@@ -1,0 +1,143 @@
+"""IgLM and IgLM-S (Shuai et al. 2023), GPT-2 antibody language models bundled in iglm 0.1.0.
+
+Layers ``"0"`` (embedding output) to ``"n"`` are GPT-2 hidden states (the last one after the
+final layer norm). Academic, non-commercial use only (JHU license): see the cards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from matteralign.data.sample import Sample
+from matteralign.errors import AdapterError
+from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
+from matteralign.models.hidden_state_pooling import per_token_rows, pool_hidden_states
+from matteralign.models.protein_sequence import standard_sequence
+
+TORCH_DTYPES = ("float32", "float64", "bfloat16", "float16")
+CHAIN_TOKENS = {"heavy": "[HEAVY]", "light": "[LIGHT]"}
+SPECIES_TOKENS = {
+    name: f"[{name.upper()}]" for name in ("camel", "human", "mouse", "rabbit", "rat", "rhesus")
+}
+
+
+class IgLMAdapter(ModelAdapter):
+    """IgLM hidden states of every layer, input ``[chain] [species] residues [SEP]``.
+
+    Options
+    -------
+    variant : {"IgLM", "IgLM-S"}
+        Which bundled checkpoint.
+    chain : {"heavy", "light"}, default "heavy"
+        The conditioning chain token.
+    species : {"human", "mouse", "camel", "rabbit", "rat", "rhesus"}, default "human"
+        The conditioning species token.
+
+    Notes
+    -----
+    Poolings: ``mean`` over the residue tokens (the two conditioning tokens, [SEP] and padding
+    excluded), ``cls`` (the chain token: the model is causal, so it is the same for every
+    sequence) and ``last`` (the [SEP] token, which has seen the whole sequence). Per-item output
+    has one row per residue. Batches are right-padded; the model is causal, so padding never
+    reaches a real token. Only the 20 standard amino acids are in the vocabulary.
+    """
+
+    max_residues = 509
+
+    def __init__(self, card: Any, **options: Any) -> None:
+        super().__init__(card, **options)
+        self.model_: Any = None
+        self.vocab_: dict[str, int] = {}
+
+    def _conditioning(self) -> list[str]:
+        chain = str(self.options.get("chain", "heavy")).lower()
+        species = str(self.options.get("species", "human")).lower()
+        if chain not in CHAIN_TOKENS:
+            raise AdapterError(f"model {self.id}: chain must be one of {list(CHAIN_TOKENS)}")
+        if species not in SPECIES_TOKENS:
+            raise AdapterError(f"model {self.id}: species must be one of {list(SPECIES_TOKENS)}")
+        return [CHAIN_TOKENS[chain], SPECIES_TOKENS[species]]
+
+    def load(self, device: str = "cpu", dtype: str = "float32") -> None:
+        if self.model_ is not None:
+            return
+        if dtype not in TORCH_DTYPES:
+            raise AdapterError(
+                f"model {self.id}: dtype must be one of {TORCH_DTYPES}, not {dtype!r}"
+            )
+        import torch
+        import transformers
+        from iglm.model.IgLM import CHECKPOINT_DICT, VOCAB_FILE
+
+        variant = str(self.options.get("variant", "IgLM"))
+        if variant not in CHECKPOINT_DICT:
+            raise AdapterError(
+                f"model {self.id}: variant must be one of {list(CHECKPOINT_DICT)}, not {variant!r}"
+            )
+        self._conditioning()
+        model = transformers.GPT2Model.from_pretrained(CHECKPOINT_DICT[variant])
+        self.model_ = model.to(device=device, dtype=getattr(torch, dtype)).eval()
+        with open(VOCAB_FILE) as handle:
+            self.vocab_ = {token.strip(): i for i, token in enumerate(handle) if token.strip()}
+        expected = [str(i) for i in range(model.config.n_layer + 1)]
+        if expected != self.layer_names:
+            raise AdapterError(
+                f"model {self.id}: weights have layers {expected}, card lists {self.layer_names}"
+            )
+        self.device, self.dtype = device, dtype
+
+    def unload(self) -> None:
+        self.model_ = None
+
+    def prepare(self, sample: Sample) -> str:
+        return standard_sequence(sample, self.id, max_length=self.max_residues)
+
+    def cost(self, item: str) -> int:
+        return len(item) + 3
+
+    def embed(
+        self,
+        batch: Sequence[str],
+        layers: Sequence[str],
+        pooling: str,
+        per_item: bool = False,
+    ) -> EmbeddingOutput:
+        import torch
+
+        if self.model_ is None:
+            raise AdapterError(f"model {self.id} is not loaded; call load() first")
+        unknown = [layer for layer in layers if layer not in self.layer_names]
+        if unknown:
+            raise ValueError(
+                f"model {self.id} has no layer(s) {unknown}; it has {self.layer_names}"
+            )
+        prefix = self._conditioning()
+        lengths = [len(sequence) for sequence in batch]
+        width = max(lengths) + 3
+        ids = torch.full((len(batch), width), self.vocab_["[PAD]"], dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        residues = torch.zeros((len(batch), width), dtype=torch.bool)
+        for b, sequence in enumerate(batch):
+            tokens = [*prefix, *sequence, "[SEP]"]
+            ids[b, : len(tokens)] = torch.tensor([self.vocab_[t] for t in tokens])
+            attention[b, : len(tokens)] = 1
+            residues[b, 2 : len(sequence) + 2] = True
+        with torch.no_grad():
+            out = self.model_(
+                input_ids=ids.to(self.device),
+                attention_mask=attention.to(self.device),
+                output_hidden_states=True,
+                use_cache=False,
+            )
+        last = [n + 2 for n in lengths]  # the [SEP] token
+        pooled: dict[str, np.ndarray] = {}
+        rows: dict[str, list[np.ndarray]] = {}
+        for layer in layers:
+            hidden = out.hidden_states[int(layer)].cpu()
+            pooled[layer] = pool_hidden_states(hidden, residues, last, pooling)
+            if per_item:
+                rows[layer] = per_token_rows(hidden, residues)
+        return EmbeddingOutput(pooled=pooled, per_item=rows if per_item else None)
