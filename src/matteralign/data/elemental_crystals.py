@@ -6,6 +6,7 @@ A small materials set that needs no download; every structure is periodic.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,16 @@ STRAIN_RANGE = 0.04  # largest relative change of each lattice vector
 RATTLE_STDEV = 0.03  # Å
 
 
+def _lattice_names() -> dict[str, str]:
+    from ase.data import chemical_symbols, reference_states
+
+    return {
+        chemical_symbols[z]: state["symmetry"]
+        for z, state in enumerate(reference_states)
+        if state is not None and "symmetry" in state
+    }
+
+
 def _reference_elements() -> list[str]:
     from ase.data import chemical_symbols, reference_states
 
@@ -25,6 +36,25 @@ def _reference_elements() -> list[str]:
         for z, state in enumerate(reference_states)
         if state is not None and state.get("symmetry") in _LATTICES and z <= 83
     ]
+
+
+def reference_crystals() -> list[tuple[str, Any]]:
+    """``(symbol, atoms)`` for every element whose ASE reference state is fcc, bcc, hcp or diamond.
+
+    Each cell is ``ase.build.bulk(symbol)`` repeated to at least 4 atoms; periodic, positions in Å.
+    """
+    from ase.build import bulk
+
+    out = []
+    for symbol in _reference_elements():
+        try:
+            base = bulk(symbol)
+        except ValueError:  # Se, Te: ASE's hcp reference needs an atomic basis it does not give
+            continue
+        if len(base) < 4:
+            base = base.repeat((2, 2, 1) if len(base) == 2 else (2, 2, 2))
+        out.append((symbol, base))
+    return out
 
 
 def build(n: int | None = None, seed: int = 0, data_root: Path | None = None) -> Dataset:
@@ -43,14 +73,10 @@ def build(n: int | None = None, seed: int = 0, data_root: Path | None = None) ->
     data_root : Path, optional
         Unused; this set is generated.
     """
-    from ase.build import bulk
-
     rng = np.random.default_rng(seed)
     samples: list[Sample] = []
-    for symbol in _reference_elements():
-        base = bulk(symbol)
-        if len(base) < 4:
-            base = base.repeat((2, 2, 1) if len(base) == 2 else (2, 2, 2))
+    for symbol, base in reference_crystals():
+        lattice = _lattice_names().get(symbol, "ref")
         for variant in range(VARIANTS_PER_ELEMENT):
             atoms = base.copy()
             if variant > 0:
@@ -58,7 +84,7 @@ def build(n: int | None = None, seed: int = 0, data_root: Path | None = None) ->
                 strain = 0.5 * (strain + strain.T)
                 atoms.set_cell(atoms.cell[:] @ (np.eye(3) + strain), scale_atoms=True)
                 atoms.positions += rng.normal(0.0, RATTLE_STDEV, size=atoms.positions.shape)
-            samples.append(Sample(id=f"{symbol}-{base.info.get('lattice', 'ref')}-{variant}", atoms=atoms))
+            samples.append(Sample(id=f"{symbol}-{lattice}-{variant}", atoms=atoms))
     card = DatasetCard(
         name="elemental-crystals",
         version=f"1-seed{seed}",
