@@ -13,15 +13,20 @@ app = typer.Typer(help="Built-in datasets and their cards.", no_args_is_help=Tru
 @app.command("list")
 def list_datasets() -> None:
     """List the built-in datasets with their domain, modalities and size."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
     from matteralign.data.registry import dataset_names, get_dataset_spec
 
-    table = Table(title="matteralign datasets")
-    for column in ("name", "domain", "modalities", "samples", "OOD", "source", "description"):
-        table.add_column(column)
-    for name in dataset_names():
+    table = Table(title="matteralign datasets", box=box.SIMPLE_HEAD)
+    names = dataset_names()
+    table.add_column("name", no_wrap=True, min_width=max(len(name) for name in names))
+    for column in ("domain", "modalities", "samples", "OOD", "source"):
+        table.add_column(column, no_wrap=True, min_width=len(column),
+                         justify="right" if column == "samples" else "left")
+    table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=60)
+    for name in names:
         spec = get_dataset_spec(name)
         table.add_row(spec.name, spec.domain, ",".join(spec.modalities), f"{spec.size:,}",
                       "yes" if spec.out_of_distribution else "", spec.source, spec.description)

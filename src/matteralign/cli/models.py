@@ -14,21 +14,34 @@ def list_models(
     family: Annotated[str | None, typer.Option(help="Only this family (mlip, string, ...).")] = None,
 ) -> None:
     """List every registered model with its family, input modality and license."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
     from matteralign.models.registry import list_cards
 
-    table = Table(title="matteralign models")
-    for column in ("id", "family", "input", "domain", "layers", "parameters", "license"):
-        table.add_column(column)
-    for card in list_cards():
-        if family and card.family != family:
-            continue
+    table = Table(title="matteralign models", box=box.SIMPLE_HEAD)
+    cards = [card for card in list_cards() if not family or card.family == family]
+    table.add_column("id", no_wrap=True, min_width=max((len(c.id) for c in cards), default=2))
+    for column in ("family", "input", "domain"):
+        table.add_column(column, no_wrap=True, min_width=8)
+    table.add_column("layers", justify="right", min_width=6)
+    table.add_column("params", justify="right", no_wrap=True, min_width=6)
+    table.add_column("license", overflow="ellipsis", no_wrap=True, max_width=20, min_width=7)
+    for card in cards:
         table.add_row(card.id, card.family, card.input, ",".join(card.domain),
-                      str(len(card.layers)),
-                      f"{card.parameters:,}" if card.parameters else "?", card.license)
+                      str(len(card.layers)), _compact(card.parameters), card.license)
     Console().print(table)
+
+
+def _compact(count: int | None) -> str:
+    """``12900000`` → ``12.9M``; unknown → ``?``."""
+    if not count:
+        return "?"
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if count >= size:
+            return f"{count / size:.1f}{suffix}"
+    return str(count)
 
 
 @app.command("show")
