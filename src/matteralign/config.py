@@ -57,6 +57,13 @@ class StudyConfig(BaseModel):
     dtype: Literal["float32", "float64"] = "float32"
     seed: int = 0
     data_root: Path | None = None
+    executor: Literal["local", "ray"] = Field(
+        "local", description="where embedding jobs (model x dataset shard) run"
+    )
+    workers: int | Literal["auto"] = Field(
+        1, description="local executor: 1 = serial in process; 'auto' = one per GPU (or core)"
+    )
+    ray_address: str | None = Field(None, description="Ray cluster address; None = local Ray")
 
     def resolved_device(self) -> str:
         if self.device != "auto":

@@ -124,6 +124,126 @@ class _ShardEmbedder:
         self.run(batch[half:], results, failures)
 
 
+def shard_config_hash(
+    adapter: ModelAdapter,
+    layers: Sequence[str],
+    pooling: str,
+    dtype: str,
+    dataset_fingerprint: str,
+    shard_size: int,
+    batch_budget: int,
+    shard: int,
+) -> str:
+    """The configuration hash of one shard: equal hashes mean the stored shard may be reused."""
+    return config_hash(
+        shard=shard,
+        model=adapter.id,
+        version=adapter.card.version,
+        checkpoint_sha256=adapter.card.checkpoint_sha256,
+        options=adapter.options,
+        layers=list(layers),
+        pooling=pooling,
+        dtype=dtype,
+        dataset_fingerprint=dataset_fingerprint,
+        shard_size=shard_size,
+        batch_budget=batch_budget,
+    )
+
+
+def compute_shard(
+    adapter: ModelAdapter,
+    samples: Sequence[Sample],
+    store: EmbeddingStore,
+    *,
+    dataset: str,
+    dataset_version: str,
+    dataset_fingerprint: str,
+    shard: int,
+    layers: Sequence[str],
+    pooling: str,
+    batch_budget: int,
+    expected_hash: str,
+    device: str = "cpu",
+    dtype: str = "float32",
+) -> tuple[int, int]:
+    """Embed one shard's samples with a loaded ``adapter`` and write the shard file.
+
+    This is the unit of work that executors schedule (one task per model x dataset shard);
+    :func:`embed_dataset` calls it for every shard that is not already current.
+
+    Parameters
+    ----------
+    samples : sequence of Sample
+        The shard's samples, in dataset order.
+    layers : sequence of str
+        Resolved layer names (see :func:`resolve_layers`).
+    expected_hash : str
+        From :func:`shard_config_hash`; written into the shard header.
+
+    Returns
+    -------
+    (n_embedded, n_failed) : tuple of int
+    """
+    chosen_layers = list(layers)
+    started = time.perf_counter()
+    failures: dict[str, str] = {}
+    prepared: list[tuple[str, Any]] = []
+    for sample in samples:
+        try:
+            prepared.append((sample.id, adapter.prepare(sample)))
+        except SampleError as error:
+            failures[sample.id] = error.reason
+        except Exception as error:
+            failures[sample.id] = f"{type(error).__name__}: {error}"
+    results: dict[str, tuple[dict[str, np.ndarray], float | None]] = {}
+    embedder = _ShardEmbedder(adapter, chosen_layers, pooling, batch_budget)
+    for batch in embedder.batches(prepared):
+        embedder.run(batch, results, failures)
+    ids = [sample.id for sample in samples if sample.id in results]
+    layer_arrays = {
+        layer: np.stack([results[i][0][layer] for i in ids]) if ids
+        else np.zeros((0, 0), dtype=np.float32)
+        for layer in chosen_layers
+    }
+    energies = [results[i][1] for i in ids]
+    energy = (
+        np.asarray(energies, dtype=np.float64)
+        if adapter.card.predicts_energy and ids and all(e is not None for e in energies)
+        else None
+    )
+    ordered_failures = [(s.id, failures[s.id]) for s in samples if s.id in failures]
+    provenance = {
+        "model": adapter.id,
+        "model_version": adapter.card.version,
+        "checkpoint": adapter.card.checkpoint,
+        "checkpoint_sha256": adapter.card.checkpoint_sha256,
+        "layers": chosen_layers,
+        "pooling": pooling,
+        "dtype": dtype,
+        "dataset": dataset,
+        "dataset_version": dataset_version,
+        "dataset_fingerprint": dataset_fingerprint,
+        "shard": shard,
+        "runtime_s": round(time.perf_counter() - started, 3),
+        **environment_provenance(device),
+    }
+    store.write_shard(
+        dataset, adapter.id, shard,
+        ShardRecord(ids, layer_arrays, energy, ordered_failures, expected_hash, provenance),
+    )
+    return len(ids), len(ordered_failures)
+
+
+def stored_shard_counts(
+    store: EmbeddingStore, dataset: str, model: str, shard: int
+) -> tuple[int, int]:
+    """(n_embedded, n_failed) recorded in a stored shard's header."""
+    header = store.read_header(store.shard_path(dataset, model, shard))
+    if header is None:
+        return 0, 0
+    return len(json.loads(header["ids"])), len(json.loads(header["failures"]))
+
+
 def embed_dataset(
     adapter: ModelAdapter,
     dataset: Dataset,
@@ -162,85 +282,38 @@ def embed_dataset(
     budget = batch_budget or 32
     fingerprint = dataset.fingerprint()
     slices = shard_slices(len(dataset), shard_size)
-    base_hash = {
-        "model": adapter.id,
-        "version": adapter.card.version,
-        "checkpoint_sha256": adapter.card.checkpoint_sha256,
-        "options": adapter.options,
-        "layers": chosen_layers,
-        "pooling": pooling,
-        "dtype": dtype,
-        "dataset_fingerprint": fingerprint,
-        "shard_size": shard_size,
-        "batch_budget": budget,
-    }
     computed = skipped = embedded = failed = 0
     loaded = False
     for shard, piece in enumerate(slices):
         samples: Sequence[Sample] = dataset.samples[piece]
-        expected = config_hash(shard=shard, **base_hash)
+        expected = shard_config_hash(adapter, chosen_layers, pooling, dtype, fingerprint,
+                                     shard_size, budget, shard)
         if store.shard_is_current(dataset.name, adapter.id, shard, expected):
-            header = store.read_header(store.shard_path(dataset.name, adapter.id, shard))
+            n_ok, n_bad = stored_shard_counts(store, dataset.name, adapter.id, shard)
             skipped += 1
-            embedded += len(json.loads(header["ids"]))
-            failed += len(json.loads(header["failures"]))
+            embedded += n_ok
+            failed += n_bad
             if on_progress:
                 on_progress(len(samples))
             continue
         if not loaded:
             adapter.load(device, dtype)
             loaded = True
-        started = time.perf_counter()
-        failures: dict[str, str] = {}
-        prepared: list[tuple[str, Any]] = []
-        for sample in samples:
-            try:
-                prepared.append((sample.id, adapter.prepare(sample)))
-            except SampleError as error:
-                failures[sample.id] = error.reason
-            except Exception as error:
-                failures[sample.id] = f"{type(error).__name__}: {error}"
-        results: dict[str, tuple[dict[str, np.ndarray], float | None]] = {}
-        embedder = _ShardEmbedder(adapter, chosen_layers, pooling, budget)
-        for batch in embedder.batches(prepared):
-            embedder.run(batch, results, failures)
-        ids = [sample.id for sample in samples if sample.id in results]
-        layer_arrays = {
-            layer: np.stack([results[i][0][layer] for i in ids]) if ids
-            else np.zeros((0, 0), dtype=np.float32)
-            for layer in chosen_layers
-        }
-        energies = [results[i][1] for i in ids]
-        energy = (
-            np.asarray(energies, dtype=np.float64)
-            if adapter.card.predicts_energy and ids and all(e is not None for e in energies)
-            else None
-        )
-        ordered_failures = [(s.id, failures[s.id]) for s in samples if s.id in failures]
-        provenance = {
-            "model": adapter.id,
-            "model_version": adapter.card.version,
-            "checkpoint": adapter.card.checkpoint,
-            "checkpoint_sha256": adapter.card.checkpoint_sha256,
-            "layers": chosen_layers,
-            "pooling": pooling,
-            "dtype": dtype,
-            "dataset": dataset.name,
-            "dataset_version": dataset.card.version,
-            "dataset_fingerprint": fingerprint,
-            "shard": shard,
-            "runtime_s": round(time.perf_counter() - started, 3),
-            **environment_provenance(device),
-        }
-        store.write_shard(
-            dataset.name, adapter.id, shard,
-            ShardRecord(ids, layer_arrays, energy, ordered_failures, expected, provenance),
+        n_ok, n_bad = compute_shard(
+            adapter, samples, store, dataset=dataset.name, dataset_version=dataset.card.version,
+            dataset_fingerprint=fingerprint, shard=shard, layers=chosen_layers, pooling=pooling,
+            batch_budget=budget, expected_hash=expected, device=device, dtype=dtype,
         )
         computed += 1
-        embedded += len(ids)
-        failed += len(ordered_failures)
+        embedded += n_ok
+        failed += n_bad
         if on_progress:
             on_progress(len(samples))
-    for stale in store.shard_paths(dataset.name, adapter.id)[len(slices):]:
-        stale.unlink()  # left by an earlier, larger version of the dataset
+    remove_stale_shards(store, dataset.name, adapter.id, len(slices))
     return EmbedSummary(dataset.name, adapter.id, len(slices), computed, skipped, embedded, failed)
+
+
+def remove_stale_shards(store: EmbeddingStore, dataset: str, model: str, n_shards: int) -> None:
+    """Delete shards numbered ``n_shards`` and above, left by an earlier, larger dataset."""
+    for stale in store.shard_paths(dataset, model)[n_shards:]:
+        stale.unlink()

@@ -19,8 +19,8 @@ from matteralign.config import StudyConfig
 from matteralign.data.registry import get_dataset_spec, load_dataset
 from matteralign.data.sample import Dataset
 from matteralign.errors import MatterAlignError
-from matteralign.models.registry import create_adapter, get_card
-from matteralign.run.embed import EmbedSummary, embed_dataset, resolve_layers
+from matteralign.models.registry import get_card
+from matteralign.run.embed import EmbedSummary
 from matteralign.store.embedding_store import EmbeddingStore, atomic_write_bytes
 
 console = Console(stderr=True)
@@ -82,39 +82,54 @@ def validate_study(config: StudyConfig) -> None:
 def embed_study(config: StudyConfig, out: Path, outcome: StudyOutcome | None = None) -> StudyOutcome:
     """Embed every (dataset, model) pair whose modalities match into ``out/store``.
 
-    Finished shards are skipped, so rerunning after a kill resumes where it stopped.
+    Work is cut into one job per (model x dataset shard) and run by the executor that
+    ``config.executor`` names (in process by default, a process pool, or Ray). This process is
+    the coordinator: it holds the store lock throughout, and alone removes stale shards and
+    writes the manifest. Finished shards are skipped, so rerunning after a kill resumes where
+    it stopped.
     """
+    from matteralign.run.executors import collect_summaries, make_executor, plan_embed_jobs
+
     outcome = outcome or StudyOutcome(out)
     validate_study(config)
     store = EmbeddingStore(out / "store")
     device = config.resolved_device()
     datasets = load_study_datasets(config, outcome)
     data_root = _data_root(config)
+    jobs = []
+    for selection in config.models:
+        card = get_card(selection.id)
+        options = dict(selection.options)
+        if data_root is not None:
+            options.setdefault("data_root", str(data_root))
+        for dataset in datasets:
+            if card.input in dataset.modalities:
+                jobs += plan_embed_jobs(
+                    card, options, dataset, store, layers=config.layers,
+                    pooling=selection.pooling, shard_size=config.shard_size,
+                    batch_budget=config.batch_budget, device=device, dtype=config.dtype,
+                )
     with store.lock(), _progress() as progress:
-        for selection in config.models:
-            card = get_card(selection.id)
-            targets = [d for d in datasets if card.input in d.modalities]
-            if not targets:
-                continue
-            options = dict(selection.options)
-            if data_root is not None:
-                options.setdefault("data_root", str(data_root))
-            adapter = create_adapter(selection.id, **options)
-            for dataset in targets:
-                task = progress.add_task(f"{selection.id} · {dataset.name}", total=len(dataset))
-                try:
-                    summary = embed_dataset(
-                        adapter, dataset, store, layers=config.layers,
-                        pooling=selection.pooling, shard_size=config.shard_size,
-                        batch_budget=config.batch_budget, device=device, dtype=config.dtype,
-                        on_progress=lambda n, task=task: progress.advance(task, n),
-                    )
-                except (MatterAlignError, ImportError) as error:
-                    outcome.skipped.append((f"model {selection.id} on {dataset.name}", str(error)))
-                    progress.console.print(f"[yellow]skipping {selection.id} on {dataset.name}: {error}")
-                    break  # the model cannot load: no point trying its other datasets
-                outcome.embedded.append(summary)
-            adapter.unload()
+        tasks = {}
+        for job in jobs:
+            key = (job.dataset, job.model)
+            if key not in tasks:
+                total = sum(len(j.samples) for j in jobs if (j.dataset, j.model) == key)
+                tasks[key] = progress.add_task(f"{job.model} · {job.dataset}", total=total)
+
+        def advance(result) -> None:
+            progress.advance(tasks[(result.dataset, result.model)], result.n_samples)
+
+        with make_executor(config.executor, config.workers, device, config.ray_address) as executor:
+            summaries, failures = collect_summaries(jobs, executor.run(jobs), store, advance)
+        outcome.embedded.extend(summaries)
+        reported = set()
+        for model, dataset, error in failures:
+            if model in reported:
+                continue  # the model cannot load: one report, not one per dataset
+            reported.add(model)
+            outcome.skipped.append((f"model {model} on {dataset}", error))
+            progress.console.print(f"[yellow]skipping {model} on {dataset}: {error}")
         store.write_manifest()
     return outcome
 

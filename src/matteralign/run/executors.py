@@ -1,0 +1,494 @@
+"""Executors: where (model x dataset-shard) embedding jobs run — in process, a process pool, or Ray.
+
+One interface, :class:`Executor`, yields :class:`JobResult` as jobs finish; the coordinator (see
+:func:`matteralign.run.study.embed_study`) holds the store lock and alone writes the manifest.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import socket
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from matteralign.data.sample import Dataset, Sample
+from matteralign.errors import ConfigError, MatterAlignError
+from matteralign.models.adapter import ModelAdapter
+from matteralign.models.card import ModelCard
+from matteralign.run.embed import (
+    EmbedSummary,
+    compute_shard,
+    remove_stale_shards,
+    resolve_layers,
+    shard_config_hash,
+    shard_slices,
+    stored_shard_counts,
+)
+from matteralign.store.embedding_store import EmbeddingStore
+
+__all__ = [
+    "EmbedJob",
+    "Executor",
+    "JobResult",
+    "LocalExecutor",
+    "RayExecutor",
+    "collect_summaries",
+    "make_executor",
+    "plan_embed_jobs",
+    "run_embed_job",
+    "runtime_env_for",
+    "visible_gpus",
+]
+
+Status = Literal["computed", "skipped", "failed"]
+
+
+@dataclass
+class EmbedJob:
+    """One unit of scheduled work: one model over one shard of one dataset.
+
+    The job carries the shard's samples and the dataset's identity (name, version, fingerprint),
+    not the whole dataset, so that sending it to a worker costs one shard.
+
+    Attributes
+    ----------
+    card : ModelCard
+        The model's card (its ``adapter`` is imported in the worker).
+    options : dict
+        Adapter options, as the study gives them.
+    samples : list of Sample
+        The shard's samples, in dataset order.
+    store_root : str
+        Folder of the :class:`EmbeddingStore`; must be visible to every worker (shared disk).
+    layers : "last", "all" or list of str
+        Unresolved layer selection.
+    """
+
+    card: ModelCard
+    options: dict[str, Any]
+    dataset: str
+    dataset_version: str
+    dataset_fingerprint: str
+    shard: int
+    n_shards: int
+    samples: list[Sample]
+    store_root: str
+    layers: str | list[str] = "all"
+    pooling: str | None = None
+    shard_size: int = 256
+    batch_budget: int = 32
+    device: str = "cpu"
+    dtype: str = "float32"
+
+    @property
+    def model(self) -> str:
+        return self.card.id
+
+
+@dataclass
+class JobResult:
+    """What one job did: computed or skipped the shard, or failed to load the model."""
+
+    dataset: str
+    model: str
+    shard: int
+    status: Status
+    n_samples: int
+    n_embedded: int = 0
+    n_failed: int = 0
+    error: str = ""
+    seconds: float = 0.0
+    worker: str = ""
+
+
+# ---- the worker side ---------------------------------------------------------------------------
+
+_CACHE: dict[str, Any] = {"key": None, "adapter": None, "loaded": None}
+
+
+def _adapter_for(card: ModelCard, options: dict[str, Any]) -> ModelAdapter:
+    """This process's adapter for (card, options), created once and reused across shards.
+
+    Only one model is kept: switching models unloads the previous one, so a GPU worker holds
+    one set of weights at a time.
+    """
+    key = card.model_dump_json() + json.dumps(options, sort_keys=True, default=str)
+    if _CACHE["key"] != key:
+        if _CACHE["adapter"] is not None:
+            _CACHE["adapter"].unload()
+        module_name, class_name = card.adapter.split(":")
+        adapter_class = getattr(importlib.import_module(module_name), class_name)
+        _CACHE.update(key=key, adapter=adapter_class(card, **options), loaded=None)
+    return _CACHE["adapter"]
+
+
+def release_adapter() -> None:
+    """Unload and forget this process's cached adapter."""
+    if _CACHE["adapter"] is not None:
+        _CACHE["adapter"].unload()
+    _CACHE.update(key=None, adapter=None, loaded=None)
+
+
+def run_embed_job(job: EmbedJob) -> JobResult:
+    """Embed one shard (or find it current and skip it); the function every executor runs.
+
+    A model that cannot be created or loaded (:class:`MatterAlignError`, ``ImportError``) gives a
+    ``"failed"`` result naming the error; per-sample failures are recorded in the shard as usual.
+    """
+    started = time.perf_counter()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    common = dict(dataset=job.dataset, model=job.model, shard=job.shard,
+                  n_samples=len(job.samples), worker=worker)
+    store = EmbeddingStore(job.store_root)
+    try:
+        adapter = _adapter_for(job.card, job.options)
+        layers = resolve_layers(adapter, job.layers)
+        pooling = job.pooling or adapter.card.default_pooling
+        expected = shard_config_hash(adapter, layers, pooling, job.dtype, job.dataset_fingerprint,
+                                     job.shard_size, job.batch_budget, job.shard)
+        if store.shard_is_current(job.dataset, job.model, job.shard, expected):
+            n_ok, n_bad = stored_shard_counts(store, job.dataset, job.model, job.shard)
+            return JobResult(status="skipped", n_embedded=n_ok, n_failed=n_bad,
+                             seconds=time.perf_counter() - started, **common)
+        if _CACHE["loaded"] != (job.device, job.dtype):
+            adapter.load(job.device, job.dtype)
+            _CACHE["loaded"] = (job.device, job.dtype)
+        n_ok, n_bad = compute_shard(
+            adapter, job.samples, store, dataset=job.dataset, dataset_version=job.dataset_version,
+            dataset_fingerprint=job.dataset_fingerprint, shard=job.shard, layers=layers,
+            pooling=pooling, batch_budget=job.batch_budget, expected_hash=expected,
+            device=job.device, dtype=job.dtype,
+        )
+    except (MatterAlignError, ImportError) as error:
+        _CACHE.update(key=None, adapter=None, loaded=None)
+        return JobResult(status="failed", error=f"{type(error).__name__}: {error}",
+                         seconds=time.perf_counter() - started, **common)
+    return JobResult(status="computed", n_embedded=n_ok, n_failed=n_bad,
+                     seconds=time.perf_counter() - started, **common)
+
+
+# ---- planning and collecting (the coordinator side) --------------------------------------------
+
+
+def plan_embed_jobs(
+    card: ModelCard,
+    options: dict[str, Any],
+    dataset: Dataset,
+    store: EmbeddingStore,
+    layers: str | Sequence[str] = "all",
+    pooling: str | None = None,
+    shard_size: int = 256,
+    batch_budget: int | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+) -> list[EmbedJob]:
+    """One :class:`EmbedJob` per shard of ``dataset`` for the model of ``card``.
+
+    The shards and hashes are those of :func:`matteralign.run.embed.embed_dataset`, so a store
+    filled by either is resumed by the other.
+    """
+    fingerprint = dataset.fingerprint()
+    slices = shard_slices(len(dataset), shard_size)
+    chosen = layers if isinstance(layers, str) else list(layers)
+    return [
+        EmbedJob(card=card, options=dict(options), dataset=dataset.name,
+                 dataset_version=dataset.card.version, dataset_fingerprint=fingerprint,
+                 shard=shard, n_shards=len(slices), samples=list(dataset.samples[piece]),
+                 store_root=str(store.root), layers=chosen, pooling=pooling,
+                 shard_size=shard_size, batch_budget=batch_budget or 32, device=device,
+                 dtype=dtype)
+        for shard, piece in enumerate(slices)
+    ]
+
+
+@dataclass
+class _Tally:
+    n_shards: int
+    computed: int = 0
+    skipped: int = 0
+    embedded: int = 0
+    failed: int = 0
+    done: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def collect_summaries(
+    jobs: Sequence[EmbedJob],
+    results: Iterator[JobResult],
+    store: EmbeddingStore,
+    on_result: Callable[[JobResult], None] | None = None,
+) -> tuple[list[EmbedSummary], list[tuple[str, str, str]]]:
+    """Fold job results into one :class:`EmbedSummary` per (dataset, model), in job order.
+
+    Once every shard of a (dataset, model) succeeded, shards past the last one (left by a larger
+    earlier dataset) are removed, as :func:`embed_dataset` does.
+
+    Returns
+    -------
+    summaries : list of EmbedSummary
+        For (dataset, model) pairs whose every shard succeeded.
+    failures : list of (model, dataset, error)
+        One per (dataset, model) whose model could not be created or loaded.
+    """
+    tallies: dict[tuple[str, str], _Tally] = {}
+    for job in jobs:
+        tallies.setdefault((job.dataset, job.model), _Tally(job.n_shards))
+    for result in results:
+        tally = tallies[(result.dataset, result.model)]
+        tally.done += 1
+        if result.status == "failed":
+            tally.errors.append(result.error)
+        else:
+            setattr(tally, result.status, getattr(tally, result.status) + 1)
+            tally.embedded += result.n_embedded
+            tally.failed += result.n_failed
+        if on_result is not None:
+            on_result(result)
+        if tally.done == tally.n_shards and not tally.errors:
+            remove_stale_shards(store, result.dataset, result.model, tally.n_shards)
+    summaries, failures = [], []
+    for (dataset, model), tally in tallies.items():
+        if tally.errors:
+            failures.append((model, dataset, tally.errors[0]))
+        elif tally.done == tally.n_shards:
+            summaries.append(EmbedSummary(dataset, model, tally.n_shards, tally.computed,
+                                          tally.skipped, tally.embedded, tally.failed))
+    return summaries, failures
+
+
+# ---- executors ---------------------------------------------------------------------------------
+
+
+class Executor(ABC):
+    """Runs embedding jobs and yields their results as they finish (in any order)."""
+
+    @abstractmethod
+    def run(self, jobs: Sequence[EmbedJob]) -> Iterator[JobResult]:
+        """Run every job; yield one :class:`JobResult` per job."""
+
+    def close(self) -> None:
+        """Release workers (a no-op where there are none)."""
+        return None
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def visible_gpus() -> list[str]:
+    """Ids of the GPUs this process may use: ``CUDA_VISIBLE_DEVICES`` if set, else all."""
+    declared = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if declared is not None:
+        return [part.strip() for part in declared.split(",") if part.strip() not in ("", "-1")]
+    try:
+        import torch
+    except ImportError:
+        return []
+    return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+
+
+def _pin_worker(slots: Any) -> None:
+    """Process-pool initializer: take one GPU id and hide the others before CUDA starts."""
+    gpu = slots.get()
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+
+
+class LocalExecutor(Executor):
+    """Jobs on this machine: in process when ``workers == 1``, else a spawn process pool.
+
+    Parameters
+    ----------
+    workers : int or "auto"
+        ``1``: serial, in this process (the default). ``"auto"``: one worker per visible GPU
+        when ``device`` is CUDA, else one per CPU core.
+    device : str
+        With CUDA and several workers, worker w is pinned to GPU ``w mod n_gpus`` through
+        ``CUDA_VISIBLE_DEVICES`` and sees it as ``cuda``.
+    """
+
+    def __init__(self, workers: int | Literal["auto"] = 1, device: str = "cpu") -> None:
+        self.device = device
+        self.gpus = visible_gpus() if device.startswith("cuda") else []
+        if workers == "auto":
+            workers = len(self.gpus) if self.gpus else (os.cpu_count() or 1)
+        if not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"workers must be a positive integer or 'auto', not {workers!r}")
+        self.workers = workers
+        self._pool: Any = None
+
+    def _start(self) -> Any:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")  # never fork a process that may hold CUDA
+        slots = context.Queue()
+        for w in range(self.workers):
+            slots.put(self.gpus[w % len(self.gpus)] if self.gpus else None)
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                   initializer=_pin_worker, initargs=(slots,))
+
+    def run(self, jobs: Sequence[EmbedJob]) -> Iterator[JobResult]:
+        if self.workers == 1:
+            for job in jobs:
+                yield run_embed_job(job)
+            return
+        from concurrent.futures import as_completed
+
+        if self._pool is None:
+            self._pool = self._start()
+        if self.gpus:  # each worker sees its one GPU as cuda:0
+            jobs = [_with_device(job, "cuda") for job in jobs]
+        futures = [self._pool.submit(run_embed_job, job) for job in jobs]
+        for future in as_completed(futures):
+            yield future.result()
+
+    def close(self) -> None:
+        if self.workers == 1:
+            release_adapter()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
+def _with_device(job: EmbedJob, device: str) -> EmbedJob:
+    from dataclasses import replace
+
+    return replace(job, device=device)
+
+
+def install_no_deps() -> None:
+    """Ray worker setup hook: ``pip install --no-deps`` the packages a card's environment lists.
+
+    Reads the JSON list in ``MATTERALIGN_NO_DEPS``; runs once per environment (marker file).
+    """
+    import subprocess
+    import sys
+
+    packages = json.loads(os.environ.get("MATTERALIGN_NO_DEPS", "[]"))
+    marker = Path(sys.prefix) / ".matteralign-no-deps"
+    if not packages or (marker.exists() and json.loads(marker.read_text()) == packages):
+        return
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", *packages], check=True)
+    marker.write_text(json.dumps(packages))
+
+
+def runtime_env_for(card: ModelCard) -> dict[str, Any] | None:
+    """The Ray ``runtime_env`` in which a model whose card has an ``environment`` block runs.
+
+    ``requirements`` become a pip environment (layered over the driver's packages, so
+    matteralign stays importable); a ``python`` version makes it a conda environment with that
+    Python, pip and the requirements, plus matteralign itself shipped as a ``py_module``;
+    ``no_deps`` packages are installed with ``pip --no-deps`` by a worker setup hook.
+    None when the card needs no environment of its own.
+    """
+    environment = card.environment
+    if environment is None:
+        return None
+    runtime_env: dict[str, Any] = {}
+    if environment.python:
+        import matteralign
+
+        runtime_env["conda"] = {"dependencies": [
+            f"python={environment.python}", "pip", {"pip": list(environment.requirements)}]}
+        runtime_env["py_modules"] = [str(Path(matteralign.__file__).parent)]
+    elif environment.requirements:
+        runtime_env["pip"] = {"packages": list(environment.requirements), "pip_check": False}
+    if environment.no_deps:
+        runtime_env["env_vars"] = {"MATTERALIGN_NO_DEPS": json.dumps(list(environment.no_deps))}
+        runtime_env["worker_process_setup_hook"] = "matteralign.run.executors.install_no_deps"
+    return runtime_env or None
+
+
+class RayExecutor(Executor):
+    """One Ray task per (model x dataset shard), GPUs requested per task, same resumable store.
+
+    Parameters
+    ----------
+    address : str, optional
+        Ray cluster address (``"auto"``, ``"ray://host:10001"``); None starts a local instance
+        unless one is already initialised in this process. Every node must see the store root.
+    device : str
+        ``cuda`` requests ``gpus_per_task`` GPUs per task (Ray sets ``CUDA_VISIBLE_DEVICES``).
+    max_in_flight : int, optional
+        Tasks submitted but unfinished at any time; default 4 x the cluster's CPUs (or GPUs).
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        device: str = "cpu",
+        cpus_per_task: float = 1.0,
+        gpus_per_task: float = 1.0,
+        max_in_flight: int | None = None,
+    ) -> None:
+        import ray
+
+        self._started = False
+        if not ray.is_initialized():
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            self._started = True
+        self.device = device
+        self.cpus_per_task = cpus_per_task
+        self.gpus_per_task = gpus_per_task if device.startswith("cuda") else 0.0
+        resources = ray.cluster_resources()
+        slots = resources.get("GPU", 0) if self.gpus_per_task else resources.get("CPU", 1)
+        self.max_in_flight = max_in_flight or max(1, int(4 * max(slots, 1)))
+        # max_calls=0: reuse workers (Ray's GPU default of 1 would reload the model per shard)
+        self._remote = ray.remote(max_calls=0)(run_embed_job)
+
+    def _submit(self, job: EmbedJob) -> Any:
+        options: dict[str, Any] = {"num_cpus": self.cpus_per_task, "num_gpus": self.gpus_per_task}
+        runtime_env = runtime_env_for(job.card)
+        if runtime_env is not None:
+            options["runtime_env"] = runtime_env
+        if self.gpus_per_task:
+            job = _with_device(job, "cuda")
+        return self._remote.options(**options).remote(job)
+
+    def run(self, jobs: Sequence[EmbedJob]) -> Iterator[JobResult]:
+        import ray
+
+        pending = list(jobs)[::-1]
+        in_flight: list[Any] = []
+        while pending or in_flight:
+            while pending and len(in_flight) < self.max_in_flight:
+                in_flight.append(self._submit(pending.pop()))
+            done, in_flight = ray.wait(in_flight, num_returns=1)
+            for ref in done:
+                yield ray.get(ref)
+
+    def close(self) -> None:
+        import ray
+
+        if self._started and ray.is_initialized():
+            ray.shutdown()
+            self._started = False
+
+
+def make_executor(
+    kind: str = "local",
+    workers: int | Literal["auto"] = 1,
+    device: str = "cpu",
+    ray_address: str | None = None,
+) -> Executor:
+    """The executor a study's ``executor`` setting names: ``"local"`` or ``"ray"``."""
+    if kind == "local":
+        return LocalExecutor(workers, device)
+    if kind == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "executor 'ray' needs Ray: pip install 'matteralign[ray]'"
+            ) from None
+        return RayExecutor(ray_address, device)
+    raise ConfigError(f"unknown executor {kind!r}; use 'local' or 'ray'")
