@@ -1,0 +1,79 @@
+"""Torch placement for the metric kernels: device resolution, working precision and row blocks.
+
+Torch is imported lazily so that importing :mod:`matteralign.metrics` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Backend", "resolve_backend"]
+
+
+class Backend:
+    """Where and in which precision tiles are computed.
+
+    Parameters
+    ----------
+    device : {"cpu", "cuda", "auto"} or torch.device
+        "auto" picks CUDA when available.
+    precision : {"float64", "float32", None}
+        Dtype of the similarity/distance GEMMs. None: float64 on CPU (exact), float32 (TF32 matmuls)
+        on CUDA. Neighbour lists are always re-ranked in float64, sums accumulate in float64.
+    block_bytes : int
+        Memory budget for one row block of tiles.
+    """
+
+    def __init__(self, device: Any = "cpu", precision: str | None = None, block_bytes: int = 2**28):
+        import torch
+
+        if isinstance(device, str) and device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device='cuda' was requested but no CUDA GPU is visible; use 'cpu'.")
+        if precision is None:
+            precision = "float64" if self.device.type == "cpu" else "float32"
+        if precision not in ("float64", "float32"):
+            raise ValueError(f"precision must be 'float64' or 'float32', got {precision!r}.")
+        self.precision = precision
+        self.dtype = torch.float64 if precision == "float64" else torch.float32
+        self.block_bytes = int(block_bytes)
+
+    @property
+    def exact(self) -> bool:
+        """True when tiles are computed in float64."""
+        return self.precision == "float64"
+
+    @property
+    def unit_roundoff(self) -> float:
+        """Unit roundoff of the tile GEMMs (TF32 on CUDA when float32)."""
+        if self.exact:
+            return 2.0**-53
+        return 2.0**-11 if self.device.type == "cuda" else 2.0**-24
+
+    def tensor(self, x: np.ndarray, dtype: Any = None) -> torch.Tensor:
+        """Copy a NumPy array to this device (float64 unless ``dtype`` is given)."""
+        import torch
+
+        return torch.as_tensor(np.asarray(x), dtype=dtype or torch.float64, device=self.device)
+
+    def block_rows(self, n: int, n_tiles: int = 1, itemsize: int = 8) -> int:
+        """Rows per block so that ``n_tiles`` tiles of shape (rows, n) fit the memory budget."""
+        rows = self.block_bytes // max(1, n_tiles * n * itemsize)
+        return int(max(1, min(n, rows)))
+
+    def __repr__(self) -> str:
+        return f"Backend(device={self.device.type!r}, precision={self.precision!r})"
+
+
+def resolve_backend(device: Any = "cpu", precision: str | None = None) -> Backend:
+    """Return a :class:`Backend` (pass-through when one is given)."""
+    if isinstance(device, Backend):
+        return device
+    return Backend(device, precision)

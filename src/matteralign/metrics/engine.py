@@ -1,0 +1,441 @@
+"""All-pairs engine: scores M models against each other, computing per-model work once.
+
+Per-model state (neighbour lists, norms, centred features, bases) is built once; pair kernels are
+O(N k) or one small GEMM; dCor, RBF CKA, II and IdCor run one streamed pass for all pairs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._backend import Backend, resolve_backend
+from ._checks import EmbeddingError, as_embedding, check_k
+from .cka import linear_cross, linear_state, rbf_sigma
+from .classical import (
+    procrustes_from_states,
+    procrustes_state,
+    ridge_r2,
+    ridge_state,
+    rsa_ranks,
+    svcca_basis,
+    svcca_from_bases,
+)
+from .cknna import cknna_from_graphs, self_hsic
+from .dcor import dcor_from_sums
+from .idcor import idcor_value
+from .information_imbalance import imbalance_from_rank_sums
+from .intrinsic_dimension import id_from_graph_values
+from .knn import mutual_knn_from_graphs
+from .neighbours import nearest_neighbours, sorted_graph
+from .preprocess import apply_preprocessing
+from .registry import MetricSpec, get_metric
+from .streams import centred_product, cross_sums, pair_two_nn, rank_sums
+
+__all__ = ["AlignmentResult", "pairwise"]
+
+
+@dataclass
+class AlignmentResult:
+    """Scores of every model pair (or every model, for per-model metrics).
+
+    Attributes
+    ----------
+    metric : MetricSpec
+    matrix : (M, M) DataFrame or None
+        Labelled by model names; matrix.loc[a, b] = score(a -> b) for asymmetric metrics.
+        None for per-model metrics.
+    per_model : Series or None
+        Per-model values (intrinsic dimension); None for pairwise metrics.
+    rows : DataFrame
+        Long form: model_a, model_b, metric, value, plus diagnostics columns. Symmetric metrics
+        list each unordered pair once (a before b in input order), asymmetric ones both orders;
+        per-model metrics have model_b = None.
+    preprocessing : tuple of str
+    n_samples : int
+    seconds : float
+    """
+
+    metric: MetricSpec
+    matrix: pd.DataFrame | None
+    per_model: pd.Series | None
+    rows: pd.DataFrame
+    preprocessing: tuple[str, ...] = ()
+    n_samples: int = 0
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --- progress -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def progress_bar(total: int, label: str, enabled: bool | None) -> Iterator[Callable[[int], None]]:
+    """A transient rich progress bar; a no-op when disabled or stderr is not a TTY."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled or total <= 0:
+        yield lambda _n: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
+    ) as prog:
+        task = prog.add_task(label, total=total)
+        yield lambda n: prog.advance(task, n)
+
+
+# --- per-family kernels ------------------------------------------------------------------------
+
+
+class _PairLocal:
+    """A family scored pair by pair from per-model states."""
+
+    streamed = False
+
+    def __init__(self, spec: MetricSpec, be: Backend):
+        self.spec, self.p, self.be = spec, dict(spec.params), be
+
+    def prepare(self, x: np.ndarray, name: str, groups: np.ndarray | None = None) -> Any:
+        raise NotImplementedError
+
+    def permute(self, state: Any, x: np.ndarray, perm: np.ndarray) -> Any:
+        """State of x[perm]; default recomputes (overridden where a relabel is cheaper)."""
+        return self.prepare(x[perm], "permuted")
+
+    def pair(self, a: Any, b: Any) -> tuple[float, dict[str, float]]:
+        raise NotImplementedError
+
+
+class _Knn(_PairLocal):
+    def prepare(self, x, name, groups=None):
+        g = nearest_neighbours(x, self.p["k"], "inner", self.be, groups=groups, name=name)
+        sg = sorted_graph(g)
+        return {"g": g, "sg": sg, "h": self_hsic(sg) if self.spec.family == "cknna" else None}
+
+    def permute(self, state, x, perm):
+        return {"g": state["g"], "sg": sorted_graph(state["g"], perm), "h": state["h"]}
+
+    def pair(self, a, b):
+        diag = {"tied_fraction_a": a["g"].tied_fraction, "tied_fraction_b": b["g"].tied_fraction}
+        if self.spec.family == "mknn":
+            return mutual_knn_from_graphs(a["sg"], b["sg"]), diag
+        v, n_mutual = cknna_from_graphs(a["sg"], b["sg"], a["h"], b["h"])
+        return v, {**diag, "n_mutual": float(n_mutual)}
+
+
+class _LinearCka(_PairLocal):
+    def prepare(self, x, name, groups=None):
+        return linear_state(x, self.be, self.p["unbiased"], name)
+
+    def permute(self, state, x, perm):
+        import torch
+
+        pt = torch.as_tensor(perm, device=self.be.device)
+        return type(state)(state.xc[pt], state.sq[pt], state.kone[pt], state.sum_k, state.self_term)
+
+    def pair(self, a, b):
+        v = linear_cross(a, b, self.p["unbiased"]) / float(np.sqrt(a.self_term * b.self_term))
+        return v, {}
+
+
+class _Svcca(_PairLocal):
+    def prepare(self, x, name, groups=None):
+        return svcca_basis(x, self.p["variance"], name)
+
+    def permute(self, state, x, perm):
+        return state[perm]
+
+    def pair(self, a, b):
+        return svcca_from_bases(a, b), {"rank_a": float(a.shape[1]), "rank_b": float(b.shape[1])}
+
+
+class _Procrustes(_PairLocal):
+    def prepare(self, x, name, groups=None):
+        return procrustes_state(x, name)
+
+    def permute(self, state, x, perm):
+        return state[perm]
+
+    def pair(self, a, b):
+        return procrustes_from_states(a, b), {}
+
+
+class _Rsa(_PairLocal):
+    def prepare(self, x, name, groups=None):
+        return rsa_ranks(x, name)
+
+    def pair(self, a, b):
+        return float(np.dot(a, b)), {}
+
+
+class _Linrec(_PairLocal):
+    def prepare(self, x, name, groups=None):
+        return ridge_state(x, self.p["alpha"], name)
+
+    def permute(self, state, x, perm):
+        return type(state)(state.u[perm], state.f, state.xc[perm], state.sq)
+
+    def pair(self, a, b):
+        return ridge_r2(a, b), {}
+
+
+class _Streamed:
+    """A family scored for all pairs in one streamed pass: matrix(left, right)."""
+
+    streamed = True
+
+    def __init__(self, spec: MetricSpec, be: Backend):
+        self.spec, self.p, self.be = spec, dict(spec.params), be
+
+    def self_terms(self, xs: Sequence[np.ndarray], names: Sequence[str]) -> Any:
+        return None
+
+    def matrix(self, xs, right, names, progress, self_cache=None, groups=None) -> np.ndarray:
+        raise NotImplementedError
+
+
+class _CrossSum(_Streamed):
+    """dCor (distance tiles) and RBF CKA (kernel tiles)."""
+
+    def _kind(self):
+        return "distance" if self.spec.family == "dcor" else "rbf"
+
+    def matrix(self, xs, right, names, progress, self_cache=None, groups=None):
+        n = xs[0].shape[0]
+        unb = self.p["unbiased"]
+        sig = None
+        if self._kind() == "rbf":
+            sig = [rbf_sigma(x) for x in xs] + ([rbf_sigma(x) for x in right] if right else [])
+        s, rl, rr = cross_sums(xs, right, self.be, self._kind(), sig, zero_diag=unb,
+                               progress=progress)
+        if right is None:
+            if self.spec.family == "dcor":
+                out = dcor_from_sums(s, rl, n, unb)
+            else:
+                c = centred_product(s, rl[:, None, :], rl[None, :, :], n, unb)
+                d = np.sqrt(np.where(np.diag(c) > 0, np.diag(c), np.nan))
+                out = c / d[:, None] / d[None, :]
+            bad = [names[i] for i in np.flatnonzero(np.isnan(np.diag(out)))]
+            if bad:
+                raise EmbeddingError(
+                    f"models {bad}: all rows identical (no variance); {self.spec.id} undefined."
+                )
+            return out
+        c = centred_product(s, rl[:, None, :], rr[None, :, :], n, unb)
+        d = self_cache
+        return c / np.sqrt(d[:, None] * d[None, :])
+
+    def self_terms(self, xs, names):
+        n = xs[0].shape[0]
+        unb = self.p["unbiased"]
+        sig = [rbf_sigma(x) for x in xs] if self._kind() == "rbf" else None
+        s, rl, _ = cross_sums(xs, None, self.be, self._kind(), sig, zero_diag=unb)
+        return np.diag(centred_product(s, rl[:, None, :], rl[None, :, :], n, unb)).copy()
+
+
+class _Imbalance(_Streamed):
+    def self_terms(self, xs, names):
+        return [nearest_neighbours(x, self.p["k"], "euclidean", self.be, name=nm).indices
+                for x, nm in zip(xs, names, strict=True)]
+
+    def matrix(self, xs, right, names, progress, self_cache=None, groups=None):
+        n, k = xs[0].shape[0], self.p["k"]
+        knn = self_cache or [
+            nearest_neighbours(x, k, "euclidean", self.be, groups=groups, name=nm).indices
+            for x, nm in zip(xs, names, strict=True)]
+        r = rank_sums(knn, right if right is not None else xs, self.be, progress, groups=groups)
+        return imbalance_from_rank_sums(r, n, k)
+
+
+class _IdCor(_Streamed):
+    def self_terms(self, xs, names, groups=None):
+        return [id_from_graph_values(
+            nearest_neighbours(x, 2, "euclidean", self.be, groups=groups, name=nm).values,
+            "twonn", 2, 0.1, nm) for x, nm in zip(xs, names, strict=True)]
+
+    def matrix(self, xs, right, names, progress, self_cache=None, groups=None):
+        ids = self_cache or self.self_terms(xs, names, groups)
+        m = len(xs)
+        if right is None:
+            pairs = [(a, b) for a in range(m) for b in range(a + 1, m)]
+        else:
+            pairs = [(a, b) for a in range(m) for b in range(m)]
+        r = pair_two_nn(xs, pairs, self.be, right=right, progress=progress, groups=groups)
+        out = np.ones((m, m))
+        for (a, b), rp in zip(pairs, r, strict=True):
+            id_xy = id_from_graph_values(rp, "twonn", 2, 0.1, f"[{names[a]}|{names[b]}]")
+            out[a, b] = idcor_value(ids[a], ids[b], id_xy)
+            if right is None:
+                out[b, a] = out[a, b]
+        return out
+
+
+_KERNELS: dict[str, type] = {
+    "cknna": _Knn, "mknn": _Knn, "svcca": _Svcca, "procrustes": _Procrustes, "rsa": _Rsa,
+    "linrec": _Linrec, "dcor": _CrossSum, "ii": _Imbalance, "idcor": _IdCor,
+}
+
+
+def kernel_for(spec: MetricSpec, be: Backend) -> Any:
+    """The engine kernel that scores ``spec``."""
+    if spec.family == "cka":
+        return (_LinearCka if spec.params["kernel"] == "linear" else _CrossSum)(spec, be)
+    if spec.family not in _KERNELS:
+        raise KeyError(f"{spec.id} is a per-model metric; it has no pair kernel.")
+    return _KERNELS[spec.family](spec, be)
+
+
+# --- input handling ------------------------------------------------------------------------------
+
+
+def prepare_inputs(
+    embeddings: Mapping[str, Any], spec: MetricSpec, preprocessing: Sequence[str]
+) -> tuple[list[str], list[np.ndarray]]:
+    """Validate, preprocess and check that all models embed the same N samples."""
+    if not isinstance(embeddings, Mapping) or len(embeddings) == 0:
+        raise EmbeddingError("embeddings must be a non-empty mapping {model name: (N, D) array}.")
+    names = [str(n) for n in embeddings]
+    min_n = 4 if spec.family in ("cknna", "cka", "dcor") else 3
+    xs = []
+    for name, x in embeddings.items():
+        try:
+            arr = as_embedding(x, str(name), min_samples=min_n)
+            arr = apply_preprocessing(arr, preprocessing)
+        except EmbeddingError as err:
+            raise EmbeddingError(f"model {name!r}: {err}") from None
+        xs.append(arr)
+    ns = {x.shape[0] for x in xs}
+    if len(ns) > 1:
+        sizes = {n: x.shape[0] for n, x in zip(names, xs, strict=True)}
+        raise EmbeddingError(
+            f"models embed different numbers of samples {sizes}; every model must embed the same "
+            "inputs in the same order."
+        )
+    k = spec.params.get("k")
+    if k is not None:
+        n_nb = 2 * k if spec.params.get("method") == "gride" else k
+        check_k(n_nb, xs[0].shape[0], names[0])
+    return names, xs
+
+
+def score_matrix(
+    spec: MetricSpec,
+    xs: Sequence[np.ndarray],
+    names: Sequence[str],
+    be: Backend,
+    progress: bool | None = None,
+    groups: np.ndarray | None = None,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """All-pairs matrix (M, M) and per-pair diagnostics matrices for one metric."""
+    m = len(xs)
+    kern = kernel_for(spec, be)
+    diags: dict[str, np.ndarray] = {}
+    if kern.streamed:
+        n = xs[0].shape[0]
+        with progress_bar(n, f"{spec.id}: row blocks", progress) as adv:
+            return kern.matrix(list(xs), None, names, adv, groups=groups), diags
+    states = []
+    with progress_bar(m, f"{spec.id}: models", progress) as adv:
+        for x, nm in zip(xs, names, strict=True):
+            states.append(kern.prepare(x, nm, groups))
+            adv(1)
+    out = np.full((m, m), np.nan)
+    pairs = [(a, b) for a in range(m) for b in range(m)
+             if (a != b or spec.symmetric) and (not spec.symmetric or a <= b)]
+    with progress_bar(len(pairs), f"{spec.id}: pairs", progress) as adv:
+        for a, b in pairs:
+            v, d = kern.pair(states[a], states[b])
+            out[a, b] = v
+            if spec.symmetric:
+                out[b, a] = v
+            for key, val in d.items():
+                diags.setdefault(key, np.full((m, m), np.nan))[a, b] = val
+            adv(1)
+    if not spec.symmetric:
+        for a in range(m):
+            out[a, a] = kern.pair(states[a], states[a])[0]
+    return out, diags
+
+
+def pairwise(
+    embeddings: Mapping[str, Any],
+    metric: str | MetricSpec,
+    *,
+    preprocessing: Sequence[str] = (),
+    device: Any = "cpu",
+    precision: str | None = None,
+    progress: bool | None = None,
+    **params: Any,
+) -> AlignmentResult:
+    """Score every pair of models (or every model, for intrinsic dimension) with one metric.
+
+    Each model's per-model work is done once and reused for all pairs: neighbour lists (indices
+    and values) and CKNNA self terms; centred features and Gram norms (CKA); SVD bases (SVCCA,
+    Procrustes, ridge); distance ranks (RSA). CKNNA and mutual kNN then cost O(N k log) per pair.
+    dCor, RBF CKA, information imbalance and IdCor stream over row blocks of all models' distance
+    tiles in one pass, with float64 sums, so no N x N matrix per pair is ever held.
+
+    Parameters
+    ----------
+    embeddings : mapping of model name -> (N, D_m) array
+        All models embed the same N samples in the same order.
+    metric : str or MetricSpec
+        A registry id (see :func:`list_metrics`), e.g. "cknna-k10".
+    preprocessing : sequence of str
+        Steps applied to every model first, recorded in the result: "clamp-q0.95", "max-abs", "l2".
+    device : {"cpu", "cuda", "auto"}
+    precision : {"float64", "float32"}, optional
+        Tile GEMM precision; default float64 on CPU, float32/TF32 on CUDA (neighbours re-ranked in
+        float64, sums in float64).
+    progress : bool, optional
+        Rich progress bar (transient); default only when stderr is a TTY.
+    **params
+        Override the id's parameters, e.g. ``k=10``.
+
+    Returns
+    -------
+    AlignmentResult
+    """
+    t0 = time.perf_counter()
+    spec = get_metric(metric, **params)
+    be = resolve_backend(device, precision)
+    names, xs = prepare_inputs(embeddings, spec, preprocessing)
+    pre = tuple(preprocessing)
+    if spec.per_model:
+        vals = []
+        with progress_bar(len(xs), f"{spec.id}: models", progress) as adv:
+            for x, nm in zip(xs, names, strict=True):
+                vals.append(spec.function(x, **spec.params, device=be))
+                adv(1)
+        series = pd.Series(vals, index=names, name=spec.id)
+        rows = pd.DataFrame({"model_a": names, "model_b": None, "metric": spec.id, "value": vals,
+                             "preprocessing": "|".join(pre)})
+        return AlignmentResult(spec, None, series, rows, pre, xs[0].shape[0],
+                               time.perf_counter() - t0)
+    mat, diags = score_matrix(spec, xs, names, be, progress)
+    frame = pd.DataFrame(mat, index=names, columns=names)
+    frame.index.name, frame.columns.name = "model_a", "model_b"
+    recs = []
+    m = len(names)
+    for a in range(m):
+        for b in range(m):
+            if a == b or (spec.symmetric and b < a):
+                continue
+            rec = {"model_a": names[a], "model_b": names[b], "metric": spec.id,
+                   "value": float(mat[a, b]), "preprocessing": "|".join(pre)}
+            for key, d in diags.items():
+                rec[key] = float(d[a, b])
+            recs.append(rec)
+    rows = pd.DataFrame(recs, columns=["model_a", "model_b", "metric", "value", "preprocessing",
+                                       *diags])
+    return AlignmentResult(spec, frame, None, rows, pre, xs[0].shape[0], time.perf_counter() - t0)

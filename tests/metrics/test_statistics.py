@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from matteralign.metrics import bootstrap_ci, get_metric, permutation_null
+from tests.metrics.conftest import make_pair
+
+
+@pytest.fixture(scope="module")
+def models():
+    x, y = make_pair(60, seed=21)
+    return {"a": x, "b": y, "c": np.random.default_rng(5).normal(size=(60, 4))}
+
+
+@pytest.mark.parametrize("mid", ["cknna-k5", "cka-linear-unbiased", "dcor", "ii-k1", "svcca",
+                                 "linrec", "rsa"])
+def test_permutation_null_equals_recompute(models, mid):
+    n_perm = 4
+    df = permutation_null(models, mid, n_permutations=n_perm, seed=3, progress=False)
+    spec = get_metric(mid)
+    rng = np.random.default_rng(3)
+    perms = [rng.permutation(60) for _ in range(n_perm)]
+    row = df.iloc[0]
+    a, b = models[row.model_a], models[row.model_b]
+    null = [spec(a, b[p]) for p in perms]
+    assert row.null_mean == pytest.approx(np.mean(null), rel=1e-9, abs=1e-12)
+    assert row.null_sd == pytest.approx(np.std(null, ddof=1), rel=1e-7, abs=1e-12)
+    again = permutation_null(models, mid, n_permutations=n_perm, seed=3, progress=False)
+    assert df.equals(again)
+
+
+def test_related_pair_is_significant(models):
+    df = permutation_null(models, "dcor", n_permutations=19, seed=0, progress=False)
+    ab = df[(df.model_a == "a") & (df.model_b == "b")].iloc[0]
+    assert ab.p_value == 0.05 and ab.calibrated > 0.5 and ab.z > 3
+
+
+@pytest.mark.parametrize("mid", ["cknna-k5", "dcor", "cka-linear"])
+def test_bootstrap_reproducible_and_brackets(models, mid):
+    df = bootstrap_ci(models, mid, n_bootstrap=8, seed=1, progress=False)
+    assert (df.ci_low <= df.ci_high).all()
+    assert df.equals(bootstrap_ci(models, mid, n_bootstrap=8, seed=1, progress=False))
+
+
+def test_per_model_rejected(models):
+    with pytest.raises(ValueError):
+        permutation_null(models, "id-twonn")
