@@ -158,7 +158,7 @@ class UniRepAdapter(ModelAdapter):
         pooled: dict[str, np.ndarray] = {}
         rows: dict[str, list[np.ndarray]] = {}
         for layer in layers:
-            hidden = torch.from_numpy(np.asarray(outputs[int(layer)])[: len(batch)])
+            hidden = torch.from_numpy(np.array(outputs[int(layer)][: len(batch)]))
             mask = mean_mask if pooling == "mean" else residues
             pooled[layer] = pool_hidden_states(hidden, mask, lengths, pooling)
             if per_item:
