@@ -54,7 +54,8 @@ class DIEPAdapter(MatGLAdapter):
 
         if atoms.pbc.any() and not atoms.pbc.all():
             raise SampleError(
-                sample_id, f"{self.id} takes fully periodic or non-periodic cells, got pbc={atoms.pbc}"
+                sample_id,
+                f"{self.id} takes fully periodic or non-periodic cells, got pbc={atoms.pbc}",
             )
         wrapped = atoms.copy()
         wrapped.wrap()  # exact under PBC; keeps the neighbour search small (see diep.pretrained)

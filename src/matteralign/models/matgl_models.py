@@ -67,7 +67,9 @@ class MatGLAdapter(MLIPAdapter):
         path = self.weights_path()
         missing = [f for f in ("model.json", "model.pt", "state.pt") if not (path / f).is_file()]
         if missing:
-            raise AdapterError(f"{path} is not a matgl model folder for {self.id} (missing {missing})")
+            raise AdapterError(
+                f"{path} is not a matgl model folder for {self.id} (missing {missing})"
+            )
         return matgl.load_model(path)
 
     def load(self, device: str = "cpu", dtype: str = "float32") -> None:
@@ -92,7 +94,8 @@ class MatGLAdapter(MLIPAdapter):
 
         if atoms.pbc.any() and not atoms.pbc.all():
             raise SampleError(
-                sample_id, f"{self.id} takes fully periodic or non-periodic cells, got pbc={atoms.pbc}"
+                sample_id,
+                f"{self.id} takes fully periodic or non-periodic cells, got pbc={atoms.pbc}",
             )
         graph, lattice, state = Atoms2Graph(self.element_types, self.cutoff).get_graph(atoms)
         lattice = torch.as_tensor(np.asarray(lattice), dtype=torch.float32).reshape(1, 3, 3)

@@ -169,7 +169,9 @@ class MLIPAdapter(ModelAdapter):
             raise AdapterError(f"model {self.id} is not loaded; call load() first")
         unknown = [layer for layer in layers if layer not in self.layer_names]
         if unknown:
-            raise ValueError(f"model {self.id} has no layer(s) {unknown}; it has {self.layer_names}")
+            raise ValueError(
+                f"model {self.id} has no layer(s) {unknown}; it has {self.layer_names}"
+            )
         counts = torch.tensor([item.n_atoms for item in batch])
         segment = torch.repeat_interleave(torch.arange(len(batch)), counts)
         numbers = torch.as_tensor(np.concatenate([item.numbers for item in batch]))
