@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,7 +106,9 @@ class HuggingFaceEncoderAdapter(TokenEncoderAdapter):
             raise AdapterError(f"model {self.id}: tokenizer must be one of {sorted(TOKENIZERS)}")
         folder = self.weights_path()
         module_name, class_name = TOKENIZERS[tokenizer_name].split(":")
-        tokenizer_class = getattr(importlib.import_module(module_name), class_name)
+        with warnings.catch_warnings():  # rxnfp imports the deprecated pkg_resources
+            warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+            tokenizer_class = getattr(importlib.import_module(module_name), class_name)
         with _quiet_transformers():
             if tokenizer_name == "auto":
                 self._tokenizer = tokenizer_class.from_pretrained(str(folder))
