@@ -1,0 +1,133 @@
+"""Layer-wise alignment: every layer of one model against every layer of another.
+
+Summarised per model pair as the best layer pair, the last layers, and layers at matched relative
+depth (layer i of L sits at depth (i + 1) / L).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from matteralign.errors import StoreError
+from matteralign.store.embedding_store import EmbeddingStore
+
+__all__ = ["layerwise_alignment", "load_layers", "summarise_layers"]
+
+_SEP = "\x1f"
+
+
+def load_layers(
+    store: EmbeddingStore, dataset: str, model: str, layers: Sequence[str] | None = None
+) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Every stored layer of one model on one dataset, reading each shard once.
+
+    Parameters
+    ----------
+    layers : sequence of str, optional
+        Layer names in forward order (the card's); stored layers not named are appended after,
+        layers named but not stored are skipped.
+
+    Returns
+    -------
+    ids : list of str
+    values : dict of layer name to (N, D) array, in forward order
+
+    Raises
+    ------
+    StoreError
+        If nothing is stored, or the shards disagree on which layers they hold.
+    """
+    paths = store.shard_paths(dataset, model)
+    if not paths:
+        raise StoreError(f"no embeddings of model {model!r} on dataset {dataset!r} in {store.root}")
+    ids: list[str] = []
+    parts: dict[str, list[np.ndarray]] = {}
+    for path in paths:
+        record = store.read_shard(path)
+        if not record.ids:
+            continue
+        if parts and set(record.layers) != set(parts):
+            raise StoreError(f"shard {path} holds layers {sorted(record.layers)}, other shards of "
+                             f"{model!r} on {dataset!r} hold {sorted(parts)}; re-embed the model")
+        ids.extend(record.ids)
+        for name, value in record.layers.items():
+            parts.setdefault(name, []).append(value)
+    order = [n for n in (layers or []) if n in parts] + [n for n in parts if n not in (layers or [])]
+    return ids, {name: np.concatenate(parts[name]) for name in order}
+
+
+def layerwise_alignment(
+    layers: Mapping[str, Mapping[str, np.ndarray]],
+    metric: str = "cknna-k25",
+    preprocessing: Sequence[str] = (),
+    **params: object,
+) -> pd.DataFrame:
+    """Score every layer of every model against every layer of every other model.
+
+    Parameters
+    ----------
+    layers : mapping of model id to (mapping of layer name to (N, D) array)
+        Layers in forward order; all arrays hold the same N samples in the same order.
+    metric : str
+        A symmetric registry metric id.
+    preprocessing : sequence of str
+
+    Returns
+    -------
+    DataFrame
+        model_a, model_b, layer_a, layer_b, depth_a, depth_b (relative depth in (0, 1]), value;
+        one row per ordered layer pair of each unordered model pair (a before b in input order).
+    """
+    from matteralign import metrics
+
+    flat = {f"{m}{_SEP}{name}": x for m, ls in layers.items() for name, x in ls.items()}
+    matrix = metrics.pairwise(flat, metric, preprocessing=preprocessing, progress=False,
+                              **params).matrix
+    models = list(layers)
+    recs = []
+    for i, a in enumerate(models):
+        la = list(layers[a])
+        for b in models[i + 1:]:
+            lb = list(layers[b])
+            for ia, name_a in enumerate(la):
+                for ib, name_b in enumerate(lb):
+                    recs.append({
+                        "model_a": a, "model_b": b, "layer_a": name_a, "layer_b": name_b,
+                        "depth_a": (ia + 1) / len(la), "depth_b": (ib + 1) / len(lb),
+                        "value": float(matrix.loc[f"{a}{_SEP}{name_a}", f"{b}{_SEP}{name_b}"]),
+                    })
+    return pd.DataFrame(recs)
+
+
+def summarise_layers(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per model pair: best layer pair, last-layer score and the matched-relative-depth score.
+
+    Matched depth: each layer of a is paired with the layer of b nearest in relative depth (and
+    each layer of b with the nearest of a); the score is the mean over both directions' pairs.
+
+    Returns
+    -------
+    DataFrame
+        model_a, model_b, best_layer_a, best_layer_b, best, last, matched_depth, n_layers_a,
+        n_layers_b.
+    """
+    recs = []
+    for (a, b), grp in rows.groupby(["model_a", "model_b"], sort=False):
+        best = grp.loc[grp.value.idxmax()]
+        last = grp[(grp.depth_a == 1.0) & (grp.depth_b == 1.0)].value
+        matched = []
+        for side, other in (("depth_a", "depth_b"), ("depth_b", "depth_a")):
+            for _, sub in grp.groupby(side):
+                gap = (sub[other] - sub[side]).abs()
+                matched.append(float(sub.loc[gap.idxmin(), "value"]))
+        recs.append({
+            "model_a": a, "model_b": b, "best_layer_a": best.layer_a,
+            "best_layer_b": best.layer_b, "best": float(best.value),
+            "last": float(last.iloc[0]) if len(last) else float("nan"),
+            "matched_depth": float(np.mean(matched)),
+            "n_layers_a": grp.layer_a.nunique(), "n_layers_b": grp.layer_b.nunique(),
+        })
+    return pd.DataFrame(recs)

@@ -1,0 +1,7 @@
+"""The study report: one self-contained HTML page, a PNG per figure and every table as Parquet/CSV."""
+
+from __future__ import annotations
+
+from matteralign.report.build import build_report, report_study
+
+__all__ = ["build_report", "report_study"]
