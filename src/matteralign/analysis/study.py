@@ -36,7 +36,14 @@ from matteralign.config import StudyConfig
 from matteralign.errors import MatterAlignError
 from matteralign.store.embedding_store import EmbeddingStore, StoredEmbeddings
 
-__all__ = ["ANALYSES", "AnalysisOptions", "DatasetEmbeddings", "StudyAnalysis", "analyse_study"]
+__all__ = [
+    "ANALYSES",
+    "AnalysisOptions",
+    "DatasetEmbeddings",
+    "StudyAnalysis",
+    "analyse_study",
+    "study_references",
+]
 
 ANALYSES = {
     "matrices": "Alignment matrices",
@@ -547,3 +554,49 @@ def _empty_notes(result: StudyAnalysis) -> None:
     for key, done in produced.items():
         if not done and not result.notes.get(key):
             result.note(key, "no input for this analysis in this study")
+
+
+def study_references(
+    config: StudyConfig, out: Path, dataset: str, options: AnalysisOptions | None = None,
+    exclude: tuple[str, ...] = (),
+) -> tuple[dict[str, str], str, str]:
+    """The leaderboard's reference models of one dataset of a study, as the report picks them.
+
+    The ``n_references`` lowest energy MAEs where energies exist, else the consensus of the main
+    metric's matrix; models in ``exclude`` (e.g. the candidate being scored) are left out.
+
+    Returns
+    -------
+    references : dict of model id to layer name
+    basis : str
+    metric : str
+        The main metric id (k capped at N - 1).
+
+    Raises
+    ------
+    StoreError
+        When fewer than one model of the study is stored on ``dataset``.
+    """
+    from matteralign.analysis.leaderboard import strongest_models
+    from matteralign.errors import StoreError
+
+    options = options or AnalysisOptions()
+    kept = config.model_copy(update={"models": [m for m in config.models if m.id not in exclude]})
+    result = StudyAnalysis(config.name, options, _main_metric(config, options))
+    data = load_dataset_embeddings(EmbeddingStore(Path(out) / "store"), kept, dataset, options,
+                                   result)
+    if data is None:
+        raise StoreError(f"no model of study {config.name!r} is stored on dataset {dataset!r} "
+                         f"under {out}; run `matteralign embed` first")
+    metric = _capped(result.main_metric, len(data.ids))
+    if len(data.values) == 1:
+        return dict(data.layers), "only stored model", metric
+    _matrices(result, data, kept)
+    mae = None
+    if data.energy:
+        table = _attempt(result, "convergence", "energy", lambda: _energy(result, data, kept))
+        if table is not None and not table.empty:
+            mae = table.set_index("model").mae
+    refs, basis = strongest_models(result.matrices[data.name][result.main_metric], mae,
+                                   options.n_references)
+    return {r: data.layers[r] for r in refs}, basis, metric

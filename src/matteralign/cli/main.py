@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from matteralign.cli import datasets, models
+from matteralign.cli import report as report_command
+from matteralign.cli import score as score_command
 
 app = typer.Typer(
     name="matteralign",
@@ -18,6 +20,8 @@ app = typer.Typer(
 )
 app.add_typer(models.app, name="models")
 app.add_typer(datasets.app, name="datasets")
+app.command(rich_help_panel="Results")(report_command.report)
+app.command(rich_help_panel="Results")(score_command.score)
 
 ConfigArgument = Annotated[
     str, typer.Argument(help="A study YAML file, or a preset name (default, smoke).")

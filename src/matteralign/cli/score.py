@@ -1,0 +1,95 @@
+"""``matteralign score``: place a new model, or a user's own embedding file, on a study's
+leaderboard (null-calibrated alignment to the study's strongest models)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["score"]
+
+
+def score(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset of the study to score "
+                                         "on; the candidate's ids must be its sample ids.")],
+    config: Annotated[str, typer.Argument(help="A study YAML file, or a preset name.")] = "default",
+    out: Annotated[Path, typer.Option("--out", "-o", help="The study folder (holding store/).")]
+    = Path("results"),
+    model: Annotated[str | None, typer.Option("--model", "-m", help="A registry model id already "
+                                              "embedded into the store.")] = None,
+    embeddings: Annotated[Path | None, typer.Option("--embeddings", "-e", help="Your own "
+                          "embeddings: .npz (ids, embeddings), .parquet (id + vector columns) or "
+                          ".safetensors (embeddings + ids metadata).")] = None,
+    name: Annotated[str | None, typer.Option(help="Label of the candidate (default: the model "
+                                             "id or the file name).")] = None,
+    reference: Annotated[list[str] | None, typer.Option("--reference", "-r", help="Reference "
+                         "model ids (repeat); default the study's strongest models.")] = None,
+    n_permutations: Annotated[int, typer.Option(rich_help_panel="Statistics")] = 50,
+    n_bootstrap: Annotated[int, typer.Option(rich_help_panel="Statistics")] = 30,
+    save: Annotated[Path | None, typer.Option(help="Write the leaderboard as CSV here.")] = None,
+    data_root: Annotated[Path | None, typer.Option("--data-root", envvar="MATTERALIGN_DATA_ROOT",
+                                                   help="Folder with data no package ships.")]
+    = None,
+) -> None:
+    """Score a candidate against the study's reference models on one dataset."""
+    from matteralign.cli.main import _guarded, _load
+
+    if (model is None) == (embeddings is None):
+        raise typer.BadParameter("give exactly one of --model or --embeddings")
+    study = _load(config, data_root)
+    result = _guarded(lambda: _score(study, out, dataset, model, embeddings, name, reference,
+                                     n_permutations, n_bootstrap))
+    _print(result, save)
+
+
+def _score(study, out, dataset, model, embeddings, name, reference, n_permutations, n_bootstrap):
+    from matteralign.analysis.embedding_file import load_embedding_file
+    from matteralign.analysis.leaderboard import score_candidate
+    from matteralign.analysis.study import AnalysisOptions, study_references
+    from matteralign.models.registry import get_card
+    from matteralign.store.embedding_store import EmbeddingStore
+
+    store = EmbeddingStore(out / "store")
+    if model is not None:
+        stored = store.load(dataset, model, get_card(model).last_layer)
+        ids, values, label = stored.ids, stored.values, name or model
+    else:
+        ids, values = load_embedding_file(embeddings)
+        label = name or embeddings.stem
+    options = AnalysisOptions(n_permutations=n_permutations, n_bootstrap=n_bootstrap)
+    refs, basis, metric = study_references(study, out, dataset, options, exclude=(label,))
+    if reference:
+        refs = {r: get_card(r).last_layer for r in reference}
+        basis = "given on the command line"
+    result = score_candidate(store, dataset, label, ids, values, refs, metric, study.preprocess,
+                             n_permutations, n_bootstrap, seed=options.seed)
+    return result, label, basis
+
+
+def _print(outcome, save: Path | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    result, label, basis = outcome
+    console = Console()
+    table = Table(title=f"leaderboard (references: {basis}; {result.n_shared} shared samples)")
+    for column in ("model", "score", "95% CI", "raw", "null mean", "max p", "reference"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for row in result.table.itertuples():
+        style = "bold green" if row.model == label else None
+        table.add_row(row.model, f"{row.score:.3f}", f"[{row.ci_low:.3f}, {row.ci_high:.3f}]",
+                      f"{row.raw:.3f}", f"{row.null_mean:.3f}", f"{row.max_p:.3g}",
+                      "yes" if row.is_reference else "", style=style)
+    console.print(table)
+    for what, ids in (("ids of the references missing from the candidate",
+                       result.missing_from_candidate),
+                      ("ids of the candidate unknown to the store", result.unknown_to_store)):
+        if ids:
+            shown = ", ".join(ids[:5]) + (" …" if len(ids) > 5 else "")
+            typer.secho(f"{len(ids)} {what}: {shown}", fg="yellow", err=True)
+    if save is not None:
+        save.parent.mkdir(parents=True, exist_ok=True)
+        result.table.to_csv(save, index=False)
+        typer.echo(f"leaderboard written to {save}")
