@@ -203,4 +203,7 @@ def run_study(config: StudyConfig, out: Path) -> StudyOutcome:
         "matrices": {f"{d}/{m}": str(p.relative_to(out)) for (d, m), p in outcome.matrices.items()},
     }
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
+    from matteralign.report import report_study
+
+    console.print(f"report: {report_study(config, out)}")
     return outcome
