@@ -85,8 +85,9 @@ class SevenNetAdapter(MLIPAdapter):
                     f"model {self.id} is multi-fidelity: pass option modal= one of "
                     f"{sorted(model.modal_map)}"
                 )
-            model.prepare_modal_deploy(str(modal))
-            model.set_is_batch_data(True)
+            self._modal = str(modal)  # set on every graph; the model maps it per structure
+        else:
+            self._modal = None
         self.model = model.to(device).eval()
         self.device, self.dtype = device, dtype
         self._blocks = sorted(
@@ -116,6 +117,8 @@ class SevenNetAdapter(MLIPAdapter):
         data = AtomGraphData.from_numpy_dict(
             unlabeled_atoms_to_graph(atoms, self.cutoff, with_shift=True)
         )
+        if self._modal is not None:
+            data[self._keys.DATA_MODALITY] = self._modal
         return data, None
 
     def _collate(self, batch: Sequence[PreparedStructure]) -> Any:
