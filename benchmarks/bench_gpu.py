@@ -1,0 +1,436 @@
+"""GPU benchmark of the metric engine at the paper's size, and of extraction throughput.
+
+One run does everything: measured ceilings of the card, a GPU-vs-CPU-float64 correctness check
+on a small case, then 60 models x N = 50,000 (widths 64..1024) for CKNNA (k = 25), dCor, CKA,
+information imbalance and intrinsic dimension with each one's FLOP / byte floor beside it,
+exact neighbours at N = 1,000,000, and transformer extraction throughput GPU vs CPU.
+
+    PYTHONUNBUFFERED=1 PYTHONPATH=src python benchmarks/bench_gpu.py --out $OUT
+
+Writes ``bench_gpu.json`` and ``bench_gpu.log`` under ``--out``; prints a table last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+RESULTS: dict[str, Any] = {}
+LOG: list[str] = []
+
+
+def say(*parts: Any) -> None:
+    line = " ".join(str(p) for p in parts)
+    print(line, flush=True)
+    LOG.append(line)
+
+
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed(fn, *args, **kwargs) -> tuple[Any, float]:
+    sync()
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    sync()
+    return out, time.perf_counter() - t0
+
+
+def section(name: str):
+    def wrap(fn):
+        def run(*args, **kwargs):
+            say(f"\n=== {name} ===")
+            t0 = time.perf_counter()
+            try:
+                fn(*args, **kwargs)
+            except Exception as error:  # keep going: one broken section must not lose the rest
+                say(f"!! {name} failed: {type(error).__name__}: {error}")
+                say(traceback.format_exc())
+                RESULTS.setdefault("failed", {})[name] = f"{type(error).__name__}: {error}"
+            say(f"--- {name}: {time.perf_counter() - t0:.1f} s")
+            torch.cuda.empty_cache()
+            save()
+        return run
+    return wrap
+
+
+# ---- ceilings ------------------------------------------------------------------------------
+
+
+@section("ceilings")
+def ceilings() -> None:
+    dev = "cuda"
+    RESULTS["device"] = torch.cuda.get_device_name(0)
+    RESULTS["torch"] = torch.__version__
+    RESULTS["host"] = f"{platform.machine()} {os.cpu_count()} cores"
+    x = torch.randn(2**28, device=dev)  # 1 GiB float32
+    y = torch.empty_like(x)
+    for _ in range(3):
+        y.copy_(x)
+    _, t = timed(lambda: [y.copy_(x) for _ in range(10)])
+    bw = 10 * 2 * x.numel() * 4 / t
+    out = {"copy_GBps": bw / 1e9}
+    for name, dtype, tf32 in [("tf32", torch.float32, True), ("fp32", torch.float32, False),
+                              ("fp64", torch.float64, False), ("bf16", torch.bfloat16, False)]:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        n = 8192 if dtype != torch.float64 else 4096
+        a = torch.randn(n, n, device=dev, dtype=dtype)
+        b = torch.randn(n, n, device=dev, dtype=dtype)
+        for _ in range(2):
+            a @ b
+        reps = 10
+        _, t = timed(lambda a=a, b=b, reps=reps: [a @ b for _ in range(reps)])
+        out[f"{name}_TFLOPs"] = reps * 2 * n**3 / t / 1e12
+    torch.backends.cuda.matmul.allow_tf32 = True
+    RESULTS["ceilings"] = out
+    say(json.dumps(out, indent=1))
+
+
+OUT_DIR = Path(".")
+
+
+def save() -> None:
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / "bench_gpu.json").write_text(json.dumps(RESULTS, indent=1, default=float))
+    (OUT_DIR / "bench_gpu.log").write_text("\n".join(LOG))
+
+
+def peak(kind: str) -> float:
+    return RESULTS["ceilings"][f"{kind}_TFLOPs"] * 1e12
+
+
+def bandwidth() -> float:
+    return RESULTS["ceilings"]["copy_GBps"] * 1e9
+
+
+# ---- data ----------------------------------------------------------------------------------
+
+
+WIDTHS = [64, 128, 256, 384, 512, 768, 1024]
+
+
+def make_models(m: int, n: int, seed: int = 0, latent: int = 32) -> dict[str, np.ndarray]:
+    """M related embeddings (N, D_m) sharing a latent, L2-normalised rows, float32 on the host."""
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    z = torch.randn(n, latent, device="cuda", generator=g)
+    out = {}
+    for i in range(m):
+        d = WIDTHS[i % len(WIDTHS)]
+        w = torch.randn(latent, d, device="cuda", generator=g) / latent**0.5
+        x = torch.tanh(z @ w + (0.3 + 0.1 * (i % 5)) * torch.randn(n, d, device="cuda",
+                                                                   generator=g))
+        x = x / x.norm(dim=1, keepdim=True)
+        out[f"m{i:02d}-d{d}"] = x.cpu().numpy()
+    return out
+
+
+# ---- correctness ---------------------------------------------------------------------------
+
+
+@section("correctness: GPU engine vs CPU float64")
+def correctness() -> None:
+    from matteralign.metrics import pairwise
+    from matteralign.run.ray_metrics import pairwise_blocks
+
+    emb = {k: v.astype(np.float64) for k, v in make_models(4, 3000, seed=7).items()}
+    rows = {}
+    for metric in ["cknna-k25", "dcor", "cka-linear", "cka-rbf", "ii-k1", "id-twonn"]:
+        ref = pairwise(emb, metric, device="cpu")
+        a = ref.matrix.to_numpy() if ref.matrix is not None else ref.per_model.to_numpy()
+        for precision in ("float64", None):
+            label = f"{metric} cuda {precision or 'default(tf32)'}"
+            gpu, t = timed(lambda precision=precision, metric=metric: (
+                pairwise_blocks(emb, metric, device="cuda", precision=precision,
+                                pairs_per_block=10**6)
+                if metric.startswith("cknna")
+                else pairwise(emb, metric, device="cuda", precision=precision)))
+            b = gpu.matrix.to_numpy() if gpu.matrix is not None else gpu.per_model.to_numpy()
+            rel = float(np.linalg.norm(b - a) / np.linalg.norm(a))
+            rows[label] = {"rel_err": rel, "max_abs": float(np.max(np.abs(b - a))), "s": t}
+            say(f"{label:34s} ||gpu - cpu64|| / ||cpu64|| = {rel:.2e}   max |diff| "
+                f"{rows[label]['max_abs']:.2e}   {t:.2f} s")
+    RESULTS["correctness"] = rows
+
+
+# ---- paper size ----------------------------------------------------------------------------
+
+
+def floors(flops: float, kind: str, nbytes: float) -> dict[str, float]:
+    f = flops / peak(kind)
+    b = nbytes / bandwidth()
+    return {"flops": flops, "flop_kind": kind, "bytes": nbytes, "t_flops": f, "t_bytes": b,
+            "floor_s": max(f, b)}
+
+
+@section("paper size: 60 models x N = 50,000")
+def paper(m: int, n: int) -> None:
+    from matteralign.metrics import nearest_neighbours, pairwise
+    from matteralign.metrics._backend import Backend
+    from matteralign.metrics.cknna import cknna_from_graphs, self_hsic
+    from matteralign.metrics.neighbours import sorted_graph
+    from matteralign.run.ray_metrics import StackedGraphs, knn_pair_scores
+
+    emb, t_gen = timed(make_models, m, n)
+    names = list(emb)
+    xs = [emb[k] for k in names]
+    dsum = sum(x.shape[1] for x in xs)
+    say(f"generated {m} models, N = {n}, sum D = {dsum}, in {t_gen:.1f} s")
+    out: dict[str, Any] = {"M": m, "N": n, "sum_D": dsum}
+    RESULTS["paper"] = out
+    be = Backend("cuda", "float64", block_bytes=2**31)
+    k = 25
+
+    # CKNNA: kNN per model on the GPU, then all M^2 pairs batched on the GPU
+    nearest_neighbours(xs[0][:2000], k, "inner", be)
+    graphs, t_knn = timed(lambda: [nearest_neighbours(x, k, "inner", be) for x in xs])
+    stacked, t_stack = timed(StackedGraphs.build, graphs, be)
+    big = Backend("cuda", "float64", block_bytes=2**33)
+
+    def all_pairs():
+        h = np.empty((m, m))
+        for a in range(m):
+            h[a] = knn_pair_scores(stacked, a, list(range(m)), big)[0]
+        d = np.diag(h).copy()
+        return h / np.sqrt(d[:, None] * d[None, :])
+
+    all_pairs()
+    mat, t_pairs = timed(all_pairs)
+    # the engine's CPU pair kernel on a few pairs, for comparison
+    sg = [sorted_graph(g) for g in graphs[:6]]
+    hs = [self_hsic(s) for s in sg]
+    pairs = [(a, b) for a in range(6) for b in range(6) if a != b][:20]
+    vals, t_cpu = timed(lambda: [cknna_from_graphs(sg[a], sg[b], hs[a], hs[b])[0]
+                                 for a, b in pairs])
+    diff = max(abs(v - mat[a, b]) for v, (a, b) in zip(vals, pairs, strict=True))
+    nk = n * k
+    out["cknna"] = {
+        "knn_s": t_knn, "stack_s": t_stack, "pairs_s": t_pairs,
+        "total_s": t_knn + t_stack + t_pairs, "pairs": m * m,
+        "cpu_pair_kernel_s_per_pair": t_cpu / len(pairs), "gpu_vs_cpu_pair_max_diff": diff,
+        "floor_knn": floors(2.0 * n * n * dsum, "fp64", 8.0 * n * dsum),
+        "floor_pairs": floors(0.0, "fp64", m * m * 2 * nk * 16.0),
+    }
+    say(f"CKNNA k=25: kNN {t_knn:.2f} s ({t_knn / m * 1e3:.0f} ms/model), graph prep "
+        f"{t_stack:.2f} s, {m * m} pairs {t_pairs:.2f} s; CPU pair kernel "
+        f"{t_cpu / len(pairs):.3f} s/pair; GPU vs CPU pair |diff| {diff:.1e}")
+    stacked = graphs = None
+    torch.cuda.empty_cache()
+
+    def engine(metric: str, backend: Backend, key: str, floor: dict[str, float]) -> None:
+        res, t = timed(pairwise, emb, metric, device=backend)
+        out[key] = {"total_s": t, "engine_reported_s": res.seconds, **{"floor": floor}}
+        say(f"{metric}: {t:.1f} s (floor {floor['floor_s']:.2f} s: "
+            f"{floor['t_flops']:.2f} s FLOPs, {floor['t_bytes']:.2f} s bytes)")
+
+    # float64 throughout: the engine's TF32 path sends nearly every kNN row to its exact
+    # per-row fallback (its rounding bound 4 D u |x||y| with u = 2^-11 exceeds the gaps)
+    stream = Backend("cuda", "float64", block_bytes=2**34)
+    tiles = 2.0 * n * n * dsum  # distance GEMMs
+    cross = 2.0 * m * m * n * n  # (M, N^2) x (N^2, M) sums
+    engine("dcor", stream, "dcor", floors(tiles + cross, "fp64", 8.0 * m * n * n * 2))
+    engine("cka-rbf", stream, "cka_rbf", floors(tiles + cross, "fp64", 8.0 * m * n * n * 2))
+    lin_flops = sum(2.0 * n * a.shape[1] * b.shape[1] for a in xs for b in xs) / 2
+    engine("cka-linear", Backend("cuda", "float64"), "cka_linear",
+           floors(lin_flops, "fp64", 8.0 * n * dsum))
+    engine("ii-k1", Backend("cuda", "float64", block_bytes=2**32), "ii_k1",
+           floors(2 * tiles, "fp64", 8.0 * n * dsum))
+    engine("id-twonn", Backend("cuda", "float64", block_bytes=2**31), "id_twonn",
+           floors(tiles, "fp64", 8.0 * n * dsum))
+
+
+@section("N = 1,000,000: exact neighbours (the engine has no approximate search)")
+def million(n: int, d: int) -> None:
+    from matteralign.metrics import nearest_neighbours
+    from matteralign.metrics._backend import Backend
+
+    g0 = torch.Generator(device="cuda").manual_seed(3)
+    z = torch.randn(n, 32, device="cuda", generator=g0)
+    w = torch.randn(32, d, device="cuda", generator=g0) / 32**0.5
+    xt = torch.tanh(z @ w + 0.3 * torch.randn(n, d, device="cuda", generator=g0))
+    xt = xt / xt.norm(dim=1, keepdim=True)
+    x = xt.cpu().numpy()
+    del z, w
+    be = Backend("cuda", "float64", block_bytes=2**32)
+    k = 25
+    g, t_exact = timed(nearest_neighbours, x, k, "inner", be)
+    # a cheaper screen: bf16 GEMM candidates (2k per row) re-ranked in float32, recall vs exact
+    xb = xt.to(torch.bfloat16)
+    sample = torch.randperm(n, device="cuda")[:4096]
+
+    def screened(rows: torch.Tensor) -> torch.Tensor:
+        s = (xb[rows] @ xb.T).float()
+        s[torch.arange(rows.numel(), device="cuda"), rows] = -torch.inf
+        cand = torch.topk(s, 2 * k, dim=1).indices
+        ex = (xt[rows][:, None, :] * xt[cand]).sum(-1)
+        return cand.gather(1, torch.topk(ex, k, dim=1).indices)
+
+    def all_screened() -> None:
+        for s in range(0, n, 2048):
+            screened(torch.arange(s, min(n, s + 2048), device="cuda"))
+
+    _, t_screen = timed(all_screened)
+    approx = screened(sample).cpu().numpy()
+    exact = g.indices[sample.cpu().numpy()]
+    recall = float(np.mean([len(set(a) & set(e)) / k for a, e in zip(approx, exact,
+                                                                      strict=True)]))
+    RESULTS["million"] = {
+        "N": n, "D": d, "k": k, "exact_knn_s": t_exact, "bf16_screen_s": t_screen,
+        "bf16_screen_recall_at_25": recall, "subsample": int(sample.numel()),
+        "floor_exact": floors(2.0 * n * n * d, "fp64", 8.0 * n * d),
+        "floor_bf16": floors(2.0 * n * n * d, "bf16", 2.0 * n * d),
+    }
+    say(f"exact kNN N={n} D={d}: {t_exact:.1f} s; bf16 screen {t_screen:.1f} s, recall@25 "
+        f"{recall:.4f} on {sample.numel()} rows")
+
+
+@section("kNN breakdown: where one model's exact graph spends its time")
+def knn_breakdown(n: int, d: int) -> None:
+    from matteralign.metrics import nearest_neighbours
+    from matteralign.metrics._backend import Backend
+
+    k, fetch = 25, 50
+    x = next(iter(make_models(1, n, seed=5, latent=32).values()))
+    x = np.concatenate([x] * (d // x.shape[1]), axis=1) if x.shape[1] < d else x
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float64)
+    be = Backend("cuda", "float64", block_bytes=2**31)
+    nearest_neighbours(x[:2000], k, "inner", be)
+    g, t_engine = timed(nearest_neighbours, x, k, "inner", be)
+    x64 = torch.as_tensor(x, device="cuda")
+    x32 = x64.float()
+    step = be.block_rows(n, n_tiles=3)
+
+    def gemm(xw):
+        for s in range(0, n, step):
+            xw[s : s + step] @ xw.T
+
+    def gemm_topk(xw, f):
+        for s in range(0, n, step):
+            t = xw[s : s + step] @ xw.T
+            t[torch.arange(t.shape[0], device="cuda"), torch.arange(s, s + t.shape[0],
+                                                                    device="cuda")] = -torch.inf
+            torch.topk(t, f, dim=1)
+
+    def tf32_rerank():
+        out = torch.empty((n, k), dtype=torch.int64, device="cuda")
+        for s in range(0, n, step):
+            rows = torch.arange(s, min(n, s + step), device="cuda")
+            t = x32[rows] @ x32.T
+            t[torch.arange(rows.numel(), device="cuda"), rows] = -torch.inf
+            cand = torch.topk(t, fetch, dim=1).indices
+            ex = (x64[rows][:, None, :] * x64[cand]).sum(-1)
+            o = torch.sort(-ex, dim=1, stable=True).indices[:, :k]
+            out[rows] = cand.gather(1, o)
+        return out
+
+    _, t_g64 = timed(gemm, x64)
+    _, t_gt64 = timed(gemm_topk, x64, k + 12)
+    _, t_g32 = timed(gemm, x32)
+    _, t_gt32 = timed(gemm_topk, x32, fetch)
+    idx, t_tf = timed(tf32_rerank)
+    same = float(np.mean(np.sort(idx.cpu().numpy(), 1) == np.sort(g.indices, 1)))
+    RESULTS["knn_breakdown"] = {
+        "N": n, "D": d, "engine_fp64_s": t_engine, "gemm_fp64_s": t_g64,
+        "gemm_topk_fp64_s": t_gt64, "gemm_tf32_s": t_g32, "gemm_topk_tf32_s": t_gt32,
+        "tf32_topk50_fp64_rerank_s": t_tf, "tf32_rerank_same_as_exact": same,
+    }
+    say(json.dumps(RESULTS["knn_breakdown"], indent=1))
+
+
+# ---- extraction ----------------------------------------------------------------------------
+
+
+@section("extraction: transformer encoder, GPU vs CPU")
+def extraction() -> None:
+    from transformers import BertConfig, BertModel
+
+    # all-MiniLM-L6-v2 / rxnfp-style architecture; weights random (throughput does not depend
+    # on their values; no checkpoint can be carried in the 64 MiB budget)
+    configs = {
+        "minilm-l6-h384 (22.7 M)": BertConfig(vocab_size=30522, hidden_size=384,
+                                              num_hidden_layers=6, num_attention_heads=12,
+                                              intermediate_size=1536),
+        "rxnfp-bert-h256 (6.7 M)": BertConfig(vocab_size=600, hidden_size=256,
+                                              num_hidden_layers=12, num_attention_heads=4,
+                                              intermediate_size=512),
+    }
+    seq, batch, n_mol = 64, 256, 8192
+    res = {}
+    for name, cfg in configs.items():
+        model = BertModel(cfg).eval()
+        ids = torch.randint(5, cfg.vocab_size, (n_mol, seq))
+        mask = torch.ones_like(ids)
+        mask[:, 40:] = torch.randint(0, 2, (n_mol, 1)).expand(-1, seq - 40)  # mixed lengths
+
+        def run(device: str, dtype: torch.dtype | None, n: int, model=model, ids=ids,
+                mask=mask) -> float:
+            mdl = model.to(device)
+            with torch.inference_mode(), torch.autocast(device_type=device, dtype=dtype,
+                                                        enabled=dtype is not None):
+                for s in range(0, n, batch):
+                    i, m_ = ids[s : s + batch].to(device), mask[s : s + batch].to(device)
+                    h = mdl(input_ids=i, attention_mask=m_, output_hidden_states=True)
+                    pooled = [(t * m_[..., None]).sum(1) / m_.sum(1, keepdim=True)
+                              for t in h.hidden_states]
+                    _ = [p.float().cpu() for p in pooled]
+            return n
+
+        run("cuda", None, batch)
+        _, t32 = timed(run, "cuda", None, n_mol)
+        run("cuda", torch.bfloat16, batch)
+        _, t16 = timed(run, "cuda", torch.bfloat16, n_mol)
+        torch.set_num_threads(os.cpu_count() or 1)
+        n_cpu = 1024
+        run("cpu", None, batch)
+        _, tc = timed(run, "cpu", None, n_cpu)
+        res[name] = {"gpu_fp32_mol_s": n_mol / t32, "gpu_bf16_mol_s": n_mol / t16,
+                     "cpu_fp32_mol_s": n_cpu / tc, "seq_len": seq, "batch": batch,
+                     "cpu_threads": torch.get_num_threads()}
+        say(f"{name}: GPU fp32 {n_mol / t32:,.0f} mol/s, GPU bf16 {n_mol / t16:,.0f} mol/s, "
+            f"CPU ({torch.get_num_threads()} threads) {n_cpu / tc:,.0f} mol/s")
+    RESULTS["extraction"] = res
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")))
+    parser.add_argument("--models", type=int, default=60)
+    parser.add_argument("--n", type=int, default=50_000)
+    parser.add_argument("--million", type=int, default=1_000_000)
+    parser.add_argument("--skip", nargs="*", default=[])
+    args = parser.parse_args()
+    global OUT_DIR
+    OUT_DIR = args.out
+    if not torch.cuda.is_available():
+        sys.exit("bench_gpu needs a CUDA GPU")
+    torch.backends.cuda.matmul.allow_tf32 = True
+    t0 = time.perf_counter()
+    ceilings()
+    if "knn" not in args.skip:
+        knn_breakdown(args.n, 512)
+    if "correctness" not in args.skip:
+        correctness()
+    if "paper" not in args.skip:
+        paper(args.models, args.n)
+    if "extraction" not in args.skip:
+        extraction()
+    if "million" not in args.skip:
+        million(args.million, 256)
+    RESULTS["wall_s"] = time.perf_counter() - t0
+    save()
+    say(json.dumps(RESULTS, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
