@@ -1,0 +1,66 @@
+"""Leaderboard: calibrated alignment to the strongest models, and scoring a candidate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from matteralign.analysis.leaderboard import leaderboard, score_candidate, strongest_models
+from matteralign.store.embedding_store import EmbeddingStore, ShardRecord
+
+N = 100
+
+
+@pytest.fixture(scope="module")
+def embeddings() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(N, 5))
+    rotation, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+    return {"ref-1": z, "ref-2": z @ rotation, "close": z + 0.3 * rng.normal(size=z.shape),
+            "noise": rng.normal(size=(N, 5))}
+
+
+def test_strongest_models_by_mae_else_consensus():
+    names = ["a", "b", "c", "d"]
+    m = pd.DataFrame([[1, .9, .8, .1], [.9, 1, .7, .1], [.8, .7, 1, .1], [.1, .1, .1, 1]],
+                     names, names)
+    refs, basis = strongest_models(m, pd.Series({"d": 0.01, "c": 0.02, "x": 0.0}), n=3)
+    assert (refs, basis) == (["d", "c"], "lowest energy MAE")
+    refs, basis = strongest_models(m, None, n=2)
+    assert (refs, basis) == (["a", "b"], "consensus")
+
+
+def test_rotated_copy_scores_one_and_noise_scores_chance(embeddings):
+    table = leaderboard(embeddings, ["ref-1", "ref-2"], "cknna-k10", n_permutations=20,
+                        n_bootstrap=10, preprocessing=["l2"]).set_index("model")
+    assert table.loc["ref-1", "score"] == pytest.approx(1.0, abs=1e-9)
+    assert table.loc["ref-1", "n_references"] == 1
+    assert table.loc["noise", "n_references"] == 2
+    assert abs(table.loc["noise", "score"]) < 0.1
+    assert 0.2 < table.loc["close", "score"] < 1.0
+    assert table.loc["close", "ci_low"] <= table.loc["close", "score"] <= \
+        table.loc["close", "ci_high"]
+    assert table.loc["close", "max_p"] <= 1 / 21 + 1e-12
+    assert list(table.index[:2]) == ["ref-1", "ref-2"]
+
+
+def test_candidate_is_joined_on_ids_and_missing_ids_are_reported(tmp_path, embeddings):
+    store = EmbeddingStore(tmp_path)
+    ids = [f"s{i:03d}" for i in range(N)]
+    for model in ("ref-1", "ref-2"):
+        store.write_shard("d", model, 0, ShardRecord(ids, {"last": embeddings[model]}, None, [],
+                                                     "h", {}))
+    # the candidate is the rotated latent, shuffled, without 10 ids and with 2 unknown ones
+    order = np.random.default_rng(1).permutation(N)[:90]
+    cand_ids = [ids[i] for i in order] + ["extra-1", "extra-2"]
+    cand = np.vstack([embeddings["ref-2"][order] * 3.0, np.ones((2, 5))])
+    result = score_candidate(store, "d", "mine", cand_ids, cand, {"ref-1": "last", "ref-2": "last"},
+                             "cknna-k10", n_permutations=10, n_bootstrap=5)
+    assert result.n_shared == 90
+    assert len(result.missing_from_candidate) == 10
+    assert result.unknown_to_store == ["extra-1", "extra-2"]
+    row = result.table.set_index("model").loc["mine"]
+    assert row.score == pytest.approx(1.0, abs=1e-9)
+    with pytest.raises(ValueError, match="also a reference"):
+        score_candidate(store, "d", "ref-1", cand_ids, cand, {"ref-1": "last"})
