@@ -23,16 +23,16 @@ MATTERALIGN = [sys.executable, "-m", "matteralign.cli.main"]
 
 
 def test_help_and_models_list_import_no_model_package():
+    """Listing reads cards only (its speed is measured in benchmarks/bench_cli.py)."""
     code = (
-        "import sys, time; t = time.perf_counter();"
-        "from typer.testing import CliRunner; from matteralign.cli.main import app;"
+        "import sys; from typer.testing import CliRunner; from matteralign.cli.main import app;"
+        "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output;"
         "r = CliRunner().invoke(app, ['models', 'list']); assert r.exit_code == 0, r.output;"
         "heavy = {'torch', 'chgnet', 'sevenn', 'transformers', 'jax', 'matgl', 'rdkit', 'ase'}"
-        " & set(sys.modules); assert not heavy, heavy; print(time.perf_counter() - t)"
+        " & set(sys.modules); assert not heavy, heavy"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert float(result.stdout.strip()) < 2.0
 
 
 def test_models_list_shows_cards():
