@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from matteralign.data.registry import dataset_names, get_dataset_spec, load_dataset
+from matteralign.data.readers import load_file, read_file
+from matteralign.data.registry import (
+    dataset_names,
+    default_suite,
+    get_dataset_spec,
+    load_dataset,
+)
 from matteralign.data.sample import Dataset, DatasetCard, Label, ProteinStructure, Sample
 
 __all__ = [
@@ -12,6 +18,9 @@ __all__ = [
     "ProteinStructure",
     "Sample",
     "dataset_names",
+    "default_suite",
     "get_dataset_spec",
     "load_dataset",
+    "load_file",
+    "read_file",
 ]

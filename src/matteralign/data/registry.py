@@ -32,7 +32,10 @@ class DatasetSpec:
     out_of_distribution : bool
         Whether the set is built to lie outside the training data of the usual models.
     source : str
-        Where it comes from; ``"shared-data"`` sets need files under a data root.
+        Where it comes from: a package name, ``"generated"``, or ``"shared-data"`` for sets that
+        need files under a data root.
+    default_n : int, optional
+        Subset size the default suite uses (None: the whole set).
     """
 
     name: str
@@ -43,9 +46,92 @@ class DatasetSpec:
     size: int
     out_of_distribution: bool = False
     source: str = "generated"
+    default_n: int | None = None
 
 
 _BUILTIN: tuple[DatasetSpec, ...] = (
+    # --- molecules -------------------------------------------------------------------------
+    DatasetSpec(
+        name="qm9",
+        domain="molecules",
+        modalities=("atoms", "smiles"),
+        description="QM9: 130,831 small organic molecules (CHNOF), B3LYP geometries, SMILES and "
+        "15 properties (energies in eV); use n for a fast seeded subset",
+        builder="matteralign.data.qm9:build",
+        size=130_831,
+        source="qm9pack",
+        default_n=2000,
+    ),
+    DatasetSpec(
+        name="g2",
+        domain="molecules",
+        modalities=("atoms",),
+        description="G2 molecules of ASE: radicals and Li-Cl elements outside QM9",
+        builder="matteralign.data.ase_molecules:build_g2",
+        size=162,
+        source="ase",
+    ),
+    DatasetSpec(
+        name="s22",
+        domain="molecules",
+        modalities=("atoms",),
+        description="S22 non-covalent dimers with s22x5 distance scans, CCSD(T) interaction "
+        "energies (eV)",
+        builder="matteralign.data.ase_molecules:build_s22",
+        size=110,
+        source="ase",
+    ),
+    DatasetSpec(
+        name="egfr-ligands",
+        domain="molecules",
+        modalities=("atoms", "smiles"),
+        description="365 drug-like EGFR ligands with 3D coordinates (RDKit test data), larger than "
+        "QM9",
+        builder="matteralign.data.rdkit_molecules:build_egfr_ligands",
+        size=365,
+        source="rdkit",
+    ),
+    DatasetSpec(
+        name="nci-unusual",
+        domain="molecules",
+        modalities=("atoms", "smiles"),
+        description="NCI molecules with Si, B, P, Se, As, metals, ... (ETKDG 3D); slow in full, "
+        "use n",
+        builder="matteralign.data.rdkit_molecules:build_nci_unusual",
+        size=233,
+        out_of_distribution=True,
+        source="rdkit",
+        default_n=50,
+    ),
+    DatasetSpec(
+        name="qm9-distorted",
+        domain="molecules",
+        modalities=("atoms", "smiles"),
+        description="QM9 molecules rattled by 0.1 and 0.3 Å, GFN2-xTB energies and forces",
+        builder="matteralign.data.ood_molecules:build",
+        size=300,
+        out_of_distribution=True,
+        source="generated",
+    ),
+    # --- materials -------------------------------------------------------------------------
+    DatasetSpec(
+        name="matpes-pbe-refs",
+        domain="materials",
+        modalities=("atoms",),
+        description="MatPES PBE elemental ground states (89), DFT energies and forces",
+        builder="matteralign.data.matpes:build_pbe",
+        size=89,
+        source="matcalc",
+    ),
+    DatasetSpec(
+        name="matpes-r2scan-refs",
+        domain="materials",
+        modalities=("atoms",),
+        description="MatPES r2SCAN elemental ground states (89), DFT energies and forces",
+        builder="matteralign.data.matpes:build_r2scan",
+        size=89,
+        source="matcalc",
+    ),
     DatasetSpec(
         name="elemental-crystals",
         domain="materials",
@@ -56,6 +142,165 @@ _BUILTIN: tuple[DatasetSpec, ...] = (
         size=600,
         source="ase",
     ),
+    DatasetSpec(
+        name="aflow-prototypes",
+        domain="materials",
+        modalities=("atoms",),
+        description="288 AFLOW prototype crystals with real decorations (pymatgen), unlabelled",
+        builder="matteralign.data.crystal_prototypes:build_aflow",
+        size=288,
+        source="pymatgen",
+    ),
+    DatasetSpec(
+        name="dcdft",
+        domain="materials",
+        modalities=("atoms",),
+        description="71 Delta-test elemental crystals with WIEN2k PBE equation-of-state data",
+        builder="matteralign.data.crystal_prototypes:build_dcdft",
+        size=71,
+        source="ase",
+    ),
+    DatasetSpec(
+        name="mlearn",
+        domain="materials",
+        modalities=("atoms",),
+        description="mlearn PBE set (Cu, Ge, Li, Mo, Ni, Si): 1,730 strained, surface, vacancy and "
+        "AIMD cells with energies and forces",
+        builder="matteralign.data.mlearn:build",
+        size=1730,
+        source="shared-data",
+    ),
+    DatasetSpec(
+        name="monbtaw",
+        domain="materials",
+        modalities=("atoms",),
+        description="Mo-Nb-Ta-W PBE set: 5,658 AIMD, strained, surface, solid-solution cells with "
+        "energies and forces",
+        builder="matteralign.data.monbtaw:build",
+        size=5658,
+        source="shared-data",
+        default_n=1500,
+    ),
+    DatasetSpec(
+        name="monbtaw-multinary",
+        domain="materials",
+        modalities=("atoms",),
+        description="MoNbTaW test cells: 16 quaternary 128-atom + 240 binary cells, PBE labels",
+        builder="matteralign.data.monbtaw:build_multinary",
+        size=256,
+        out_of_distribution=True,
+        source="shared-data",
+    ),
+    DatasetSpec(
+        name="crystals-perturbed",
+        domain="materials",
+        modalities=("atoms",),
+        description="Elemental crystals rattled (0.05-0.5 Å), compressed, expanded and strained",
+        builder="matteralign.data.ood_materials:build_perturbed",
+        size=420,
+        out_of_distribution=True,
+        source="generated",
+    ),
+    DatasetSpec(
+        name="crystals-exotic",
+        domain="materials",
+        modalities=("atoms",),
+        description="Amorphous cells, 256-512-atom supercells, slabs, metal clusters, 2D sheets",
+        builder="matteralign.data.ood_materials:build_exotic",
+        size=66,
+        out_of_distribution=True,
+        source="generated",
+    ),
+    DatasetSpec(
+        name="random-crystals",
+        domain="materials",
+        modalities=("atoms",),
+        description="Random symmetric crystals (pyxtal) of lanthanides, actinides, noble gases",
+        builder="matteralign.data.random_crystals:build",
+        size=40,
+        out_of_distribution=True,
+        source="pyxtal",
+    ),
+    # --- proteins --------------------------------------------------------------------------
+    DatasetSpec(
+        name="ideal-backbones",
+        domain="proteins",
+        modalities=("sequence", "backbone"),
+        description="60 natural proteome sequences (50-160 aa) on ideal PeptideBuilder backbones",
+        builder="matteralign.data.ideal_backbones:build",
+        size=60,
+        source="generated",
+    ),
+    DatasetSpec(
+        name="proteome",
+        domain="proteins",
+        modalities=("sequence",),
+        description="Bacterial proteome sequences (30-1,000 aa) shipped in pyhmmer",
+        builder="matteralign.data.proteome:build",
+        size=2056,
+        source="pyhmmer",
+        default_n=300,
+    ),
+    DatasetSpec(
+        name="pfam-domains",
+        domain="proteins",
+        modalities=("sequence", "backbone"),
+        description="40 Pfam domain structures (PDB chains, 50-150 aa)",
+        builder="matteralign.data.pfam:build",
+        size=40,
+        source="shared-data",
+    ),
+    DatasetSpec(
+        name="cb513-ts115",
+        domain="proteins",
+        modalities=("sequence",),
+        description="CB513 + TS115 PDB-derived sequences with DSSP secondary structure",
+        builder="matteralign.data.ps4:build",
+        size=626,
+        source="shared-data",
+    ),
+    DatasetSpec(
+        name="protein-sequences-ood",
+        domain="proteins",
+        modalities=("sequence",),
+        description="Shuffled, uniform random and low-complexity protein sequences",
+        builder="matteralign.data.ood_proteins:build_sequences",
+        size=120,
+        out_of_distribution=True,
+        source="generated",
+    ),
+    DatasetSpec(
+        name="protein-backbones-ood",
+        domain="proteins",
+        modalities=("sequence", "backbone"),
+        description="Random sequences on single ideal helices, strands or PPII chains",
+        builder="matteralign.data.ood_proteins:build_backbones",
+        size=45,
+        out_of_distribution=True,
+        source="generated",
+    ),
+)
+
+# The default study: offline sets always, shared-data sets when a data root is given.
+DEFAULT_SUITE: tuple[str, ...] = (
+    "qm9",
+    "qm9-distorted",
+    "matpes-pbe-refs",
+    "matpes-r2scan-refs",
+    "elemental-crystals",
+    "aflow-prototypes",
+    "dcdft",
+    "crystals-perturbed",
+    "crystals-exotic",
+    "ideal-backbones",
+    "protein-sequences-ood",
+    "protein-backbones-ood",
+)
+DEFAULT_SUITE_SHARED: tuple[str, ...] = (
+    "mlearn",
+    "monbtaw-multinary",
+    "pfam-domains",
+    "cb513-ts115",
 )
 
 
@@ -66,6 +311,21 @@ def _specs() -> dict[str, DatasetSpec]:
 def dataset_names() -> list[str]:
     """Names of every built-in dataset."""
     return list(_specs())
+
+
+def default_suite(data_root: Path | None = None) -> list[tuple[str, int | None]]:
+    """``(name, n)`` of the default study's datasets.
+
+    Offline sets always; the shared-data sets (mlearn, MoNbTaW, Pfam, CB513/TS115) join when
+    ``data_root`` (or ``$MATTERALIGN_DATA_ROOT``) is given. ``n`` is the spec's ``default_n``.
+    """
+    from matteralign.data.sources import resolve_data_root
+
+    names = list(DEFAULT_SUITE)
+    if resolve_data_root(data_root) is not None:
+        names += DEFAULT_SUITE_SHARED
+    specs = _specs()
+    return [(name, specs[name].default_n) for name in names]
 
 
 def get_dataset_spec(name: str) -> DatasetSpec:
