@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import queue
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import toy_models
-from toy_models import toy_card, toy_dataset
 
 from matteralign.config import StudyConfig
 from matteralign.errors import ConfigError
@@ -29,6 +29,12 @@ from matteralign.run.executors import (
 from matteralign.store.embedding_store import EmbeddingStore
 
 HERE = Path(__file__).resolve().parent
+# Workers import the toy adapters as the top-level module their cards name ("toy_models:..."):
+# this process and its spawned pool through sys.path, Ray workers through PYTHONPATH.
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+toy_models = importlib.import_module("toy_models")
+toy_card, toy_dataset = toy_models.toy_card, toy_models.toy_dataset
 ray = pytest.importorskip("ray")
 
 
