@@ -12,15 +12,15 @@ from tests.metrics.conftest import rel_close
 from tests.metrics.test_cknna import hsic_unbiased_dense
 
 
-def hsic_biased_dense(k, l):
+def hsic_biased_dense(k, lk):
     n = k.shape[0]
     h = np.eye(n) - 1.0 / n
-    return np.trace(k @ h @ l @ h)
+    return np.trace(k @ h @ lk @ h)
 
 
-def cka_dense(k, l, unbiased):
+def cka_dense(k, lk, unbiased):
     f = hsic_unbiased_dense if unbiased else hsic_biased_dense
-    return f(k, l) / np.sqrt(f(k, k) * f(l, l))
+    return f(k, lk) / np.sqrt(f(k, k) * f(lk, lk))
 
 
 @pytest.mark.parametrize("unbiased", [False, True])

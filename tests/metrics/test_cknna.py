@@ -9,18 +9,18 @@ from matteralign.metrics import EmbeddingError, cknna, l2_normalise
 from tests.metrics.conftest import make_pair, rel_close
 
 
-def hsic_unbiased_dense(k: np.ndarray, l: np.ndarray) -> float:
+def hsic_unbiased_dense(k: np.ndarray, l_: np.ndarray) -> float:
     """Song et al. (2012) eq. 5 on dense matrices with zeroed diagonals."""
     n = k.shape[0]
     k = k.copy()
-    l = l.copy()
+    l_ = l_.copy()
     np.fill_diagonal(k, 0)
-    np.fill_diagonal(l, 0)
+    np.fill_diagonal(l_, 0)
     one = np.ones(n)
     return (
-        np.sum(k * l.T)
-        + (one @ k @ one) * (one @ l @ one) / ((n - 1) * (n - 2))
-        - 2.0 / (n - 2) * (one @ k @ l @ one)
+        np.sum(k * l_.T)
+        + (one @ k @ one) * (one @ l_ @ one) / ((n - 1) * (n - 2))
+        - 2.0 / (n - 2) * (one @ k @ l_ @ one)
     ) / (n * (n - 3))
 
 

@@ -31,9 +31,9 @@ def test_permutation_null_equals_recompute(models, mid):
 
 
 def test_related_pair_is_significant(models):
-    df = permutation_null(models, "dcor", n_permutations=19, seed=0, progress=False)
+    df = permutation_null(models, "dcor", n_permutations=9, seed=0, progress=False)
     ab = df[(df.model_a == "a") & (df.model_b == "b")].iloc[0]
-    assert ab.p_value == 0.05 and ab.calibrated > 0.5 and ab.z > 3
+    assert ab.p_value == 0.1 and ab.calibrated > 0.5 and ab.z > 3
 
 
 @pytest.mark.parametrize("mid", ["cknna-k5", "dcor", "cka-linear"])

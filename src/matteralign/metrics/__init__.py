@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from ._checks import EmbeddingError
 from .cka import cka
-from .classical import linear_reconstruction, procrustes, rsa, svcca
 from .cknna import cknna
+from .classical import linear_reconstruction, procrustes, rsa, svcca
 from .dcor import distance_correlation
 from .engine import AlignmentResult, pairwise
 from .idcor import IdCorResult, id_correlation

@@ -6,6 +6,7 @@ Each splits into a per-model state (centred basis, ranks, SVD) and a cheap per-p
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 from scipy import stats
 from scipy.spatial.distance import pdist

@@ -19,6 +19,7 @@ import pandas as pd
 from ._backend import Backend, resolve_backend
 from ._checks import EmbeddingError, as_embedding, check_k
 from .cka import linear_cross, linear_state, rbf_sigma
+from .cknna import cknna_from_graphs, self_hsic
 from .classical import (
     procrustes_from_states,
     procrustes_state,
@@ -28,7 +29,6 @@ from .classical import (
     svcca_basis,
     svcca_from_bases,
 )
-from .cknna import cknna_from_graphs, self_hsic
 from .dcor import dcor_from_sums
 from .idcor import idcor_value
 from .information_imbalance import imbalance_from_rank_sums
@@ -84,7 +84,13 @@ def progress_bar(total: int, label: str, enabled: bool | None) -> Iterator[Calla
     if not enabled or total <= 0:
         yield lambda _n: None
         return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -415,7 +421,10 @@ def pairwise(
         vals = []
         with progress_bar(len(xs), f"{spec.id}: models", progress) as adv:
             for x, nm in zip(xs, names, strict=True):
-                vals.append(spec.function(x, **spec.params, device=be))
+                try:
+                    vals.append(spec.function(x, **spec.params, device=be))
+                except EmbeddingError as err:
+                    raise EmbeddingError(f"model {nm!r}: {err}") from None
                 adv(1)
         series = pd.Series(vals, index=names, name=spec.id)
         rows = pd.DataFrame({"model_a": names, "model_b": None, "metric": spec.id, "value": vals,

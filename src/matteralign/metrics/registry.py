@@ -12,8 +12,8 @@ from types import MappingProxyType
 from typing import Any
 
 from .cka import cka
-from .classical import linear_reconstruction, procrustes, rsa, svcca
 from .cknna import cknna
+from .classical import linear_reconstruction, procrustes, rsa, svcca
 from .dcor import distance_correlation
 from .idcor import id_correlation
 from .information_imbalance import information_imbalance
@@ -103,7 +103,8 @@ _FAMILIES = [
             lambda p: "id-twonn" if p["method"] == "twonn" else f"id-{p['method']}-k{p['k']}",
             intrinsic_dimension, per_model=True, higher=False,
             defaults={"method": "twonn", "k": 2}),
-    _Family("idcor", re.compile(r"^idcor$"), lambda m: {}, lambda p: "idcor", id_correlation),
+    _Family("idcor", re.compile(r"^idcor$"), lambda m: {"n_permutations": 0}, lambda p: "idcor",
+            id_correlation),
     _Family("svcca", re.compile(r"^svcca(?:-v(?P<v>[0-9.]+))?$"),
             lambda m: {"variance": float(m.group("v") or 0.99)},
             lambda p: f"svcca-v{_num(p['variance'])}", svcca, defaults={"variance": 0.99}),
