@@ -23,7 +23,7 @@ NOISE = {"alpha-large": 0.0, "alpha-small": 0.3, "beta-1": 0.6, "beta-2": 1.0}
 
 
 def _structures(dataset: str) -> tuple[list[str], list[Atoms], np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(abs(hash(dataset)) % 2**32 if False else len(dataset))
+    rng = np.random.default_rng(len(dataset))
     ids, atoms = [], []
     for i in range(N):
         n_h, n_o = int(rng.integers(1, 5)), int(rng.integers(1, 3))
@@ -107,3 +107,27 @@ def patched_datasets():
     mp.setattr(study, "_is_ood", lambda name: DATASETS.get(name, False))
     yield
     mp.undo()
+
+
+@pytest.fixture(scope="session")
+def toy_report(tmp_path_factory):
+    """(config, out, analysis, report path) of the synthetic study, analysed and reported once."""
+    from matteralign.analysis.study import AnalysisOptions, analyse_study
+    from matteralign.report import build_report
+
+    out = tmp_path_factory.mktemp("toy-report")
+    write_store(out)
+    config = toy_config()
+    mp = pytest.MonkeyPatch()
+    import matteralign.analysis.study as study
+    import matteralign.data.registry as registry
+
+    mp.setattr(registry, "load_dataset", toy_dataset)
+    mp.setattr(study, "_is_ood", lambda name: DATASETS.get(name, False))
+    try:
+        options = AnalysisOptions(n_permutations=20, n_bootstrap=10, ks=(2, 10, 50, 2500))
+        result = analyse_study(config, out, options)
+        path = build_report(result, config, out, out)
+    finally:
+        mp.undo()
+    return config, out, result, path

@@ -55,7 +55,8 @@ def load_layers(
         ids.extend(record.ids)
         for name, value in record.layers.items():
             parts.setdefault(name, []).append(value)
-    order = [n for n in (layers or []) if n in parts] + [n for n in parts if n not in (layers or [])]
+    named = list(layers or [])
+    order = [n for n in named if n in parts] + [n for n in parts if n not in named]
     return ids, {name: np.concatenate(parts[name]) for name in order}
 
 

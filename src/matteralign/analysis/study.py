@@ -19,7 +19,7 @@ import pandas as pd
 
 from matteralign.analysis.convergence import ConvergenceResult, convergence
 from matteralign.analysis.dimension import intrinsic_dimensions
-from matteralign.analysis.distribution import compare_in_out, information_plane, pair_scores
+from matteralign.analysis.distribution import compare_in_out, pair_scores
 from matteralign.analysis.embedding_map import EmbeddingMap, embedding_map
 from matteralign.analysis.energy import composition_matrix, energy_regression_error
 from matteralign.analysis.families import (

@@ -1,4 +1,4 @@
-"""Build the study report: run the analyses, draw every figure, write report.html, figures/, tables/.
+"""Build the study report: run the analyses, draw the figures, write report.html, figures/, tables/.
 
 ``report_study(config, out)`` is what ``matteralign report`` and the end of ``run_study`` call.
 """
@@ -45,7 +45,8 @@ INTROS = {
     "tree": "Neighbour-joining tree (Bio.Phylo) from Jensen–Shannon distances between the models' "
     "CKNNA profiles (paper §4.9); random baselines are left out. Newick files are in tables/.",
     "map": "Two-dimensional map of several datasets embedded by one model (the one with the most "
-    "datasets), coloured by dataset and by the model's per-structure energy error (paper Fig. 2A/D).",
+    "datasets), coloured by dataset and by the model's per-structure energy error (paper "
+    "Fig. 2A/D).",
     "layers": "Every stored layer of each model against every layer of each other model: the best "
     "layer pair, the last layers (the paper's choice) and layers at matched relative depth.",
     "leaderboard": "Each model's null-calibrated alignment to the strongest models (the three "
@@ -68,7 +69,8 @@ class _Writer:
         (root / "tables").mkdir(parents=True, exist_ok=True)
         self.problems: list[str] = []
 
-    def figure(self, section: ReportSection, fig_id: str, caption: str, fig) -> None:
+    def figure(self, section: ReportSection, fig_id: str, caption: str, fig,
+               wide: bool = False) -> None:
         import matplotlib.pyplot as plt
 
         buffer = io.BytesIO()
@@ -77,7 +79,7 @@ class _Writer:
         png = buffer.getvalue()
         fig_id = _slug(fig_id)
         atomic_write_bytes(self.root / "figures" / f"{fig_id}.png", png)
-        section.figures.append(ReportFigure(fig_id, caption, png))
+        section.figures.append(ReportFigure(fig_id, caption, png, wide))
 
     def table(self, section: ReportSection | None, table_id: str, caption: str,
               frame: pd.DataFrame, index: bool = False) -> None:
@@ -165,7 +167,7 @@ def _sections(result: StudyAnalysis, w: _Writer) -> list[ReportSection]:
                      ("dataset", "ood", "model_a", "model_b") and ":" not in c]
         _draw(s["distribution"], "distributions", lambda: w.figure(
             s["distribution"], "distribution-pairs", "alignment over model pairs per dataset",
-            F.distribution_plot(result.pairs, symmetric)))
+            F.distribution_plot(result.pairs, symmetric), wide=True))
         ii = next((c.split(":")[0] for c in result.pairs.columns if ":a->b" in c), None)
         if ii is not None:
             from matteralign.analysis.distribution import information_plane
@@ -174,7 +176,7 @@ def _sections(result: StudyAnalysis, w: _Writer) -> list[ReportSection]:
             colour = [c for c in symmetric if not c.startswith("ii")]
             _draw(s["distribution"], "information plane", lambda: w.figure(
                 s["distribution"], "information-plane", f"{ii} plane coloured by {colour}",
-                F.information_plane_plot(plane, colour)))
+                F.information_plane_plot(plane, colour), wide=True))
         w.table(s["distribution"], "pair-scores", "every pair's scores", result.pairs)
         if not result.in_out.empty:
             w.table(s["distribution"], "in-vs-out", "summaries and ID-vs-OOD test",
@@ -183,13 +185,13 @@ def _sections(result: StudyAnalysis, w: _Writer) -> list[ReportSection]:
     if not result.dimensions.empty:
         _draw(s["dimension"], "intrinsic dimension", lambda: w.figure(
             s["dimension"], "intrinsic-dimension", "intrinsic dimension per model and dataset",
-            F.dimension_plot(result.dimensions)))
+            F.dimension_plot(result.dimensions), wide=True))
         w.table(s["dimension"], "intrinsic-dimension", "intrinsic dimension", result.dimensions)
 
     if not result.k_sweep.empty:
         _draw(s["k_sweep"], "k sweep", lambda: w.figure(
-            s["k_sweep"], "k-sweep", "CKNNA against k", F.k_sweep_plot(result.k_sweep,
-                                                                        result.k_stability)))
+            s["k_sweep"], "k-sweep", "CKNNA against k",
+            F.k_sweep_plot(result.k_sweep, result.k_stability), wide=True))
         w.table(s["k_sweep"], "k-stability", "Kendall τ of pair rankings at successive k",
                 result.k_stability)
         w.table(None, "k-sweep", "CKNNA at each k", result.k_sweep)
@@ -206,13 +208,13 @@ def _sections(result: StudyAnalysis, w: _Writer) -> list[ReportSection]:
     for emap in result.maps:
         _draw(s["map"], "map", lambda emap=emap: w.figure(
             s["map"], f"map-{emap.model}", f"{emap.method.upper()} of {emap.model}'s embeddings",
-            F.embedding_map_plot(emap)))
+            F.embedding_map_plot(emap), wide=True))
         w.table(None, f"map-{emap.model}", "map coordinates", emap.points)
 
     if not result.layer_rows.empty:
         _draw(s["layers"], "layer heatmaps", lambda: w.figure(
             s["layers"], "layers", "layer × layer alignment (first pairs)",
-            F.layer_heatmaps(result.layer_rows)))
+            F.layer_heatmaps(result.layer_rows), wide=True))
         w.table(s["layers"], "layer-summary", "best / last / matched-depth alignment per pair",
                 result.layer_summary)
         w.table(None, "layer-pairs", "every layer pair", result.layer_rows)

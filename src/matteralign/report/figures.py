@@ -238,7 +238,8 @@ def k_sweep_plot(sweep: pd.DataFrame, stability: pd.DataFrame) -> Figure:
         ax.set_ylabel("CKNNA")
         st = stability[stability.dataset == d] if not stability.empty else stability
         if len(st):
-            text = "\n".join(f"τ({r.k_from}→{r.k_to}) = {r.kendall_tau:.2f}" for r in st.itertuples())
+            text = "\n".join(f"τ({r.k_from}→{r.k_to}) = {r.kendall_tau:.2f}"
+                             for r in st.itertuples())
             ax.text(0.98, 0.02, text, transform=ax.transAxes, fontsize=7, ha="right", va="bottom",
                     bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.8"})
         if sub.groupby(["model_a", "model_b"]).ngroups <= 10:

@@ -21,6 +21,7 @@ class ReportFigure:
     id: str
     caption: str
     png: bytes
+    wide: bool = False
 
 
 @dataclass
@@ -36,7 +37,8 @@ class ReportSection:
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#222;background:#fafafa}
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#222;
+background:#fafafa}
 header{background:#243447;color:#fff;padding:18px 32px}
 header h1{margin:0 0 4px 0;font-size:22px} header p{margin:0;color:#cfd8e3;font-size:13px}
 nav{padding:8px 32px;background:#e9eef3;font-size:13px;position:sticky;top:0;z-index:2}
@@ -45,7 +47,8 @@ main{padding:8px 32px 40px 32px;max-width:1300px}
 section{background:#fff;border:1px solid #e3e6ea;border-radius:6px;padding:12px 20px;margin:18px 0}
 h2{font-size:18px;margin:6px 0 8px 0} p.intro{font-size:14px;color:#444;max-width:980px}
 div.figs{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
-figure{margin:8px 0;flex:0 1 auto;max-width:100%} figure img{max-width:100%;max-height:760px;height:auto;border:1px solid #eee}
+figure{margin:8px 0;flex:0 1 auto;max-width:min(100%,610px)} figure.wide{max-width:100%}
+figure img{max-width:100%;max-height:760px;height:auto;border:1px solid #eee}
 figcaption{font-size:12px;color:#555}
 .note{background:#fff6e0;border-left:4px solid #e0a800;padding:6px 10px;margin:6px 0;font-size:13px}
 table{border-collapse:collapse;font-size:12px;margin:6px 0}
@@ -103,7 +106,9 @@ def render_html(
         parts.append("<div class='figs'>")
         for f in s.figures:
             data = base64.b64encode(f.png).decode()
-            parts.append(f"<figure id='fig-{f.id}'><img class='figure' alt='{esc(f.caption)}' "
+            wide = " class='wide'" if f.wide else ""
+            parts.append(f"<figure id='fig-{f.id}'{wide}>"
+                         f"<img class='figure' alt='{esc(f.caption)}' "
                          f"src='data:image/png;base64,{data}'><figcaption>{esc(f.caption)} "
                          f"(figures/{f.id}.png)</figcaption></figure>")
         parts.append("</div>")
