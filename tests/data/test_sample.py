@@ -9,8 +9,9 @@ from ase.build import bulk, molecule
 from matteralign.data.sample import Dataset, DatasetCard, ProteinStructure, Sample
 from matteralign.errors import DatasetError
 
-CARD = DatasetCard(name="t", version="1", domain="molecules", description="d", provenance="p",
-                   license="CC0")
+CARD = DatasetCard(
+    name="t", version="1", domain="molecules", description="d", provenance="p", license="CC0"
+)
 
 
 def test_duplicate_ids_are_named():

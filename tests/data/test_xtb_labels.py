@@ -10,10 +10,9 @@ from matteralign.data.xtb_labels import HARTREE_EV, xtb_energy_forces  # noqa: E
 
 
 def test_water_energy_and_forces_are_consistent():
+    import tblite.interface  # noqa: F401
     from ase.build import molecule
     from threadpoolctl import threadpool_limits
-
-    import tblite.interface  # noqa: F401
 
     water = molecule("H2O")
     with threadpool_limits(1):

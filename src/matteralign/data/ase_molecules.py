@@ -29,8 +29,10 @@ def build_g2(n: int | None = None, seed: int = 0, data_root: Path | None = None)
         name="g2",
         version=f"ase-{package_version('ase')}",
         domain="molecules",
-        description="G2 molecules: closed- and open-shell species with H, Li-Cl (Si, P, S, Na, Al, ...)",
-        provenance=f"pypi:ase=={package_version('ase')}:ase/collections (g2), data ase.data.g2_1/g2_2",
+        description="G2 molecules: closed- and open-shell species with H and Li-Cl "
+        "(Si, P, S, Na, Al, ...)",
+        provenance=f"pypi:ase=={package_version('ase')}:ase/collections (g2), "
+        "data ase.data.g2_1/g2_2",
         license=_ASE_LICENSE,
         citation="Curtiss et al., J. Chem. Phys. 106, 1063 (1997)",
     )

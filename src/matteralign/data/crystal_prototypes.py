@@ -19,8 +19,9 @@ AFLOW_FILE = "analysis/prototypes/aflow_prototypes.json.gz"
 def build_aflow(n: int | None = None, seed: int = 0, data_root: Path | None = None) -> Dataset:
     """The AFLOW Library of Crystallographic Prototypes as shipped by pymatgen (288 crystals).
 
-    Ids are ``aflow-<AFLOW label>-<empirical formula>``; the Pearson symbol, Strukturbericht designation and mineral
-    name are in ``atoms.info``. Parsed without importing pymatgen (seconds faster).
+    Ids are ``aflow-<AFLOW label>-<empirical formula>``; the Pearson symbol, Strukturbericht
+    designation and mineral name are in ``atoms.info``. Parsed without importing pymatgen
+    (seconds faster).
     """
     path = package_file("pymatgen", AFLOW_FILE, "aflow-prototypes")
     with gzip.open(path, "rt", encoding="utf-8") as handle:

@@ -1,4 +1,4 @@
-"""Protein structures with no download: natural sequences folded onto ideal PeptideBuilder backbones.
+"""Protein structures with no download: natural sequences on ideal PeptideBuilder backbones.
 
 Each residue gets helix, strand or polyproline-II torsions from a seeded segment pattern. The
 backbone is placed with PeptideBuilder's geometry (bond lengths and angles per residue type) by a
@@ -131,8 +131,8 @@ def build(n: int | None = None, seed: int = 0, data_root: Path | None = None) ->
         name=NAME,
         version=f"peptidebuilder-{package_version('PeptideBuilder')}-seed{seed}-n{size}",
         domain="proteins",
-        description="Natural proteome sequences (50-160 residues) on ideal PeptideBuilder backbones "
-        "with seeded helix/strand/PPII segments: an offline sequence+structure set",
+        description="Natural proteome sequences (50-160 residues) on ideal PeptideBuilder "
+        "backbones with seeded helix/strand/PPII segments: an offline sequence+structure set",
         provenance=f"generated with PeptideBuilder=={package_version('PeptideBuilder')} from "
         f"pyhmmer=={package_version('pyhmmer')} proteome sequences, seed {seed}",
         license="MIT (PeptideBuilder, pyhmmer); generated structures CC0-1.0",

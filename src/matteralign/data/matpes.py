@@ -27,7 +27,10 @@ LABELS = [
     ),
     Label(name="isolated_atom_energy", unit="eV", description="energy of the isolated atom"),
 ]
-FORCES_NOTE = "forces in eV/Å on atoms.arrays['forces']; stress (6 values, as the source gives) in atoms.info['stress_source']"
+FORCES_NOTE = (
+    "forces in eV/Å on atoms.arrays['forces']; stress (6 values, as the source gives) in "
+    "atoms.info['stress_source']"
+)
 
 
 def build(
@@ -71,8 +74,8 @@ def build(
         name=name,
         version=f"matcalc-{package_version('matcalc')}",
         domain="materials",
-        description=f"MatPES {functional} ground-state crystals of 89 elements (1-84 atoms) with DFT "
-        f"energies; {FORCES_NOTE}",
+        description=f"MatPES {functional} ground-state crystals of 89 elements (1-84 atoms) with "
+        f"DFT energies; {FORCES_NOTE}",
         provenance=package_provenance("matcalc", f"matcalc/{FILES[functional]}"),
         license="BSD-3-Clause (matcalc); MatPES data CC-BY-4.0",
         labels=LABELS,

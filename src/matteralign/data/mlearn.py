@@ -44,8 +44,8 @@ def infer_group(atoms, max_forces: float, bulk_size: int) -> str:  # noqa: ANN00
 
     The JARVIS copy has no group tags, so: a cell with a vacuum gap > ``VACUUM_GAP`` is a
     ``surface``; a bulk cell with one atom fewer than the largest bulk cell is a ``vacancy``; a
-    largest bulk cell with zero forces is a ``strain`` (homogeneously deformed perfect crystal), with
-    forces an ``aimd`` snapshot; anything else is a ``small-cell``.
+    largest bulk cell with zero forces is a ``strain`` (homogeneously deformed perfect crystal),
+    with forces an ``aimd`` snapshot; anything else is a ``small-cell``.
     """
     if _vacuum_gap(atoms) > VACUUM_GAP:
         return "surface"
@@ -100,8 +100,8 @@ def build(n: int | None = None, seed: int = 0, data_root: Path | None = None) ->
         name=NAME,
         version="alignn-a8be0be",
         domain="materials",
-        description="mlearn PBE set: Cu, Ge, Li, Mo, Ni, Si ground state, strained, surface, vacancy "
-        "and AIMD cells (groups inferred from structure, in the ids); forces in eV/Å on "
+        description="mlearn PBE set: Cu, Ge, Li, Mo, Ni, Si ground state, strained, surface, "
+        "vacancy and AIMD cells (groups inferred from structure, in the ids); forces in eV/Å on "
         "atoms.arrays['forces']",
         provenance=read_source_line(root)
         or "usnistgov/alignn@a8be0be:.../mlearn_data/<El>/id_prop.json",

@@ -88,8 +88,9 @@ def build(
         name=name,
         version="maml-f7c0b6f",
         domain="materials",
-        description="Mo-Nb-Ta-W PBE configurations: unary AIMD, strained, surface cells, binary solid "
-        "solutions, 4-component 128-atom test cells; forces in eV/Å on atoms.arrays['forces']",
+        description="Mo-Nb-Ta-W PBE configurations: unary AIMD, strained, surface cells, binary "
+        "solid solutions, 4-component 128-atom test cells; forces in eV/Å on "
+        "atoms.arrays['forces']",
         provenance=read_source_line(paths[0].parent)
         or "materialsvirtuallab/maml@f7c0b6f:mvl_models/pes/MoNbTaW/training/",
         license="BSD-3-Clause (Materials Virtual Lab)",

@@ -1,6 +1,6 @@
-"""Out-of-distribution crystals generated from a seed: perturbed, amorphous, large, slab, cluster, 2D.
+"""Out-of-distribution crystals from a seed: perturbed, amorphous, large, slab, cluster, 2D.
 
-Starting points are ASE's elemental reference crystals; nothing is downloaded and nothing is labelled.
+Starting points are ASE's elemental reference crystals; nothing is downloaded or labelled.
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ def amorphous_cell(
                 break
         else:
             raise DatasetError(
-                f"amorphous cell of {len(symbols)} atoms at {volume_per_atom:.1f} Å^3/atom: no room "
-                f"for an atom at minimum distance {min_distance:.2f} Å"
+                f"amorphous cell of {len(symbols)} atoms at {volume_per_atom:.1f} Å^3/atom: "
+                f"no room for an atom at minimum distance {min_distance:.2f} Å"
             )
     return Atoms(symbols=symbols, positions=positions, cell=[length] * 3, pbc=True)
 

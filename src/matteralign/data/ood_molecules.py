@@ -1,4 +1,4 @@
-"""Distorted molecules: QM9 geometries rattled by Gaussian noise, labelled with GFN2-xTB if available.
+"""Distorted molecules: QM9 geometries rattled by Gaussian noise, with GFN2-xTB labels if possible.
 
 Off-equilibrium inputs for models trained on relaxed molecules, from a seed.
 """

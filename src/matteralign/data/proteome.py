@@ -33,7 +33,7 @@ def proteome_sequences() -> list[tuple[str, str]]:
 
 
 def build(n: int | None = None, seed: int = 0, data_root: Path | None = None) -> Dataset:
-    """Proteome sequences (30-1,000 residues, standard amino acids only); a seeded subset of ``n``."""
+    """Proteome sequences (30-1,000 residues, standard amino acids); a seeded subset of ``n``."""
     samples = [Sample(id=i, sequence=s) for i, s in proteome_sequences()]
     card = DatasetCard(
         name=NAME,

@@ -79,6 +79,7 @@ def build(n: int | None = None, seed: int = 0, data_root: Path | None = None) ->
         provenance=read_source_line(root) or "omarperacha/ps4-dataset@e182026:ps4_data/data/",
         license="CC0-1.0",
         labels=LABELS,
-        citation="Cuff & Barton, Proteins 34, 508 (1999); Yang et al., Brief. Bioinf. 19, 482 (2018)",
+        citation="Cuff & Barton, Proteins 34, 508 (1999); "
+        "Yang et al., Brief. Bioinf. 19, 482 (2018)",
     )
     return Dataset(card, samples).subset(n, seed=seed)

@@ -140,8 +140,8 @@ def build(n: int | None = None, seed: int = 0, data_root: Path | None = None) ->
         name=NAME,
         version=version,
         domain="molecules",
-        description="QM9 small organic molecules (C, H, N, O, F; <= 9 heavy atoms), B3LYP/6-31G(2df,p) "
-        "geometries and properties; SMILES canonicalised with RDKit",
+        description="QM9 small organic molecules (C, H, N, O, F; <= 9 heavy atoms), "
+        "B3LYP/6-31G(2df,p) geometries and properties; SMILES canonicalised with RDKit",
         provenance=f"pypi:qm9pack=={package_version('qm9pack')}:qm9pack/{{{','.join(PARTS)}}}",
         license="MIT (qm9pack); QM9 data CC0",
         labels=LABELS,

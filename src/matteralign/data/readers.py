@@ -1,6 +1,6 @@
 """Datasets from local files in the formats of the paper's sources, with a seeded "sample N" option.
 
-ASE db / ASE LMDB (OMat24, OMol25, sAlex), MPtrj JSON, extxyz, CIF, PDB / mmCIF, FASTA and SMILES CSV.
+ASE db / LMDB (OMat24, OMol25, sAlex), MPtrj JSON, extxyz, CIF, PDB / mmCIF, FASTA, SMILES CSV.
 A bad record inside a readable file is skipped and reported; an unreadable file is a DatasetError.
 """
 
@@ -77,8 +77,8 @@ def detect_format(path: Path) -> str:
         formats = {_SUFFIXES.get(_suffix(p)) for p in path.iterdir() if p.is_file()} - {None}
         if len(formats) != 1:
             raise DatasetError(
-                f"folder {path}: cannot tell the format from its files ({sorted(formats) or 'none'});"
-                f" pass format= one of {', '.join(FORMATS)}"
+                f"folder {path}: cannot tell the format from its files "
+                f"({sorted(formats) or 'none'}); pass format= one of {', '.join(FORMATS)}"
             )
         return formats.pop()  # type: ignore[return-value]
     suffix = _suffix(path)
@@ -205,7 +205,7 @@ def _read_ase_lmdb(path: Path, n: int | None, seed: int) -> tuple[list[Sample], 
 
 
 def _read_mptrj(path: Path, n: int | None, seed: int) -> tuple[list[Sample], list[str]]:
-    """MPtrj JSON: ``{mp_id: {frame_id: {"structure", "corrected_total_energy", "force", ...}}}``."""
+    """MPtrj JSON: ``{mp_id: {frame_id: {"structure", "corrected_total_energy", "force"}}}``."""
     try:
         data = json.loads(_open_text(path))
     except json.JSONDecodeError as error:

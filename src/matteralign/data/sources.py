@@ -1,6 +1,6 @@
 """Where dataset files come from: data files inside installed packages, and files under a data root.
 
-Both resolve paths without importing the package, and fail with a DatasetError that says how to fix it.
+Both resolve paths without importing the package; a DatasetError says how to fix what is missing.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Conversion of serialised crystal structures (pymatgen ``Structure.as_dict``, JARVIS atoms) to ASE.
+"""Serialised crystal structures (pymatgen ``Structure.as_dict``, JARVIS atoms) as ASE Atoms.
 
 Parsing the dicts directly avoids importing pymatgen, which takes many seconds.
 """

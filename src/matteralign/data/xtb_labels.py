@@ -65,7 +65,7 @@ def xtb_energy_forces(
 
 
 def with_xtb_labels(sample: Sample, method: str = "GFN2-xTB") -> Sample:
-    """A copy of ``sample`` with label ``xtb_energy`` (eV) and ``atoms.arrays["xtb_forces"]`` (eV/Å).
+    """A copy of ``sample`` with label ``xtb_energy`` (eV) and ``arrays["xtb_forces"]`` (eV/Å).
 
     When the SCF fails the sample is returned unlabelled with the error in
     ``atoms.info["xtb_error"]``.
