@@ -34,6 +34,9 @@ class ModelSelection(BaseModel):
     id: str
     options: dict[str, object] = {}
     pooling: str | None = None
+    datasets: list[str] | None = Field(
+        None, description="only these datasets (default: every dataset with the model's input)"
+    )
 
 
 class StudyConfig(BaseModel):
