@@ -21,6 +21,110 @@ from matteralign.errors import ModelNotFoundError, SampleError
 from matteralign.models.card import ModelCard
 
 
+MIN_DISTANCE = 0.1  # Å; closer atoms are duplicated or overlapping, not a structure
+MAX_CELL_LENGTH = 1000.0  # Å; longer periodic vectors make neighbour searches blow up
+MAX_ATOMIC_NUMBER = 118
+
+
+def structure_problem(
+    atoms: Any, min_distance: float = MIN_DISTANCE, max_cell_length: float = MAX_CELL_LENGTH
+) -> str | None:
+    """Why a 3D structure cannot be a model's input, or None when it can.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Positions in Å; periodic directions as ``atoms.pbc`` says.
+    min_distance : float
+        Smallest allowed distance in Å between two atoms, periodic images included; 0 turns
+        the check off.
+    max_cell_length : float
+        Longest allowed periodic lattice vector in Å (an enormous box costs some models' neighbour
+        searches gigabytes: SevenNet takes 8 GB for one 10^5 Å cell).
+
+    Returns
+    -------
+    str or None
+        A sentence naming the problem: atomic numbers outside 1..118, periodic lattice vectors
+        that span no volume (or area, or length) or are longer than ``max_cell_length``, or
+        atoms closer than ``min_distance``.
+    """
+    numbers = np.asarray(atoms.numbers)
+    if len(numbers) == 0:
+        return "has no atoms"
+    odd = sorted({int(z) for z in numbers if not 1 <= z <= MAX_ATOMIC_NUMBER})
+    if odd:
+        return (f"atomic number(s) {', '.join(map(str, odd))} are no chemical element "
+                f"(1..{MAX_ATOMIC_NUMBER}); remove dummy or ghost atoms")
+    if not np.isfinite(atoms.positions).all():
+        return "has NaN or inf atom positions; fix the structure"
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    if pbc.any():
+        lattice = np.asarray(atoms.cell[:], dtype=np.float64)[pbc]
+        if not np.isfinite(lattice).all():
+            return "has NaN or inf lattice vectors; fix the cell"
+        lengths = np.linalg.norm(lattice, axis=1)
+        gram = np.linalg.det(lattice @ lattice.T)  # squared volume / area / length spanned
+        if lengths.min() <= 1e-8 or gram <= (1e-6 * np.prod(lengths)) ** 2:
+            return (f"periodic cell has zero volume (lattice vectors {lattice.round(4).tolist()} "
+                    "are linearly dependent); fix the cell or set pbc=False")
+        if lengths.max() > max_cell_length:
+            return (f"periodic cell vector of {lengths.max():.3g} Å is longer than "
+                    f"{max_cell_length:g} Å (an enormous cell); set pbc=False for an isolated "
+                    "structure, or pass the option max_cell_length")
+    if min_distance > 0 and (len(numbers) > 1 or pbc.any()):
+        pair = _closest_pair(atoms, min_distance)
+        if pair is not None:
+            i, j, distance = pair
+            other = "its own periodic image" if i == j else f"atom {j}"
+            return (f"atom {i} and {other} are {distance:.3g} Å apart (closer than "
+                    f"{min_distance} Å: overlapping atoms); fix the structure or pass the option "
+                    "min_distance")
+    return None
+
+
+def _closest_pair(atoms: Any, cutoff: float) -> tuple[int, int, float] | None:
+    """Two atoms (or an atom and a periodic image) closer than ``cutoff`` Å, or None.
+
+    Wrapped positions and their images shifted by -1, 0, 1 lattice vectors along each periodic
+    direction go into a k-d tree, which finds every pair closer than ``cutoff`` as long as each
+    periodic cell height is at least ``cutoff`` (so a nearly empty, enormous cell costs nothing
+    extra); thinner cells use ASE's neighbour list.
+    """
+    from itertools import product
+
+    from scipy.spatial import cKDTree
+
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    positions = atoms.get_positions(wrap=True) if pbc.any() else np.asarray(atoms.positions)
+    shifts = np.zeros((1, 3))
+    if pbc.any():
+        cell = np.asarray(atoms.cell.complete(), dtype=np.float64)
+        volume = abs(np.linalg.det(cell))
+        heights = np.array([volume / np.linalg.norm(np.cross(cell[(i + 1) % 3], cell[(i + 2) % 3]))
+                            for i in range(3)])
+        lengths = np.linalg.norm(cell[pbc], axis=1)
+        if lengths.min() < cutoff:  # every atom overlaps its own image
+            return 0, 0, float(lengths.min())
+        if heights[pbc].min() < cutoff:
+            from ase.neighborlist import neighbor_list
+
+            first, second, distance = neighbor_list("ijd", atoms, cutoff)
+            if not len(distance):
+                return None
+            k = int(np.argmin(distance))
+            return int(first[k]), int(second[k]), float(distance[k])
+        steps = [(-1, 0, 1) if periodic else (0,) for periodic in pbc]
+        shifts = np.array(list(product(*steps)), dtype=np.float64) @ cell
+    images = (positions[None, :, :] + shifts[:, None, :]).reshape(-1, 3)
+    distance, index = cKDTree(images).query(positions, k=2)  # the nearest is the atom itself
+    nearest = distance[:, 1]
+    first = int(np.argmin(nearest))
+    if nearest[first] >= cutoff:
+        return None
+    return first, int(index[first, 1]) % len(positions), float(nearest[first])
+
+
 @dataclass
 class EmbeddingOutput:
     """What one forward pass over a batch of B samples gives.
@@ -104,11 +208,22 @@ class ModelAdapter(ABC):
         """Turn one sample into the model's input; raise :class:`SampleError` if it can't.
 
         The default checks that the sample has the model's input modality and only elements
-        the model covers, and returns that modality's content.
+        the model covers, and returns that modality's content. Structures are also checked by
+        :func:`structure_problem` (atoms closer than the ``min_distance`` option, default
+        0.1 Å; zero-volume periodic cells; periodic vectors longer than the ``max_cell_length``
+        option, default 1000 Å; atomic numbers that are no element).
         """
         modality = self.card.input
         if modality not in sample.modalities:
             raise SampleError(sample.id, f"has no {modality!r} input, which {self.id} reads")
+        if modality == "atoms":
+            problem = structure_problem(
+                sample.atoms,
+                float(self.options.get("min_distance", MIN_DISTANCE)),
+                float(self.options.get("max_cell_length", MAX_CELL_LENGTH)),
+            )
+            if problem:
+                raise SampleError(sample.id, problem)
         if modality == "atoms" and self.card.elements is not None:
             covered = set(self.card.elements)
             missing = sorted(set(sample.atoms.get_chemical_symbols()) - covered)
