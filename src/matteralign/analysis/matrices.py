@@ -67,6 +67,90 @@ def join_on_ids(embeddings: Sequence[StoredEmbeddings]) -> AlignedEmbeddings:
     return AlignedEmbeddings(ids, values, dropped)
 
 
+def degenerate_reason(values: np.ndarray) -> str | None:
+    """Why an embedding cannot be scored at all, or None.
+
+    Parameters
+    ----------
+    values : (N, D) array
+        One model's embeddings (after preprocessing).
+
+    Returns
+    -------
+    str or None
+        Set when an entry is NaN or inf, or when all N rows are the same vector (a constant
+        embedding: neighbours are then ties broken by position, and any score is noise).
+    """
+    values = np.asarray(values)
+    if not np.isfinite(values).all():
+        bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+        return f"{bad.size} of its {len(values)} rows hold NaN or inf"
+    if len(values) > 1:
+        spread = float(np.max(np.ptp(values, axis=0))) if values.shape[1] else 0.0
+        scale = float(np.max(np.abs(values))) if values.size else 0.0
+        if spread <= 1e-12 * max(scale, 1.0):
+            return f"all {len(values)} rows are the same vector (a constant embedding)"
+    return None
+
+
+def prepare_for_scoring(
+    aligned: AlignedEmbeddings, preprocess: Sequence[str] = ("l2",)
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Preprocess each model's aligned embeddings and set aside those that cannot be scored.
+
+    Returns
+    -------
+    prepared : dict of str to (N, D_m) float64 array
+    unusable : dict of str to str
+        Model id → reason (preprocessing failed, NaN/inf, or a constant embedding).
+    """
+    from matteralign import metrics
+
+    prepared: dict[str, np.ndarray] = {}
+    unusable: dict[str, str] = {}
+    for model, values in aligned.values.items():
+        try:
+            ready = metrics.apply_preprocessing(values, steps=list(preprocess))
+        except metrics.EmbeddingError as error:
+            unusable[model] = f"preprocessing {','.join(preprocess)} failed: {error}"
+            continue
+        reason = degenerate_reason(ready)
+        if reason:
+            unusable[model] = reason
+        else:
+            prepared[model] = ready
+    return prepared, unusable
+
+
+def score_prepared(
+    prepared: Mapping[str, np.ndarray],
+    dataset: str,
+    layers: Mapping[str, str],
+    metric: str,
+    preprocess: Sequence[str] = ("l2",),
+    progress: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score every pair of already preprocessed embeddings of the same N samples.
+
+    Returns the matrix and long-form rows of :func:`align_store`.
+
+    Raises
+    ------
+    matteralign.metrics.EmbeddingError
+        If the metric cannot score them (for example N <= k for a kNN metric).
+    """
+    from matteralign import metrics
+
+    result = metrics.pairwise(dict(prepared), metric, progress=progress)
+    rows = result.rows.copy()
+    rows.insert(0, "dataset", dataset)
+    rows["layer_a"] = rows["model_a"].map(layers)
+    rows["layer_b"] = rows["model_b"].map(layers)
+    rows["preprocess"] = ",".join(preprocess)
+    rows["n"] = len(next(iter(prepared.values())))
+    return result.matrix, rows
+
+
 def align_store(
     store: EmbeddingStore,
     dataset: str,
@@ -104,11 +188,5 @@ def align_store(
         model: metrics.apply_preprocessing(values, steps=list(preprocess))
         for model, values in aligned.values.items()
     }
-    result = metrics.pairwise(prepared, metric, progress=progress)
-    rows = result.rows.copy()
-    rows.insert(0, "dataset", dataset)
-    rows["layer_a"] = rows["model_a"].map(layers)
-    rows["layer_b"] = rows["model_b"].map(layers)
-    rows["preprocess"] = ",".join(preprocess)
-    rows["n"] = len(aligned.ids)
-    return result.matrix, rows, aligned
+    matrix, rows = score_prepared(prepared, dataset, layers, metric, preprocess, progress)
+    return matrix, rows, aligned

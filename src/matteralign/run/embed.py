@@ -116,6 +116,9 @@ class _ShardEmbedder:
                 failures[sample_id] = f"non-finite embedding in layer(s) {', '.join(bad)}"
                 continue
             energy = None if out.energy is None else float(out.energy[row])
+            if energy is not None and not math.isfinite(energy):
+                failures[sample_id] = f"non-finite predicted energy ({energy})"
+                continue
             results[sample_id] = (pooled, energy)
 
     def _split(self, batch: list[tuple[str, Any]], results: dict, failures: dict) -> None:
@@ -310,6 +313,7 @@ def embed_dataset(
         if on_progress:
             on_progress(len(samples))
     remove_stale_shards(store, dataset.name, adapter.id, len(slices))
+    store.mark_complete(dataset.name, adapter.id, len(slices))
     return EmbedSummary(dataset.name, adapter.id, len(slices), computed, skipped, embedded, failed)
 
 

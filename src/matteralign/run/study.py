@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from matteralign.config import StudyConfig
 from matteralign.data.registry import get_dataset_spec, load_dataset
 from matteralign.data.sample import Dataset
-from matteralign.errors import MatterAlignError
+from matteralign.errors import ConfigError, MatterAlignError, StoreError
 from matteralign.models.registry import get_card
 from matteralign.run.embed import EmbedSummary
 from matteralign.store.embedding_store import EmbeddingStore, atomic_write_bytes
@@ -68,15 +68,12 @@ def load_study_datasets(config: StudyConfig, outcome: StudyOutcome) -> list[Data
 
 
 def validate_study(config: StudyConfig) -> None:
-    """Check that every dataset and model of ``config`` exists, before any work starts."""
-    from matteralign import metrics
-
+    """Check that every dataset, model and metric of ``config`` exists, before any work starts."""
     for selection in config.datasets:
         get_dataset_spec(selection.name)
     for model in config.models:
         get_card(model.id)
-    for metric in config.metrics:
-        metrics.get_metric(metric)
+    _validate_metrics(config)
 
 
 def embed_study(config: StudyConfig, out: Path, outcome: StudyOutcome | None = None) -> StudyOutcome:
@@ -103,7 +100,8 @@ def embed_study(config: StudyConfig, out: Path, outcome: StudyOutcome | None = N
         if data_root is not None:
             options.setdefault("data_root", str(data_root))
         for dataset in datasets:
-            if card.input in dataset.modalities:
+            wanted = selection.datasets is None or dataset.name in selection.datasets
+            if wanted and card.input in dataset.modalities:
                 jobs += plan_embed_jobs(
                     card, options, dataset, store, layers=config.layers,
                     pooling=selection.pooling, shard_size=config.shard_size,
@@ -123,6 +121,8 @@ def embed_study(config: StudyConfig, out: Path, outcome: StudyOutcome | None = N
         with make_executor(config.executor, config.workers, device, config.ray_address) as executor:
             summaries, failures = collect_summaries(jobs, executor.run(jobs), store, advance)
         outcome.embedded.extend(summaries)
+        for summary in summaries:  # align reads only embeddings that finished
+            store.mark_complete(summary.dataset, summary.model, summary.n_shards)
         reported = set()
         for model, dataset, error in failures:
             if model in reported:
@@ -138,38 +138,96 @@ def align_study(config: StudyConfig, out: Path, outcome: StudyOutcome | None = N
     """Score all pairs of models on each dataset with each metric; write Parquet tables.
 
     Writes ``out/alignment/<dataset>/<metric>.parquet`` (the M×M matrix) and
-    ``out/scores.parquet`` (every score in long form).
+    ``out/scores.parquet`` (every score in long form). Holds the store lock, so it never reads
+    a store that an embedding run is writing.
+
+    A model whose embedding did not finish (killed, or some shard failed) or cannot be scored
+    (NaN/inf or a constant embedding), and a metric that cannot score a dataset (N <= k), are
+    left out and recorded in ``outcome.skipped`` with the reason; the rest is scored. Samples
+    that some model lacks are left out of every score of that dataset, and recorded too.
     """
-    from matteralign.analysis.matrices import align_store
+    from matteralign import metrics
+    from matteralign.analysis.matrices import join_on_ids, prepare_for_scoring, score_prepared
 
     outcome = outcome or StudyOutcome(out)
+    _validate_metrics(config)
     store = EmbeddingStore(out / "store")
     all_rows = []
-    for selection in config.datasets:
-        layers = {}
-        for model in config.models:
-            if not store.shard_paths(selection.name, model.id):
+    with store.lock():
+        for selection in config.datasets:
+            dataset = selection.name
+            layers: dict[str, str] = {}
+            stored = []
+            for model in config.models:
+                if not store.shard_paths(dataset, model.id):
+                    continue
+                layer = get_card(model.id).last_layer
+                n_shards = store.completed_shards(dataset, model.id)
+                if n_shards is None:
+                    _skip(outcome, f"model {model.id} on {dataset}",
+                          "its embedding did not finish (the run was killed, a shard failed, or "
+                          "an older matteralign wrote it); rerun `matteralign embed` to "
+                          "complete it")
+                    continue
+                try:
+                    stored.append(store.load(dataset, model.id, layer, n_shards=n_shards))
+                except StoreError as error:
+                    _skip(outcome, f"model {model.id} on {dataset}", str(error))
+                    continue
+                layers[model.id] = layer
+            if len(stored) < 2:
+                if stored:
+                    _skip(outcome, f"alignment on {dataset}",
+                          "fewer than two models have embeddings")
                 continue
-            card = get_card(model.id)
-            layer = card.last_layer
-            layers[model.id] = layer
-        if len(layers) < 2:
-            if layers:
-                outcome.skipped.append((f"alignment on {selection.name}",
-                                        "fewer than two models have embeddings"))
-            continue
-        for metric in config.metrics:
-            matrix, rows, aligned = align_store(store, selection.name, layers, metric,
-                                                config.preprocess)
-            path = out / "alignment" / selection.name / f"{metric}.parquet"
-            atomic_write_bytes(path, matrix.to_parquet())
-            outcome.matrices[(selection.name, metric)] = path
-            all_rows.append(rows)
-            _print_matrix(selection.name, metric, matrix, len(aligned.ids))
-    if all_rows:
-        atomic_write_bytes(out / "scores.parquet",
-                           pd.concat(all_rows, ignore_index=True).to_parquet(index=False))
+            try:
+                aligned = join_on_ids(stored)
+            except StoreError as error:
+                _skip(outcome, f"alignment on {dataset}", str(error))
+                continue
+            for model, n_dropped in aligned.dropped.items():
+                if n_dropped:
+                    _skip(outcome, f"{n_dropped} samples of {model} on {dataset}",
+                          "another model has no embedding of them (see `matteralign status`); "
+                          f"scores use the {len(aligned.ids)} samples every model embedded")
+            prepared, unusable = prepare_for_scoring(aligned, config.preprocess)
+            for model, reason in unusable.items():
+                _skip(outcome, f"model {model} on {dataset}", f"its embeddings cannot be scored: "
+                      f"{reason}")
+            if len(prepared) < 2:
+                _skip(outcome, f"alignment on {dataset}", "fewer than two models can be scored")
+                continue
+            for metric in config.metrics:
+                try:
+                    matrix, rows = score_prepared(prepared, dataset, layers, metric,
+                                                  config.preprocess)
+                except metrics.EmbeddingError as error:
+                    _skip(outcome, f"metric {metric} on {dataset}", str(error))
+                    continue
+                path = out / "alignment" / dataset / f"{metric}.parquet"
+                atomic_write_bytes(path, matrix.to_parquet())
+                outcome.matrices[(dataset, metric)] = path
+                all_rows.append(rows)
+                _print_matrix(dataset, metric, matrix, len(aligned.ids))
+        if all_rows:
+            atomic_write_bytes(out / "scores.parquet",
+                               pd.concat(all_rows, ignore_index=True).to_parquet(index=False))
     return outcome
+
+
+def _skip(outcome: StudyOutcome, what: str, why: str) -> None:
+    outcome.skipped.append((what, why))
+    console.print(f"[yellow]skipping {what}: {why}")
+
+
+def _validate_metrics(config: StudyConfig) -> None:
+    from matteralign import metrics
+
+    for metric in config.metrics:
+        try:
+            metrics.get_metric(metric)
+        except KeyError as error:
+            raise ConfigError(f"configuration {config.name!r}, metrics: {error.args[0]}") from None
 
 
 def _print_matrix(dataset: str, metric: str, matrix: pd.DataFrame, n: int) -> None:

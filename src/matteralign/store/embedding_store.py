@@ -3,6 +3,7 @@
 Layout under ``root``::
 
     embeddings/<dataset>/<model>/shard-00000.safetensors   one shard of pooled embeddings
+    embeddings/<dataset>/<model>/complete.json             written once every shard is
     manifest.parquet                                        one row per shard
     .lock                                                   held by the run that writes
 
@@ -13,6 +14,7 @@ configuration hash, a SHA-256 checksum of the tensors, and the provenance.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -29,6 +31,7 @@ from matteralign.errors import StoreError
 
 LAYER_PREFIX = "layer/"
 ENERGY_KEY = "energy"
+COMPLETION_NAME = "complete.json"
 
 
 @dataclass
@@ -97,17 +100,33 @@ def _fsync_directory(path: Path) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file, fsync and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` through a temporary file, fsync and rename.
+
+    Raises
+    ------
+    StoreError
+        If the disk (or the user's quota) is full; the message names ``path``. No temporary
+        file is left behind and an earlier ``path`` is kept as it was.
+    """
+    temporary: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+    except BaseException as error:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StoreError(
+                f"no space left on the disk to write {path} ({error.strerror}); free some space "
+                "(or point --out at another disk) and rerun: finished shards are kept"
+            ) from None
         raise
     _fsync_directory(path.parent)
 
@@ -134,6 +153,27 @@ class EmbeddingStore:
 
     def shard_path(self, dataset: str, model: str, shard: int) -> Path:
         return self.model_dir(dataset, model) / f"shard-{shard:05d}.safetensors"
+
+    def completion_path(self, dataset: str, model: str) -> Path:
+        return self.model_dir(dataset, model) / COMPLETION_NAME
+
+    # ---- completion ------------------------------------------------------------------------
+    def mark_complete(self, dataset: str, model: str, n_shards: int) -> Path:
+        """Record that all ``n_shards`` shards of (dataset, model) are written and current.
+
+        Writing any shard of (dataset, model) removes the record again, so a run killed part-way
+        through a recomputation leaves none.
+        """
+        path = self.completion_path(dataset, model)
+        atomic_write_bytes(path, json.dumps({"n_shards": int(n_shards)}).encode())
+        return path
+
+    def completed_shards(self, dataset: str, model: str) -> int | None:
+        """Number of shards of a finished embedding of (dataset, model); None if unfinished."""
+        try:
+            return int(json.loads(self.completion_path(dataset, model).read_text())["n_shards"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     # ---- locking ---------------------------------------------------------------------------
     @contextmanager
@@ -179,6 +219,7 @@ class EmbeddingStore:
             "provenance": json.dumps(record.provenance, sort_keys=True, default=str),
         }
         path = self.shard_path(dataset, model, shard)
+        self.completion_path(dataset, model).unlink(missing_ok=True)
         atomic_write_bytes(path, save(tensors, metadata=metadata))
         return path
 
