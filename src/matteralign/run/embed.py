@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from matteralign.data.sample import Dataset, Sample
-from matteralign.errors import SampleError
+from matteralign.errors import AdapterError, SampleError
 from matteralign.models.adapter import ModelAdapter
 from matteralign.store.embedding_store import EmbeddingStore, ShardRecord
 from matteralign.store.provenance import config_hash, environment_provenance
@@ -109,6 +109,7 @@ class _ShardEmbedder:
                 gc.collect()
             self._split(batch, results, failures)
             return
+        self._check_output(out, len(batch))
         for row, (sample_id, _) in enumerate(batch):
             pooled = {layer: out.pooled[layer][row] for layer in self.layers}
             bad = [layer for layer, vector in pooled.items() if not np.isfinite(vector).all()]
@@ -120,6 +121,23 @@ class _ShardEmbedder:
                 failures[sample_id] = f"non-finite predicted energy ({energy})"
                 continue
             results[sample_id] = (pooled, energy)
+
+    def _check_output(self, out: Any, n: int) -> None:
+        """Raise :class:`AdapterError` unless ``out`` has (n, D) rows for every layer asked."""
+        for layer in self.layers:
+            values = out.pooled.get(layer)
+            shape = None if values is None else np.shape(values)
+            if shape is None or len(shape) != 2 or shape[0] != n:
+                raise AdapterError(
+                    f"model {self.adapter.id} returned {'no' if shape is None else shape} "
+                    f"embedding for layer {layer!r} on a batch of {n}; expected ({n}, D): "
+                    "the adapter is broken, report it to its author"
+                )
+        if out.energy is not None and np.shape(out.energy) != (n,):
+            raise AdapterError(
+                f"model {self.adapter.id} returned energies of shape {np.shape(out.energy)} on a "
+                f"batch of {n}; expected ({n},)"
+            )
 
     def _split(self, batch: list[tuple[str, Any]], results: dict, failures: dict) -> None:
         half = math.ceil(len(batch) / 2)

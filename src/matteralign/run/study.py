@@ -150,7 +150,7 @@ def align_study(config: StudyConfig, out: Path, outcome: StudyOutcome | None = N
     from matteralign.analysis.matrices import join_on_ids, prepare_for_scoring, score_prepared
 
     outcome = outcome or StudyOutcome(out)
-    _validate_metrics(config)
+    validate_study(config)
     store = EmbeddingStore(out / "store")
     all_rows = []
     with store.lock():
