@@ -47,7 +47,8 @@ BAD_STRUCTURES = {
                    r"atomic number\(s\) 0 are no chemical element"),
     "beyond-oganesson": (Atoms(numbers=[200, 1], positions=[[0, 0, 0], [1, 0, 0]]),
                          r"atomic number\(s\) 200 are no chemical element"),
-    "nan-position": (Atoms("H2", positions=[[0, 0, 0], [np.nan, 0, 0]]), r"has NaN or inf atom positions; fix the structure"),
+    "nan-position": (Atoms("H2", positions=[[0, 0, 0], [np.nan, 0, 0]]),
+                     r"has NaN or inf atom positions; fix the structure"),
     "xenon": (Atoms("XeH", positions=[[0, 0, 0], [1.7, 0, 0]]),
               r"element\(s\) Xe not covered by toy-geometry"),
 }
