@@ -83,7 +83,7 @@ def embed(
 
     study = _load(config, data_root)
     out.mkdir(parents=True, exist_ok=True)
-    write_resolved_config(study, out)
+    _guarded(lambda: write_resolved_config(study, out))
     outcome = _guarded(lambda: embed_study(study, out))
     _report_outcome(outcome, out)
 

@@ -243,9 +243,16 @@ def _print_matrix(dataset: str, metric: str, matrix: pd.DataFrame, n: int) -> No
 
 
 def write_resolved_config(config: StudyConfig, out: Path) -> Path:
-    """Write the resolved configuration as ``out/config.yaml`` (atomically)."""
+    """Write the resolved configuration as ``out/config.yaml`` (atomically).
+
+    Raises
+    ------
+    StoreError
+        If another run holds the store lock of ``out``: its results keep their configuration.
+    """
     path = out / "config.yaml"
-    atomic_write_bytes(path, config.to_yaml().encode())
+    with EmbeddingStore(out / "store").lock():
+        atomic_write_bytes(path, config.to_yaml().encode())
     return path
 
 
