@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from matteralign.data.sample import Sample
-from matteralign.errors import ModelNotFoundError, SampleError
+from matteralign.errors import AdapterError, ModelNotFoundError, SampleError
 from matteralign.models.card import ModelCard
 
 
@@ -254,3 +254,19 @@ class ModelAdapter(ABC):
 
     def unload(self) -> None:
         """Release the model's memory; :meth:`load` must be called again before use."""
+
+    def _check_loaded(self, model: Any) -> None:
+        """Raise :class:`AdapterError` if ``model`` (the adapter's loaded object) is None."""
+        if model is None:
+            raise AdapterError(f"model {self.id} is not loaded; call load() first")
+
+    def _check_layers(self, layers: Sequence[str]) -> None:
+        """Raise ``ValueError`` naming the model if a requested layer is not one of its layers.
+
+        The runner resolves layers before it calls :meth:`embed`; this guards direct callers.
+        """
+        unknown = [layer for layer in layers if layer not in self.layer_names]
+        if unknown:
+            raise ValueError(
+                f"model {self.id} has no layer(s) {unknown}; it has {self.layer_names}"
+            )

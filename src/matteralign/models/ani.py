@@ -15,7 +15,7 @@ import torch
 
 from matteralign.errors import ModelNotFoundError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.atom_features import check_layers, pooled_output
+from matteralign.models.atom_features import pooled_output
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 HIDDEN_LAYERS = ("hidden_1", "hidden_2", "hidden_3")
@@ -140,7 +140,7 @@ class ANIAdapter(ModelAdapter):
         """
         from ase.units import Hartree
 
-        check_layers(self.id, layers, self.layer_names)
+        self._check_layers(layers)
         periodic = [bool(atoms.pbc.any()) for atoms in batch]
         groups = [[i for i, p in enumerate(periodic) if not p]] + [
             [i] for i, p in enumerate(periodic) if p

@@ -77,13 +77,8 @@ class AntiBERTyAdapter(ModelAdapter):
     ) -> EmbeddingOutput:
         import torch
 
-        if self.model_ is None:
-            raise AdapterError(f"model {self.id} is not loaded; call load() first")
-        unknown = [layer for layer in layers if layer not in self.layer_names]
-        if unknown:
-            raise ValueError(
-                f"model {self.id} has no layer(s) {unknown}; it has {self.layer_names}"
-            )
+        self._check_loaded(self.model_)
+        self._check_layers(layers)
         lengths = [len(sequence) for sequence in batch]
         width = max(lengths) + 2
         ids = torch.full((len(batch), width), self.vocab_["[PAD]"], dtype=torch.long)

@@ -32,13 +32,6 @@ def segment_index(counts: Sequence[int]) -> torch.Tensor:
     )
 
 
-def check_layers(model_id: str, layers: Sequence[str], known: Sequence[str]) -> None:
-    """Raise ``ValueError`` naming the model if a requested layer is not one of ``known``."""
-    unknown = [layer for layer in layers if layer not in known]
-    if unknown:
-        raise ValueError(f"model {model_id} has no layer(s) {unknown}; it has {list(known)}")
-
-
 def pooled_output(
     features: Mapping[str, torch.Tensor],
     counts: Sequence[int],

@@ -296,8 +296,7 @@ class CausalLMAdapter(ModelAdapter):
     ) -> EmbeddingOutput:
         import torch
 
-        if self.model_ is None:
-            raise AdapterError(f"model {self.id} is not loaded; call load() first")
+        self._check_loaded(self.model_)
         indices = {layer: self._layer_index(layer) for layer in layers}
         lengths = [len(item.input_ids) for item in batch]
         width = max(lengths)

@@ -137,15 +137,10 @@ class ChempropAdapter(ModelAdapter):
         """Pooled atom states, fingerprints and FFN hidden vectors of a batch of molecules."""
         from chemprop.data import BatchMolGraph
 
-        if self._model is None:
-            raise AdapterError(f"model {self.id} is not loaded; call load() first")
+        self._check_loaded(self._model)
         if pooling not in POOLINGS:
             raise ValueError(f"model {self.id} pools atoms with one of {POOLINGS}, not {pooling!r}")
-        unknown = [layer for layer in layers if layer not in self.layer_names]
-        if unknown:
-            raise ValueError(
-                f"model {self.id} has no layer(s) {unknown}; it has {self.layer_names}"
-            )
+        self._check_layers(layers)
         model = self._model
         dtype = torch_dtype(self.dtype)
         bmg = BatchMolGraph([item.graph for item in batch])

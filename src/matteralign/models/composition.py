@@ -11,7 +11,7 @@ import torch
 from matteralign.data.sample import Sample
 from matteralign.errors import SampleError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.atom_features import check_layers, pooled_output
+from matteralign.models.atom_features import pooled_output
 
 MAX_Z = 94
 
@@ -48,7 +48,7 @@ class CompositionAdapter(ModelAdapter):
         per_item: bool = False,
     ) -> EmbeddingOutput:
         """(B, 94) float64 composition vectors, pooled as ``pooling`` says."""
-        check_layers(self.id, layers, self.layer_names)
+        self._check_layers(layers)
         numbers = torch.as_tensor(np.concatenate([atoms.numbers for atoms in batch]))
         one_hot = torch.nn.functional.one_hot(numbers - 1, MAX_Z).to(torch.float64)
         return pooled_output(

@@ -15,7 +15,7 @@ import torch
 from matteralign.data.sample import Sample
 from matteralign.errors import SampleError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.atom_features import check_layers, pooled_output
+from matteralign.models.atom_features import pooled_output
 
 
 class _DescriptorAdapter(ModelAdapter):
@@ -60,7 +60,7 @@ class _DescriptorAdapter(ModelAdapter):
         per_item: bool = False,
     ) -> EmbeddingOutput:
         """Per-atom descriptors of each structure, pooled; float64, one layer."""
-        check_layers(self.id, layers, self.layer_names)
+        self._check_layers(layers)
         rows = torch.as_tensor(np.concatenate([self._per_atom(atoms) for atoms in batch]))
         numbers = torch.as_tensor(np.concatenate([atoms.numbers for atoms in batch]))
         return pooled_output(
@@ -183,7 +183,7 @@ class CoulombEigenvalueAdapter(ModelAdapter):
         per_item: bool = False,
     ) -> EmbeddingOutput:
         """(B, n_atoms_max) float64 eigenvalue vectors, in units of Z² Å⁻¹."""
-        check_layers(self.id, layers, self.layer_names)
+        self._check_layers(layers)
         values = np.stack([self._eigenvalues(atoms) for atoms in batch])
         return EmbeddingOutput(
             pooled={layer: values for layer in layers},

@@ -14,7 +14,7 @@ import torch
 
 from matteralign.errors import AdapterError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.atom_features import check_layers, pooled_output
+from matteralign.models.atom_features import pooled_output
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -116,7 +116,7 @@ class MatglMolecularAdapter(ModelAdapter):
         """
         from torch_geometric.data import Batch
 
-        check_layers(self.id, layers, self.layer_names)
+        self._check_layers(layers)
         graphs, lattices = [], []
         for atoms in batch:
             graph, lattice, _ = self._converter.get_graph(atoms)

@@ -165,13 +165,8 @@ class MLIPAdapter(ModelAdapter):
             ``pooled[layer]`` (B, D) float32, ``energy`` (B,) float64 in eV, and with
             ``per_item`` the (n_atoms_i, D) features of each structure.
         """
-        if self.model is None:
-            raise AdapterError(f"model {self.id} is not loaded; call load() first")
-        unknown = [layer for layer in layers if layer not in self.layer_names]
-        if unknown:
-            raise ValueError(
-                f"model {self.id} has no layer(s) {unknown}; it has {self.layer_names}"
-            )
+        self._check_loaded(self.model)
+        self._check_layers(layers)
         counts = torch.tensor([item.n_atoms for item in batch])
         segment = torch.repeat_interleave(torch.arange(len(batch)), counts)
         numbers = torch.as_tensor(np.concatenate([item.numbers for item in batch]))

