@@ -27,6 +27,8 @@ class DIEPAdapter(MatGLAdapter):
     all are invariant.
     """
 
+    architectures = ("DIEP",)  # the only model class the diep package has
+
     def _load_potential(self) -> Any:
         from diep.pretrained import load_potential
 
@@ -34,20 +36,6 @@ class DIEPAdapter(MatGLAdapter):
             return load_potential(self.options.get("path"), stress=False)
         except FileNotFoundError as error:
             raise AdapterError(f"model {self.id}: {error}") from error
-
-    def load(self, device: str = "cpu", dtype: str = "float32") -> None:
-        self._check_dtype(dtype)
-        if self.model is not None:
-            return
-        potential = self._load_potential()
-        potential.calc_forces = False
-        potential.calc_stresses = False
-        potential.calc_hessian = False
-        self.model = potential.to(device).eval()
-        self.device, self.dtype = device, dtype
-        self.element_types = tuple(potential.model.element_types)
-        self.cutoff = float(potential.model.cutoff)
-        self.architecture = "DIEP"
 
     def _graph(self, atoms: Any, sample_id: str) -> tuple[Any, Any]:
         from diep.ext.ase import Atoms2Graph

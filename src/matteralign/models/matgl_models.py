@@ -59,6 +59,9 @@ class MatGLAdapter(MLIPAdapter):
     (n_atoms, C) scalars after TensorNet's norm and linear layer, input of the energy MLP.
     """
 
+    architectures: tuple[str, ...] = ("M3GNet", "TensorNet")
+    """Names of the model classes whose blocks :meth:`_modules` knows how to hook."""
+
     def _load_potential(self) -> Any:
         import matgl
 
@@ -86,7 +89,7 @@ class MatGLAdapter(MLIPAdapter):
         self.element_types = tuple(inner.element_types)
         self.cutoff = float(inner.cutoff)
         self.architecture = type(inner).__name__
-        if self.architecture not in ("M3GNet", "TensorNet"):
+        if self.architecture not in self.architectures:
             raise AdapterError(f"model {self.id}: matgl class {self.architecture} is not supported")
 
     def _graph(self, atoms: Any, sample_id: str) -> tuple[Any, Any]:
