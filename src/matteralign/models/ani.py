@@ -15,7 +15,7 @@ import torch
 
 from matteralign.errors import ModelNotFoundError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.atom_features import pooled_output
+from matteralign.models.atom_features import pooled_structures_output
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 HIDDEN_LAYERS = ("hidden_1", "hidden_2", "hidden_3")
@@ -161,13 +161,8 @@ class ANIAdapter(ModelAdapter):
             aev = torch.cat([r[0] for r in rows])
             species = torch.cat([r[1] for r in rows])
             features = {"aev": aev, **self._hidden(species, aev)}
-        numbers = torch.as_tensor(np.concatenate([atoms.numbers for atoms in batch]))
-        return pooled_output(
-            {layer: features[layer] for layer in layers},
-            [len(atoms) for atoms in batch],
-            numbers,
-            pooling,
-            per_item=per_item,
+        return pooled_structures_output(
+            {layer: features[layer] for layer in layers}, batch, pooling, per_item=per_item,
             energy=energy,
         )
 

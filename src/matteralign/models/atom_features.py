@@ -7,6 +7,7 @@ with per-atom rows for a whole batch, a segment index and the atomic numbers.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,3 +74,27 @@ def pooled_output(
         if per_item:
             items[layer] = [part.numpy() for part in torch.split(values, list(counts))]
     return EmbeddingOutput(pooled=pooled, energy=energy, per_item=items if per_item else None)
+
+
+def pooled_structures_output(
+    features: Mapping[str, torch.Tensor],
+    batch: Sequence[Any],
+    pooling: str,
+    per_item: bool = False,
+    energy: np.ndarray | None = None,
+) -> EmbeddingOutput:
+    """:func:`pooled_output` for a batch of ``ase.Atoms``, counts and numbers read off them.
+
+    Parameters
+    ----------
+    features : mapping of str to (Σ n_b, D_layer) tensor
+        Per-atom features, atoms in the order of ``batch`` and of each structure.
+    batch : sequence of B ase.Atoms
+    pooling, per_item, energy
+        As in :func:`pooled_output`.
+    """
+    numbers = torch.as_tensor(np.concatenate([atoms.numbers for atoms in batch]))
+    return pooled_output(
+        features, [len(atoms) for atoms in batch], numbers, pooling, per_item=per_item,
+        energy=energy,
+    )

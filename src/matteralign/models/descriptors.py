@@ -15,7 +15,7 @@ import torch
 from matteralign.data.sample import Sample
 from matteralign.errors import SampleError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.atom_features import pooled_output
+from matteralign.models.atom_features import pooled_structures_output
 
 
 class _DescriptorAdapter(ModelAdapter):
@@ -62,13 +62,8 @@ class _DescriptorAdapter(ModelAdapter):
         """Per-atom descriptors of each structure, pooled; float64, one layer."""
         self._check_layers(layers)
         rows = torch.as_tensor(np.concatenate([self._per_atom(atoms) for atoms in batch]))
-        numbers = torch.as_tensor(np.concatenate([atoms.numbers for atoms in batch]))
-        return pooled_output(
-            {layer: rows for layer in layers},
-            [len(atoms) for atoms in batch],
-            numbers,
-            pooling,
-            per_item=per_item,
+        return pooled_structures_output(
+            {layer: rows for layer in layers}, batch, pooling, per_item=per_item
         )
 
     def unload(self) -> None:

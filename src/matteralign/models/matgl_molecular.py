@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
 from matteralign.errors import AdapterError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.atom_features import pooled_output
+from matteralign.models.atom_features import pooled_structures_output
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -129,15 +128,7 @@ class MatglMolecularAdapter(ModelAdapter):
             feature_dict = self._potential.model.feature_dict
             features = {layer: self._layer(layer, feature_dict) for layer in layers}
         energy = energies.detach().cpu().to(torch.float64).numpy().reshape(len(batch))
-        numbers = torch.as_tensor(np.concatenate([atoms.numbers for atoms in batch]))
-        return pooled_output(
-            features,
-            [len(atoms) for atoms in batch],
-            numbers,
-            pooling,
-            per_item=per_item,
-            energy=energy,
-        )
+        return pooled_structures_output(features, batch, pooling, per_item=per_item, energy=energy)
 
     def unload(self) -> None:
         self._potential = None
