@@ -132,7 +132,11 @@ def test_an_unfinished_embedding_is_not_scored(tmp_path, toy_registry):
         "3 of 4 shards of 'toy-geometry-b' on 'toy' are stored; rerun `matteralign embed` to "
         "finish")
     assert ("toy", "cknna-k10") not in outcome.matrices
+    # a killed run's half-written temporary file is cleaned up by the next run
+    leftover = store.model_dir("toy", "toy-geometry-b") / ".shard-00003.safetensors.x1y2.tmp"
+    leftover.write_bytes(b"half a shard")
     study_module.embed_study(config, tmp_path)
+    assert not leftover.exists()
     study_module.align_study(config, tmp_path)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "scores.parquet"), reference,
                                   check_exact=True)

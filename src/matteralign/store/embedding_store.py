@@ -178,7 +178,10 @@ class EmbeddingStore:
     # ---- locking ---------------------------------------------------------------------------
     @contextmanager
     def lock(self, timeout: float = 0.0) -> Iterator[None]:
-        """Hold the store's write lock; a second writer gets :class:`StoreError`, not a mess."""
+        """Hold the store's write lock; a second writer gets :class:`StoreError`, not a mess.
+
+        Temporary files that a killed run left behind are removed once the lock is held.
+        """
         from filelock import FileLock, Timeout
 
         lock = FileLock(self.root / ".lock")
@@ -190,6 +193,8 @@ class EmbeddingStore:
                 "finish or use another --out folder"
             ) from None
         try:
+            for leftover in self.root.rglob(".*.tmp"):  # no other writer while we hold the lock
+                leftover.unlink(missing_ok=True)
             yield
         finally:
             lock.release()
