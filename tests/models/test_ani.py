@@ -15,10 +15,6 @@ from matteralign.models.registry import create_adapter  # noqa: E402
 from matteralign.models.validate import validate_adapter  # noqa: E402
 
 
-def _samples(names: list[str]) -> list[Sample]:
-    return [Sample(id=name, atoms=molecule(name)) for name in names]
-
-
 @pytest.fixture(scope="module")
 def adapter():
     model = create_adapter("ani-1x")
@@ -26,20 +22,20 @@ def adapter():
     return model
 
 
-def test_validate_adapter(adapter) -> None:
-    report = validate_adapter(adapter, _samples(["H2O", "CH4", "C6H6"]))
+def test_validate_adapter(adapter, molecules) -> None:
+    report = validate_adapter(adapter, molecules(["H2O", "CH4", "C6H6"]))
     assert report.ok
     assert "permutation-invariance[hidden_3]" in report.passed
 
 
-def test_energy_in_ev(adapter) -> None:
-    out = adapter.embed([adapter.prepare(s) for s in _samples(["H2O"])], ["aev"], "mean")
+def test_energy_in_ev(adapter, molecules) -> None:
+    out = adapter.embed([adapter.prepare(s) for s in molecules(["H2O"])], ["aev"], "mean")
     # torchani's own ANI-1x gives -76.3885 Ha for ase's water (models.md).
     np.testing.assert_allclose(out.energy[0] / Hartree, -76.3885, atol=2e-4)
 
 
-def test_element_blocks(adapter) -> None:
-    out = adapter.embed([adapter.prepare(s) for s in _samples(["H2O", "CH4"])],
+def test_element_blocks(adapter, molecules) -> None:
+    out = adapter.embed([adapter.prepare(s) for s in molecules(["H2O", "CH4"])],
                         adapter.layer_names, "sum", per_item=True)
     widths = {name: v.shape[1] for name, v in out.pooled.items()}
     assert widths == {"aev": 384, "hidden_1": 560, "hidden_2": 464, "hidden_3": 384}

@@ -13,18 +13,6 @@ from matteralign.models.validate import validate_adapter
 
 pytest.importorskip("antiberty")
 
-# Trastuzumab VH, 120 residues.
-VH = (
-    "EVQLVESGGGLVQPGGSLRLSCAASGFNIKDTYIHWVRQAPGKGLEWVARIYPTNGYTRYADSVKGRFTISADTSKNTAYLQ"
-    "MNSLRAEDTAVYYCSRWGGDGFYAMDYWGQGTLVTVSS"
-)
-SAMPLES = [
-    Sample("vh", sequence=VH),
-    Sample("protein", sequence="MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"),
-    Sample("short", sequence="ACDEFGHIK"),
-]
-
-
 @pytest.fixture(scope="module")
 def antiberty():
     adapter = create_adapter("antiberty")
@@ -38,31 +26,31 @@ def test_card() -> None:
     assert card.license == "MIT" and card.input == "sequence" and card.domain == ["proteins"]
 
 
-def test_passes_validation(antiberty) -> None:
-    assert len(VH) == 120
-    report = validate_adapter(antiberty, SAMPLES, check_invariance=False)
+def test_passes_validation(antiberty, vh, sequence_samples) -> None:
+    assert len(vh) == 120
+    report = validate_adapter(antiberty, sequence_samples, check_invariance=False)
     assert report.ok and "batched==single[8]" in report.passed
 
 
-def test_pooling_matches_the_packaged_tokenizer(antiberty) -> None:
+def test_pooling_matches_the_packaged_tokenizer(antiberty, vh) -> None:
     from antiberty.AntiBERTyRunner import VOCAB_FILE
     from transformers import BertTokenizer
 
     tokenizer = BertTokenizer(vocab_file=VOCAB_FILE, do_lower_case=False)
-    ids = tokenizer(" ".join(VH), return_tensors="pt")["input_ids"]
+    ids = tokenizer(" ".join(vh), return_tensors="pt")["input_ids"]
     assert ids.shape == (1, 122)
     with torch.no_grad():
         states = antiberty.model_(input_ids=ids, output_hidden_states=True).hidden_states
-    out = antiberty.embed([VH], ["0", "8"], "mean", per_item=True)
+    out = antiberty.embed([vh], ["0", "8"], "mean", per_item=True)
     for layer in ("0", "8"):
         reference = states[int(layer)][0].numpy()
         np.testing.assert_allclose(out.pooled[layer][0], reference[1:-1].mean(axis=0),
                                    rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(out.per_item[layer][0], reference[1:-1], rtol=1e-4,
                                    atol=1e-5)
-    cls = antiberty.embed([VH], ["8"], "cls").pooled["8"][0]
+    cls = antiberty.embed([vh], ["8"], "cls").pooled["8"][0]
     np.testing.assert_allclose(cls, states[8][0, 0].numpy(), rtol=1e-4, atol=1e-5)
-    sep = antiberty.embed([VH], ["8"], "last").pooled["8"][0]
+    sep = antiberty.embed([vh], ["8"], "last").pooled["8"][0]
     np.testing.assert_allclose(sep, states[8][0, -1].numpy(), rtol=1e-4, atol=1e-5)
 
 

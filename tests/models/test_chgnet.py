@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ase import Atoms
-from ase.build import bulk, molecule
 
 from matteralign.data.sample import Sample
 from matteralign.errors import SampleError
@@ -13,15 +12,6 @@ from matteralign.models.registry import create_adapter, get_card
 from matteralign.models.validate import validate_adapter
 
 pytest.importorskip("chgnet")
-
-
-def crystals() -> list[Sample]:
-    """Si diamond (8 atoms), NaCl rock salt (2 atoms), and a water molecule (non-periodic)."""
-    return [
-        Sample("si", atoms=bulk("Si", "diamond", a=5.43, cubic=True)),
-        Sample("nacl", atoms=bulk("NaCl", "rocksalt", a=5.64)),
-        Sample("h2o", atoms=molecule("H2O")),
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +30,15 @@ def test_card_lists_every_conv_block_and_measured_parameters():
                for m in card.published_metrics)
 
 
-def test_validate_adapter_passes(adapter):
-    report = validate_adapter(adapter, crystals())
+def test_validate_adapter_passes(adapter, crystals):
+    report = validate_adapter(adapter, crystals)
     assert report.ok and "rotation-invariance[atom_conv_3]" in report.passed
 
 
-def test_energy_and_last_layer_match_chgnet_predict_structure(adapter):
+def test_energy_and_last_layer_match_chgnet_predict_structure(adapter, crystals):
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    samples = crystals()[:2]
+    samples = crystals[:2]
     out = adapter.embed([adapter.prepare(s) for s in samples], adapter.layer_names, "sum")
     for row, sample in enumerate(samples):
         reference = adapter.model.predict_structure(
@@ -62,8 +52,8 @@ def test_energy_and_last_layer_match_chgnet_predict_structure(adapter):
     assert out.energy[0] / 8 == pytest.approx(-5.31, abs=0.05)  # Si: about -5.3 eV/atom
 
 
-def test_poolings_and_per_item(adapter):
-    sample = crystals()[1]
+def test_poolings_and_per_item(adapter, crystals):
+    sample = crystals[1]
     item = adapter.prepare(sample)
     mean = adapter.embed([item], ["atom_conv_1"], "mean", per_item=True)
     elem = adapter.embed([item], ["atom_conv_1"], "per_element_mean")
@@ -80,10 +70,10 @@ def test_uncovered_element_fails_naming_it(adapter):
         adapter.prepare(sample)
 
 
-def test_chgnet_0_2_0_loads_its_own_weights(adapter):
+def test_chgnet_0_2_0_loads_its_own_weights(adapter, crystals):
     old = create_adapter("chgnet-0.2.0")
     old.load("cpu", "float32")
-    samples = crystals()[:2]
+    samples = crystals[:2]
     out_old = old.embed([old.prepare(s) for s in samples], ["atom_conv_3"], "mean")
     out_new = adapter.embed([adapter.prepare(s) for s in samples], ["atom_conv_3"], "mean")
     assert np.isfinite(out_old.energy).all()

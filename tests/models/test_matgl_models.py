@@ -5,23 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from ase.build import bulk, molecule
 
-from matteralign.data.sample import Sample
 from matteralign.errors import ModelNotFoundError
 from matteralign.models.registry import create_adapter, get_card
 from matteralign.models.validate import validate_adapter
 
 pytest.importorskip("matgl")
-
-
-def crystals() -> list[Sample]:
-    """Si diamond (8 atoms), NaCl rock salt (2 atoms), and a water molecule (non-periodic)."""
-    return [
-        Sample("si", atoms=bulk("Si", "diamond", a=5.43, cubic=True)),
-        Sample("nacl", atoms=bulk("NaCl", "rocksalt", a=5.64)),
-        Sample("h2o", atoms=molecule("H2O")),
-    ]
 
 
 def loaded(model_id: str, data_root, **options):
@@ -66,16 +55,16 @@ def test_tensor_invariants_are_rotation_invariant():
     assert tensor_invariants(features).shape == (4, 15)
 
 
-def test_m3gnet_validates_and_matches_matgl(m3gnet):
-    samples = crystals()
+def test_m3gnet_validates_and_matches_matgl(m3gnet, crystals):
+    samples = crystals
     assert validate_adapter(m3gnet, samples).ok
     out = m3gnet.embed([m3gnet.prepare(s) for s in samples], ["gc_3"], "mean")
     assert out.pooled["gc_3"].shape == (3, 64)
     np.testing.assert_allclose(out.energy, reference_energies(m3gnet, samples), atol=1e-3)
 
 
-def test_tensornet_validates_and_matches_matgl(tensornet):
-    samples = crystals()
+def test_tensornet_validates_and_matches_matgl(tensornet, crystals):
+    samples = crystals
     assert validate_adapter(tensornet, samples).ok
     out = tensornet.embed([tensornet.prepare(s) for s in samples], tensornet.layer_names, "mean")
     assert {k: v.shape[1] for k, v in out.pooled.items()} == {"gc_1": 384, "gc_2": 384,
@@ -83,12 +72,12 @@ def test_tensornet_validates_and_matches_matgl(tensornet):
     np.testing.assert_allclose(out.energy, reference_energies(tensornet, samples), atol=1e-3)
 
 
-def test_tensornet_full_tensors(tensornet):
+def test_tensornet_full_tensors(tensornet, crystals):
     import copy
 
     full = copy.copy(tensornet)
     full.options = {**tensornet.options, "invariants_only": False}
-    out = full.embed([full.prepare(crystals()[0])], ["gc_2"], "mean")
+    out = full.embed([full.prepare(crystals[0])], ["gc_2"], "mean")
     assert out.pooled["gc_2"].shape == (1, 128 * 9)
 
 
@@ -96,11 +85,11 @@ def test_tensornet_full_tensors(tensornet):
 @pytest.mark.parametrize(
     "model_id", ["m3gnet-mp-2021.2.8", "m3gnet-matpes-r2scan", "tensornet-matpes-r2scan"]
 )
-def test_other_matgl_cards_embed(model_id, shared_data):
+def test_other_matgl_cards_embed(model_id, shared_data, crystals):
     adapter = loaded(model_id, shared_data)
     card = get_card(model_id)
     assert card.parameters == sum(p.numel() for p in adapter.model.parameters())
-    out = adapter.embed([adapter.prepare(s) for s in crystals()[:2]], card.layer_names, "mean")
+    out = adapter.embed([adapter.prepare(s) for s in crystals[:2]], card.layer_names, "mean")
     assert all(np.isfinite(v).all() and v.shape[0] == 2 for v in out.pooled.values())
     assert np.isfinite(out.energy).all()
 

@@ -7,7 +7,6 @@ import copy
 import numpy as np
 import pytest
 from ase import Atoms
-from ase.build import bulk, molecule
 
 from matteralign.data.sample import Sample
 from matteralign.errors import SampleError
@@ -16,15 +15,6 @@ from matteralign.models.sevennet import scalar_columns
 from matteralign.models.validate import validate_adapter
 
 pytest.importorskip("sevenn")
-
-
-def crystals() -> list[Sample]:
-    """Si diamond (8 atoms), NaCl rock salt (2 atoms), and a water molecule (non-periodic)."""
-    return [
-        Sample("si", atoms=bulk("Si", "diamond", a=5.43, cubic=True)),
-        Sample("nacl", atoms=bulk("NaCl", "rocksalt", a=5.64)),
-        Sample("h2o", atoms=molecule("H2O")),
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +31,14 @@ def test_scalar_columns_follow_the_irreps_layout():
     assert columns.tolist() == [0, 1, 5, 6, 7]
 
 
-def test_validate_adapter_passes(adapter):
-    assert validate_adapter(adapter, crystals()).ok
+def test_validate_adapter_passes(adapter, crystals):
+    assert validate_adapter(adapter, crystals).ok
 
 
-def test_energies_match_the_sevennet_calculator(adapter):
+def test_energies_match_the_sevennet_calculator(adapter, crystals):
     from sevenn.calculator import SevenNetCalculator
 
-    samples = crystals()
+    samples = crystals
     out = adapter.embed([adapter.prepare(s) for s in samples], ["interaction_4"], "mean")
     calculator = SevenNetCalculator("7net-0", device="cpu")
     for row, sample in enumerate(samples):
@@ -58,10 +48,10 @@ def test_energies_match_the_sevennet_calculator(adapter):
     assert out.pooled["interaction_4"].shape == (3, 128)
 
 
-def test_full_equivariant_features_contain_the_invariants(adapter):
+def test_full_equivariant_features_contain_the_invariants(adapter, crystals):
     full = copy.copy(adapter)  # same loaded model, other options
     full.options = {**adapter.options, "invariants_only": False}
-    items = [adapter.prepare(s) for s in crystals()[:2]]
+    items = [adapter.prepare(s) for s in crystals[:2]]
     scalars = adapter.embed(items, ["interaction_0"], "mean").pooled["interaction_0"]
     tensors = full.embed(items, ["interaction_0"], "mean").pooled["interaction_0"]
     assert tensors.shape == (2, 128 + 64 * 3 + 32 * 5)  # 128x0e+64x1e+32x2e
@@ -79,12 +69,12 @@ def test_uncovered_element_fails_naming_it(adapter):
     ("model_id", "n_blocks"),
     [("sevennet-0-22may2024", 5), ("sevennet-l3i5", 5), ("sevennet-mf-0", 5)],
 )
-def test_other_bundled_checkpoints_embed(model_id, n_blocks):
+def test_other_bundled_checkpoints_embed(model_id, n_blocks, crystals):
     card = get_card(model_id)
     assert len(card.layers) == n_blocks
     other = create_adapter(model_id)
     other.load("cpu", "float32")
-    samples = crystals()[:2]
+    samples = crystals[:2]
     out = other.embed([other.prepare(s) for s in samples], card.layer_names, "mean")
     assert all(v.shape[0] == 2 and np.isfinite(v).all() for v in out.pooled.values())
     # Si diamond from PBE-level potentials: about -5.4 eV/atom.

@@ -14,10 +14,6 @@ from matteralign.models.registry import create_adapter  # noqa: E402
 from matteralign.models.validate import validate_adapter  # noqa: E402
 
 
-def _samples(names: list[str]) -> list[Sample]:
-    return [Sample(id=name, atoms=molecule(name)) for name in names]
-
-
 @pytest.fixture(scope="module")
 def adapter():
     model = create_adapter("so3lr")
@@ -25,14 +21,14 @@ def adapter():
     return model
 
 
-def test_validate_adapter(adapter) -> None:
-    report = validate_adapter(adapter, _samples(["H2O", "CH4", "C6H6"]))
+def test_validate_adapter(adapter, molecules) -> None:
+    report = validate_adapter(adapter, molecules(["H2O", "CH4", "C6H6"]))
     assert report.ok
     assert "rotation-invariance[transformer_3]" in report.passed
 
 
-def test_shapes_and_energy(adapter) -> None:
-    samples = _samples(["H2O", "CH4"])
+def test_shapes_and_energy(adapter, molecules) -> None:
+    samples = molecules(["H2O", "CH4"])
     out = adapter.embed([adapter.prepare(s) for s in samples], adapter.layer_names, "mean",
                         per_item=True)
     assert {k: v.shape for k, v in out.pooled.items()} == {
@@ -45,10 +41,10 @@ def test_shapes_and_energy(adapter) -> None:
                                out.per_item["transformer_3"][0].mean(0), rtol=1e-10)
 
 
-def test_equivariant_option_widens_layers() -> None:
+def test_equivariant_option_widens_layers(molecules) -> None:
     model = create_adapter("so3lr", invariants_only=False)
     model.load("cpu", "float32")
-    sample = _samples(["H2O"])[0]
+    sample = molecules(["H2O"])[0]
     out = model.embed([model.prepare(sample)], ["transformer_3"], "sum")
     assert out.pooled["transformer_3"].shape == (1, 152)
     assert out.pooled["transformer_3"].dtype == np.float32
