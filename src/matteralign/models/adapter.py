@@ -270,3 +270,14 @@ class ModelAdapter(ABC):
             raise ValueError(
                 f"model {self.id} has no layer(s) {unknown}; it has {self.layer_names}"
             )
+
+    def _check_layer_count(self, n_blocks: int) -> None:
+        """Raise :class:`AdapterError` unless the card's layers are ``"0"`` .. ``str(n_blocks)``.
+
+        For models whose layers are the embedding output ("0") and each of ``n_blocks`` blocks.
+        """
+        expected = [str(i) for i in range(n_blocks + 1)]
+        if expected != self.layer_names:
+            raise AdapterError(
+                f"model {self.id}: weights have layers {expected}, card lists {self.layer_names}"
+            )

@@ -7,12 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from matteralign.data.sample import Sample
 from matteralign.errors import AdapterError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.hidden_state_pooling import per_token_rows, pool_hidden_states
+from matteralign.models.hidden_state_pooling import pooled_hidden_output
 from matteralign.models.protein_sequence import standard_sequence
 
 TORCH_DTYPES = ("float32", "float64", "bfloat16", "float16")
@@ -51,12 +49,7 @@ class AntiBERTyAdapter(ModelAdapter):
         self.model_ = model.to(device=device, dtype=getattr(torch, dtype)).eval()
         with open(VOCAB_FILE) as handle:
             self.vocab_ = {token.strip(): i for i, token in enumerate(handle) if token.strip()}
-        n_layers = model.config.num_hidden_layers
-        expected = [str(i) for i in range(n_layers + 1)]
-        if expected != self.layer_names:
-            raise AdapterError(
-                f"model {self.id}: weights have layers {expected}, card lists {self.layer_names}"
-            )
+        self._check_layer_count(model.config.num_hidden_layers)
         self.device, self.dtype = device, dtype
 
     def unload(self) -> None:
@@ -96,11 +89,5 @@ class AntiBERTyAdapter(ModelAdapter):
                 output_hidden_states=True,
             )
         last = [n + 1 for n in lengths]  # the [SEP] token
-        pooled: dict[str, np.ndarray] = {}
-        rows: dict[str, list[np.ndarray]] = {}
-        for layer in layers:
-            hidden = out.hidden_states[int(layer)].cpu()
-            pooled[layer] = pool_hidden_states(hidden, residues, last, pooling)
-            if per_item:
-                rows[layer] = per_token_rows(hidden, residues)
-        return EmbeddingOutput(pooled=pooled, per_item=rows if per_item else None)
+        hidden = ((layer, out.hidden_states[int(layer)].cpu()) for layer in layers)
+        return pooled_hidden_output(hidden, residues, last, pooling, per_item)

@@ -18,7 +18,7 @@ import numpy as np
 from matteralign.data.sample import Sample
 from matteralign.errors import AdapterError, ModelNotFoundError, SampleError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.hidden_state_pooling import per_token_rows, pool_hidden_states
+from matteralign.models.hidden_state_pooling import pooled_hidden_output
 
 BLANK_SYSTEM_PROMPT = "You are a domain-agnostic scientific encoder."
 
@@ -319,11 +319,7 @@ class CausalLMAdapter(ModelAdapter):
                 use_cache=False,
             )
         last = [n - 1 for n in lengths]
-        pooled: dict[str, np.ndarray] = {}
-        rows: dict[str, list[np.ndarray]] = {}
-        for layer, index in indices.items():
-            hidden = out.hidden_states[index].float().cpu()
-            pooled[layer] = pool_hidden_states(hidden, mask, last, pooling)
-            if per_item:
-                rows[layer] = per_token_rows(hidden, mask)
-        return EmbeddingOutput(pooled=pooled, per_item=rows if per_item else None)
+        hidden = (
+            (layer, out.hidden_states[index].float().cpu()) for layer, index in indices.items()
+        )
+        return pooled_hidden_output(hidden, mask, last, pooling, per_item)

@@ -6,11 +6,12 @@ the first (CLS/BOS) token, or the last real token; per-token rows on request.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
 
+from matteralign.models.adapter import EmbeddingOutput
 from matteralign.models.pooling import pool_segments
 
 TOKEN_POOLINGS = ("mean", "cls", "last")
@@ -71,3 +72,43 @@ def per_token_rows(hidden: torch.Tensor, sample_mask: torch.Tensor) -> list[np.n
         hidden[b][sample_mask[b]].detach().to(torch.float32).cpu().numpy()
         for b in range(hidden.shape[0])
     ]
+
+
+def pooled_hidden_output(
+    hidden_states: Iterable[tuple[str, torch.Tensor]],
+    sample_mask: torch.Tensor,
+    last_index: Sequence[int],
+    method: str,
+    per_item: bool = False,
+    mean_mask: torch.Tensor | None = None,
+) -> EmbeddingOutput:
+    """Pool every requested layer of a padded batch into an :class:`EmbeddingOutput`.
+
+    Parameters
+    ----------
+    hidden_states : iterable of (layer name, (B, T, D) tensor)
+        One pair per requested layer; a generator keeps one layer at a time in memory.
+    sample_mask : (B, T) bool tensor
+        The sample's own tokens: what ``mean`` averages and what the per-item rows hold.
+    last_index : sequence of B int
+        See :func:`pool_hidden_states`.
+    method : {"mean", "cls", "last"}
+    per_item : bool
+        Also return each sequence's unpooled rows (:func:`per_token_rows`).
+    mean_mask : (B, T) bool tensor, optional
+        What ``mean`` averages instead of ``sample_mask`` (UniRep's ``h_avg`` includes the
+        start token, which the per-item rows leave out).
+
+    Returns
+    -------
+    EmbeddingOutput
+        ``pooled[layer]`` (B, D) float32; ``per_item[layer]`` a list of B (n_b, D) arrays.
+    """
+    pool_mask = sample_mask if mean_mask is None or method != "mean" else mean_mask
+    pooled: dict[str, np.ndarray] = {}
+    rows: dict[str, list[np.ndarray]] = {}
+    for layer, hidden in hidden_states:
+        pooled[layer] = pool_hidden_states(hidden, pool_mask, last_index, method)
+        if per_item:
+            rows[layer] = per_token_rows(hidden, sample_mask)
+    return EmbeddingOutput(pooled=pooled, per_item=rows if per_item else None)

@@ -9,12 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from matteralign.data.sample import Sample
 from matteralign.errors import AdapterError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.hidden_state_pooling import per_token_rows, pool_hidden_states
+from matteralign.models.hidden_state_pooling import pooled_hidden_output
 from matteralign.models.protein_sequence import standard_sequence
 
 TORCH_DTYPES = ("float32", "float64", "bfloat16", "float16")
@@ -82,11 +80,7 @@ class IgLMAdapter(ModelAdapter):
         self.model_ = model.to(device=device, dtype=getattr(torch, dtype)).eval()
         with open(VOCAB_FILE) as handle:
             self.vocab_ = {token.strip(): i for i, token in enumerate(handle) if token.strip()}
-        expected = [str(i) for i in range(model.config.n_layer + 1)]
-        if expected != self.layer_names:
-            raise AdapterError(
-                f"model {self.id}: weights have layers {expected}, card lists {self.layer_names}"
-            )
+        self._check_layer_count(model.config.n_layer)
         self.device, self.dtype = device, dtype
 
     def unload(self) -> None:
@@ -128,11 +122,5 @@ class IgLMAdapter(ModelAdapter):
                 use_cache=False,
             )
         last = [n + 2 for n in lengths]  # the [SEP] token
-        pooled: dict[str, np.ndarray] = {}
-        rows: dict[str, list[np.ndarray]] = {}
-        for layer in layers:
-            hidden = out.hidden_states[int(layer)].cpu()
-            pooled[layer] = pool_hidden_states(hidden, residues, last, pooling)
-            if per_item:
-                rows[layer] = per_token_rows(hidden, residues)
-        return EmbeddingOutput(pooled=pooled, per_item=rows if per_item else None)
+        hidden = ((layer, out.hidden_states[int(layer)].cpu()) for layer in layers)
+        return pooled_hidden_output(hidden, residues, last, pooling, per_item)

