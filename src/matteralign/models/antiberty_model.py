@@ -11,7 +11,11 @@ from matteralign.data.sample import Sample
 from matteralign.errors import AdapterError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
 from matteralign.models.hidden_state_pooling import pooled_hidden_output
-from matteralign.models.protein_sequence import standard_sequence
+from matteralign.models.protein_sequence import (
+    read_vocabulary,
+    residue_token_batch,
+    standard_sequence,
+)
 
 TORCH_DTYPES = ("float32", "float64", "bfloat16", "float16")
 
@@ -47,8 +51,7 @@ class AntiBERTyAdapter(ModelAdapter):
 
         model = AntiBERTy.from_pretrained(CHECKPOINT_PATH).bert
         self.model_ = model.to(device=device, dtype=getattr(torch, dtype)).eval()
-        with open(VOCAB_FILE) as handle:
-            self.vocab_ = {token.strip(): i for i, token in enumerate(handle) if token.strip()}
+        self.vocab_ = read_vocabulary(VOCAB_FILE)
         self._check_layer_count(model.config.num_hidden_layers)
         self.device, self.dtype = device, dtype
 
@@ -72,22 +75,12 @@ class AntiBERTyAdapter(ModelAdapter):
 
         self._check_loaded(self.model_)
         self._check_layers(layers)
-        lengths = [len(sequence) for sequence in batch]
-        width = max(lengths) + 2
-        ids = torch.full((len(batch), width), self.vocab_["[PAD]"], dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        residues = torch.zeros((len(batch), width), dtype=torch.bool)
-        for b, sequence in enumerate(batch):
-            tokens = ["[CLS]", *sequence, "[SEP]"]
-            ids[b, : len(tokens)] = torch.tensor([self.vocab_[t] for t in tokens])
-            attention[b, : len(tokens)] = 1
-            residues[b, 1 : len(sequence) + 1] = True
+        ids, attention, residues, last = residue_token_batch(batch, self.vocab_, ["[CLS]"])
         with torch.no_grad():
             out = self.model_(
                 input_ids=ids.to(self.device),
                 attention_mask=attention.to(self.device),
                 output_hidden_states=True,
             )
-        last = [n + 1 for n in lengths]  # the [SEP] token
         hidden = ((layer, out.hidden_states[int(layer)].cpu()) for layer in layers)
         return pooled_hidden_output(hidden, residues, last, pooling, per_item)

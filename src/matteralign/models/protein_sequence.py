@@ -1,6 +1,12 @@
-"""Checks of protein sequences against the 20-letter vocabularies of protein language models."""
+"""Protein sequences for the 20-letter vocabularies of protein language models: the checks, the
+vocabulary file and the padded token batch.
+"""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from matteralign.data.sample import Sample
 from matteralign.errors import SampleError
@@ -47,3 +53,48 @@ def standard_sequence(sample: Sample, model_id: str, max_length: int | None = No
             sample.id, f"has {len(sequence)} residues; {model_id} takes at most {max_length}"
         )
     return sequence
+
+
+def read_vocabulary(path: str | os.PathLike[str]) -> dict[str, int]:
+    """Token → id of a one-token-per-line vocabulary file (blank lines skipped, ids by line)."""
+    with open(path) as handle:
+        return {token.strip(): i for i, token in enumerate(handle) if token.strip()}
+
+
+def residue_token_batch(
+    batch: Sequence[str], vocab: Mapping[str, int], prefix: Sequence[str]
+) -> tuple[Any, Any, Any, list[int]]:
+    """Token ids ``[*prefix, *residues, "[SEP]"]`` of each sequence, right-padded with [PAD].
+
+    Parameters
+    ----------
+    batch : sequence of B str
+        Sequences of standard amino acids (see :func:`standard_sequence`).
+    vocab : mapping of str to int
+        Holds every residue letter, the ``prefix`` tokens, ``[SEP]`` and ``[PAD]``.
+    prefix : sequence of str
+        Tokens before the residues ([CLS], or conditioning tokens).
+
+    Returns
+    -------
+    ids : (B, T) long tensor
+    attention : (B, T) long tensor
+        1 at real tokens, 0 at padding.
+    residues : (B, T) bool tensor
+        True at the residue tokens only.
+    last : list of B int
+        Position of each sequence's [SEP] token.
+    """
+    import torch
+
+    lengths = [len(sequence) for sequence in batch]
+    width = max(lengths) + len(prefix) + 1
+    ids = torch.full((len(batch), width), vocab["[PAD]"], dtype=torch.long)
+    attention = torch.zeros((len(batch), width), dtype=torch.long)
+    residues = torch.zeros((len(batch), width), dtype=torch.bool)
+    for b, sequence in enumerate(batch):
+        tokens = [*prefix, *sequence, "[SEP]"]
+        ids[b, : len(tokens)] = torch.tensor([vocab[t] for t in tokens])
+        attention[b, : len(tokens)] = 1
+        residues[b, len(prefix) : len(sequence) + len(prefix)] = True
+    return ids, attention, residues, [n + len(prefix) for n in lengths]
