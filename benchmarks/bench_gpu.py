@@ -175,7 +175,7 @@ def floors(flops: float, kind: str, nbytes: float) -> dict[str, float]:
 
 
 @section("paper size: 60 models x N = 50,000")
-def paper(m: int, n: int) -> None:
+def paper(m: int, n: int, knn_precision: str = "float64") -> None:
     from matteralign.metrics import nearest_neighbours, pairwise
     from matteralign.metrics._backend import Backend
     from matteralign.metrics.cknna import cknna_from_graphs, self_hsic
@@ -189,7 +189,8 @@ def paper(m: int, n: int) -> None:
     say(f"generated {m} models, N = {n}, sum D = {dsum}, in {t_gen:.1f} s")
     out: dict[str, Any] = {"M": m, "N": n, "sum_D": dsum}
     RESULTS["paper"] = out
-    be = Backend("cuda", "float64", block_bytes=2**31)
+    be = Backend("cuda", knn_precision, block_bytes=2**31)
+    out["knn_precision"] = knn_precision
     k = 25
 
     # CKNNA: kNN per model on the GPU, then all M^2 pairs batched on the GPU
@@ -409,6 +410,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=50_000)
     parser.add_argument("--million", type=int, default=1_000_000)
     parser.add_argument("--skip", nargs="*", default=[])
+    parser.add_argument("--knn-precision", choices=["float64", "float32"], default="float64",
+                        help="precision of the CKNNA neighbour search at paper size")
     args = parser.parse_args()
     global OUT_DIR
     OUT_DIR = args.out
@@ -422,7 +425,7 @@ def main() -> None:
     if "correctness" not in args.skip:
         correctness()
     if "paper" not in args.skip:
-        paper(args.models, args.n)
+        paper(args.models, args.n, args.knn_precision)
     if "extraction" not in args.skip:
         extraction()
     if "million" not in args.skip:
