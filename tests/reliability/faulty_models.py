@@ -106,6 +106,13 @@ class WrongShapeAdapter(GeometryAdapter):
         return EmbeddingOutput({k: v[:-1] for k, v in out.pooled.items()}, out.energy)
 
 
+class CrashingLoadAdapter(GeometryAdapter):
+    """A model whose loading fails with an unexpected error (a bug, a broken install)."""
+
+    def load(self, device: str = "cpu", dtype: str = "float32") -> None:
+        raise AttributeError("'CrashingLoadAdapter' object has no attribute '_weights'")
+
+
 def card(model_id: str, adapter: str = "GeometryAdapter", **extra: Any) -> ModelCard:
     """A card for one of this module's adapters, with layers ``first`` and ``last``."""
     return ModelCard(
@@ -139,6 +146,7 @@ CARDS = {
     "toy-constant": card("toy-constant", "ConstantAdapter"),
     "toy-nonfinite": card("toy-nonfinite", "NonFiniteAdapter"),
     "toy-broken": card("toy-broken", "WrongShapeAdapter"),
+    "toy-crashing": card("toy-crashing", "CrashingLoadAdapter"),
 }
 DATASETS = {"toy": lambda: molecules(40), "toy-small": lambda: molecules(8, "toy-small", 1)}
 

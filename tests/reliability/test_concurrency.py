@@ -3,9 +3,6 @@ configuration come out exactly as if it had run alone."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,16 +15,9 @@ from matteralign.config import load_config
 from matteralign.run.study import embed_study
 from matteralign.store.embedding_store import EmbeddingStore
 from tests.reliability.faulty_models import patch_registry
+from tests.reliability.toy_cli import spawn
 
-REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
-
-
-def toy_cli(*args: str) -> subprocess.Popen:
-    """``matteralign <args>`` with the toy models registered, as a child process."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "tests.reliability.toy_cli", *args], cwd=REPO,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def study_file(path: Path, delay: float, seed: int = 0) -> Path:
@@ -46,7 +36,7 @@ def test_a_second_run_on_a_busy_store_is_refused_and_changes_nothing(tmp_path, m
     out = tmp_path / "out"
     first = study_file(tmp_path / "first.yaml", delay=1.0)
     other = study_file(tmp_path / "other.yaml", delay=0.0, seed=7)  # a different study
-    running = toy_cli("embed", str(first), "--out", str(out))
+    running = spawn("embed", str(first), "--out", str(out))
     shards = out / "store" / "embeddings" / "toy" / "toy-geometry"
     deadline = time.monotonic() + 120
     while not list(shards.glob("shard-*.safetensors")):
@@ -54,7 +44,7 @@ def test_a_second_run_on_a_busy_store_is_refused_and_changes_nothing(tmp_path, m
         assert time.monotonic() < deadline, "the first run wrote no shard in time"
         time.sleep(0.05)
 
-    second = toy_cli("embed", str(other), "--out", str(out))
+    second = spawn("embed", str(other), "--out", str(out))
     output, _ = second.communicate(timeout=120)
     assert running.poll() is None, "the first run ended before the second one tried"
     assert second.returncode == 1, output
@@ -74,7 +64,7 @@ def test_a_second_run_on_a_busy_store_is_refused_and_changes_nothing(tmp_path, m
         np.testing.assert_array_equal(x.values, y.values)
 
 
-def test_run_align_and_embed_wait_for_no_one_while_the_store_is_locked(tmp_path, monkeypatch):
+def test_embed_run_and_align_are_refused_while_another_run_holds_the_lock(tmp_path, monkeypatch):
     patch_registry(monkeypatch)
     out = tmp_path / "out"
     config = study_file(tmp_path / "study.yaml", delay=0.0)

@@ -77,3 +77,22 @@ def test_wrong_shaped_output_is_an_adapter_error_naming_the_model(tmp_path):
                                            r"layer 'last' on a batch of \d+; expected"):
         embed_dataset(adapter, molecules(6), store, layers="last", shard_size=3)
     assert store.shard_paths("toy", "toy-broken") == []  # nothing half-right was stored
+
+
+DEGENERATE_METRICS = ["cknna-k10", "mknn-k10", "cka-linear", "cka-rbf", "dcor", "ii-k1",
+                      "svcca-v0.99", "procrustes", "linrec-a0.001"]
+
+
+@pytest.mark.parametrize("metric", DEGENERATE_METRICS)
+@pytest.mark.xfail(strict=True, reason="metrics return a number for a constant embedding (e.g. "
+                                       "CKNNA 1.54, procrustes 1.41) instead of raising "
+                                       "EmbeddingError as docs/metrics.md promises; align_study "
+                                       "guards studies (test_study_faults)")
+def test_metrics_refuse_a_constant_embedding(metric):
+    from matteralign import metrics
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 5))
+    constant = np.tile(rng.normal(size=5), (40, 1))  # a collapsed model: one vector for all
+    with pytest.raises(metrics.EmbeddingError):
+        metrics.get_metric(metric)(x, constant)

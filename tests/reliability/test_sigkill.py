@@ -19,7 +19,7 @@ import yaml
 
 from matteralign.store.embedding_store import EmbeddingStore
 from tests.reliability.store_snapshot import store_content
-from tests.reliability.test_concurrency import toy_cli
+from tests.reliability.toy_cli import spawn
 
 N_KILLS = 20
 SEED = 20240611
@@ -48,7 +48,7 @@ def shard_count(out: Path) -> int:
 def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_store(tmp_path):
     config = study_file(tmp_path / "study.yaml")
     started = time.monotonic()
-    reference = toy_cli("embed", str(config), "--out", str(tmp_path / "reference"))
+    reference = spawn("embed", str(config), "--out", str(tmp_path / "reference"))
     output, _ = reference.communicate(timeout=600)
     duration = time.monotonic() - started
     assert reference.returncode == 0, output
@@ -62,7 +62,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_store(tmp
     written_at_kill = []
     for trial, moment in enumerate(moments):
         out = tmp_path / f"killed-{trial}"
-        process = toy_cli("embed", str(config), "--out", str(out))
+        process = spawn("embed", str(config), "--out", str(out))
         time.sleep(moment)
         process.send_signal(signal.SIGKILL)
         process.communicate()
@@ -76,7 +76,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_store(tmp
             n_shards = store.completed_shards("toy", model)
             assert n_shards is None or len(store.shard_paths("toy", model)) == n_shards == 10
 
-        resumed = toy_cli("embed", str(config), "--out", str(out))
+        resumed = spawn("embed", str(config), "--out", str(out))
         output, _ = resumed.communicate(timeout=600)
         assert resumed.returncode == 0, output
         assert store_content(out / "store") == expected, f"trial {trial}: killed at {moment:.2f} s"
