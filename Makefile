@@ -8,13 +8,17 @@ PIP_INSTALL := $(PIP) install --disable-pip-version-check --progress-bar off -q 
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/*.txt | cksum | cut -d' ' -f1)
 TEST_STAMP := $(STAMP)-test
 
+# Data and weights that no package ships join the study when this folder exists.
+DATA_ROOT ?= $(wildcard ../shared/data)
+DATA_ROOT_OPTION := $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
+
 .PHONY: run test smoke install clean
 
 run: $(STAMP)
-	$(BIN)/matteralign run default --out results
+	$(BIN)/matteralign run default --out results $(DATA_ROOT_OPTION)
 
 smoke: $(STAMP)
-	$(BIN)/matteralign run smoke --out results-smoke
+	$(BIN)/matteralign run smoke --out results-smoke $(DATA_ROOT_OPTION)
 
 test: $(TEST_STAMP)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q
