@@ -179,8 +179,8 @@ def paper(m: int, n: int, knn_precision: str = "float64") -> None:
     from matteralign.metrics import nearest_neighbours, pairwise
     from matteralign.metrics._backend import Backend
     from matteralign.metrics.cknna import cknna_from_graphs, self_hsic
+    from matteralign.metrics.knn_pairs import StackedGraphs, knn_pair_scores
     from matteralign.metrics.neighbours import sorted_graph
-    from matteralign.run.ray_metrics import StackedGraphs, knn_pair_scores
 
     emb, t_gen = timed(make_models, m, n)
     names = list(emb)

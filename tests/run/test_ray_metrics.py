@@ -9,14 +9,9 @@ import pytest
 from matteralign.metrics import nearest_neighbours, pairwise
 from matteralign.metrics._backend import Backend
 from matteralign.metrics.cknna import hsic_unbiased_sparse
+from matteralign.metrics.knn_pairs import StackedGraphs, knn_pair_scores
 from matteralign.metrics.neighbours import sorted_graph
-from matteralign.run.ray_metrics import (
-    InProcessRunner,
-    StackedGraphs,
-    knn_pair_scores,
-    pairwise_blocks,
-    ray_pairwise,
-)
+from matteralign.run.ray_metrics import InProcessRunner, pairwise_blocks, ray_pairwise
 
 ray = pytest.importorskip("ray")
 

@@ -34,6 +34,7 @@ from .idcor import idcor_value
 from .information_imbalance import imbalance_from_rank_sums
 from .intrinsic_dimension import id_from_graph_values
 from .knn import mutual_knn_from_graphs
+from .knn_pairs import StackedGraphs, knn_pair_matrix
 from .neighbours import nearest_neighbours, sorted_graph
 from .preprocess import apply_preprocessing
 from .registry import MetricSpec, get_metric
@@ -137,6 +138,33 @@ class _Knn(_PairLocal):
             return mutual_knn_from_graphs(a["sg"], b["sg"]), diag
         v, n_mutual = cknna_from_graphs(a["sg"], b["sg"], a["h"], b["h"])
         return v, {**diag, "n_mutual": float(n_mutual)}
+
+    def batched_matrix(self, xs, names, progress, groups=None):
+        """All pairs on the device at once (:func:`~.knn_pairs.knn_pair_matrix`), row by row.
+
+        Same matrix as :meth:`pair` over all pairs (to float64 rounding of the sums) and the same
+        diagonal and diagnostics layout as :func:`score_matrix`'s pair loop.
+        """
+        graphs = []
+        with progress_bar(len(xs), f"{self.spec.id}: models", progress) as adv:
+            for x, nm in zip(xs, names, strict=True):
+                graphs.append(nearest_neighbours(x, self.p["k"], "inner", self.be, groups=groups,
+                                                 name=nm))
+                adv(1)
+        m = len(graphs)
+        values, mutual = knn_pair_matrix(StackedGraphs.build(graphs, self.be), self.spec.family,
+                                         self.be)
+        tied = np.array([g.tied_fraction for g in graphs])
+        # where the pair loop writes diagnostics: a != b (CKNNA), a <= b (mutual kNN)
+        written = (np.triu(np.ones((m, m), dtype=bool)) if self.spec.symmetric
+                   else ~np.eye(m, dtype=bool))
+        diags = {"tied_fraction_a": np.where(written, tied[:, None], np.nan),
+                 "tied_fraction_b": np.where(written, tied[None, :], np.nan)}
+        if self.spec.family == "cknna":
+            diags["n_mutual"] = np.where(written, mutual, np.nan)
+        else:
+            values = np.where(written, values, values.T)
+        return values, diags
 
 
 class _LinearCka(_PairLocal):
@@ -346,6 +374,8 @@ def score_matrix(
     m = len(xs)
     kern = kernel_for(spec, be)
     diags: dict[str, np.ndarray] = {}
+    if isinstance(kern, _Knn) and be.device.type == "cuda":
+        return kern.batched_matrix(list(xs), names, progress, groups)
     if kern.streamed:
         n = xs[0].shape[0]
         with progress_bar(n, f"{spec.id}: row blocks", progress) as adv:
@@ -387,7 +417,8 @@ def pairwise(
 
     Each model's per-model work is done once and reused for all pairs: neighbour lists (indices
     and values) and CKNNA self terms; centred features and Gram norms (CKA); SVD bases (SVCCA,
-    Procrustes, ridge); distance ranks (RSA). CKNNA and mutual kNN then cost O(N k log) per pair.
+    Procrustes, ridge); distance ranks (RSA). CKNNA and mutual kNN then cost O(N k log) per pair
+    (on CUDA, all pairs of a row are batched on the device: :mod:`~matteralign.metrics.knn_pairs`).
     dCor, RBF CKA, information imbalance and IdCor stream over row blocks of all models' distance
     tiles in one pass, with float64 sums, so no N x N matrix per pair is ever held.
 

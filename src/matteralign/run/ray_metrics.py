@@ -4,26 +4,28 @@ Per-model work (neighbour graphs, centred features, bases) runs as one task per 
 scores (CKNNA, mutual kNN, linear CKA, SVCCA, ...) as blocks of rows of the M x M matrix; streamed
 scores (dCor, RBF CKA, information imbalance, IdCor) as row blocks of the samples whose partial
 sums are added in block order. Results equal :func:`matteralign.metrics.pairwise` (to rounding of
-the float64 sums). CKNNA / mutual kNN pairs run batched on the device (:class:`StackedGraphs`).
+the float64 sums). CKNNA / mutual kNN pairs run batched on the device
+(:func:`matteralign.metrics.knn_pairs.knn_pair_matrix`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from matteralign.metrics._backend import Backend, resolve_backend
+from matteralign.metrics._backend import resolve_backend
 from matteralign.metrics.cka import rbf_sigma
 from matteralign.metrics.dcor import dcor_from_sums
 from matteralign.metrics.engine import AlignmentResult, kernel_for, prepare_inputs
 from matteralign.metrics.idcor import idcor_value
 from matteralign.metrics.information_imbalance import imbalance_from_rank_sums
 from matteralign.metrics.intrinsic_dimension import id_from_graph_values
+from matteralign.metrics.knn_pairs import StackedGraphs, knn_pair_matrix
 from matteralign.metrics.neighbours import NeighbourGraph, nearest_neighbours
 from matteralign.metrics.registry import MetricSpec, get_metric
 from matteralign.metrics.streams import _Model, _tile, centred_product
@@ -32,8 +34,6 @@ __all__ = [
     "BlockRunner",
     "InProcessRunner",
     "RayRunner",
-    "StackedGraphs",
-    "knn_pair_scores",
     "pairwise_blocks",
     "ray_pairwise",
 ]
@@ -118,125 +118,12 @@ def _row_blocks(n: int, n_blocks: int) -> list[tuple[int, int]]:
 # ---- batched CKNNA / mutual kNN on the device ------------------------------------------------
 
 
-@dataclass
-class StackedGraphs:
-    """M inner-product neighbour graphs on one device, rows sorted by neighbour index.
-
-    Attributes
-    ----------
-    idx : (M, N, k) int64 tensor
-        Neighbour indices, ascending within each row.
-    val : (M, N, k) float64 tensor
-        Inner products x_i . x_j of each edge.
-    rev : (M, N*k) int64 tensor
-        Flat position of the reverse edge (j, i) in the same graph, or -1 when absent.
-    tied : (M,) float array
-        Each graph's tied fraction.
-    """
-
-    idx: Any
-    val: Any
-    rev: Any
-    tied: np.ndarray
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return tuple(self.idx.shape)  # type: ignore[return-value]
-
-    @classmethod
-    def build(cls, graphs: Sequence[NeighbourGraph], be: Backend) -> StackedGraphs:
-        import torch
-
-        idx = torch.stack([torch.as_tensor(g.indices, device=be.device) for g in graphs])
-        val = torch.stack([torch.as_tensor(g.values, dtype=torch.float64, device=be.device)
-                           for g in graphs])
-        order = idx.argsort(dim=2)
-        idx, val = idx.gather(2, order), val.gather(2, order)
-        m, n, k = idx.shape
-        rev = torch.empty((m, n * k), dtype=torch.int64, device=be.device)
-        owner = torch.arange(n, device=be.device).repeat_interleave(k)
-        chunk = max(1, be.block_bytes // (8 * k * 4))
-        for a in range(m):
-            flat = idx[a].reshape(-1)
-            for s in range(0, n * k, chunk):
-                j, i = flat[s : s + chunk], owner[s : s + chunk]
-                rows_j = idx[a, j]  # (C, k): neighbour lists of the edges' targets
-                p = torch.searchsorted(rows_j, i[:, None]).clamp_(max=k - 1)
-                hit = rows_j.gather(1, p)[:, 0] == i
-                rev[a, s : s + chunk] = torch.where(hit, j * k + p[:, 0], -1)
-        return cls(idx, val, rev, np.array([g.tied_fraction for g in graphs]))
-
-
-def knn_pair_scores(
-    graphs: StackedGraphs, a: int, bs: Sequence[int], be: Backend
-) -> tuple[np.ndarray, np.ndarray]:
-    """Unbiased sparse HSIC of model ``a`` against each model of ``bs``, and mutual-edge counts.
-
-    For S = mutual k-NN edges of a and b, K = a's inner products and L = b's on S:
-    HSIC_1 = [sum_{(i,j),(j,i) in S} K_ij L_ij + (1'K1)(1'L1)/((N-1)(N-2))
-              - 2/(N-2) sum_j colsum(K)_j rowsum(L)_j] / (N (N-3)),
-    as :func:`matteralign.metrics.cknna.hsic_unbiased_sparse`, for a batch of b in one pass:
-    O(B N k log k) work, no N x N matrix.
-
-    Returns
-    -------
-    hsic : (B,) float64
-    n_mutual : (B,) int64
-    """
-    import torch
-
-    m, n, k = graphs.shape
-    out_h, out_m = [], []
-    per_pair = n * k * 8 * 12  # bytes of temporaries per b
-    step = max(1, min(len(bs), be.block_bytes // per_pair))
-    ia, va, rev = graphs.idx[a], graphs.val[a], graphs.rev[a]
-    has_rev = rev >= 0
-    rev_c = rev.clamp(min=0)
-    for s in range(0, len(bs), step):
-        sel = torch.as_tensor(list(bs[s : s + step]), device=be.device)
-        b = sel.numel()
-        ib, vb = graphs.idx[sel], graphs.val[sel]
-        iae = ia.expand(b, n, k)
-        pos = torch.searchsorted(ib.reshape(b * n, k), iae.reshape(b * n, k))
-        pos = pos.clamp_(max=k - 1).view(b, n, k)
-        mask = ib.gather(2, pos) == iae
-        kv = va * mask
-        lv = vb.gather(2, pos) * mask
-        sk, sl = kv.sum((1, 2)), lv.sum((1, 2))
-        rowl = lv.sum(2)
-        colk = torch.zeros((b, n), dtype=torch.float64, device=be.device)
-        colk.scatter_add_(1, iae.reshape(b, n * k), kv.reshape(b, n * k))
-        cross = (colk * rowl).sum(1)
-        mflat = mask.reshape(b, n * k)
-        both = mflat & has_rev & mflat.gather(1, rev_c.expand(b, -1))
-        tr = (kv.reshape(b, -1) * lv.reshape(b, -1) * both).sum(1)
-        hsic = (tr + sk * sl / ((n - 1) * (n - 2)) - 2.0 * cross / (n - 2)) / (n * (n - 3))
-        out_h.append(hsic.cpu().numpy())
-        out_m.append(mask.sum((1, 2)).cpu().numpy())
-    return np.concatenate(out_h), np.concatenate(out_m)
-
-
 def _knn_row_block(spec: MetricSpec, device: Any, precision: str | None, rows: Sequence[int],
                    *graphs: NeighbourGraph) -> dict[str, np.ndarray]:
     """Scores of the rows ``rows`` of the M x M matrix for CKNNA / mutual kNN."""
     be = resolve_backend(device, precision)
-    be = Backend(be.device, be.precision, block_bytes=max(be.block_bytes, 2**30)
-                 if be.device.type == "cuda" else be.block_bytes)
     stacked = StackedGraphs.build(graphs, be)
-    m, n, k = stacked.shape
-    self_h = np.array([knn_pair_scores(stacked, a, [a], be)[0][0] for a in range(m)])
-    values = np.full((len(rows), m), np.nan)
-    mutual = np.full((len(rows), m), np.nan)
-    for r, a in enumerate(rows):
-        bs = [b for b in range(m) if spec.family == "cknna" or b >= a]
-        h, nm = knn_pair_scores(stacked, a, bs, be)
-        mutual[r, bs] = nm
-        if spec.family == "mknn":
-            values[r, bs] = nm / (n * k)
-            continue
-        den = self_h[a] * self_h[bs]
-        with np.errstate(invalid="ignore"):
-            values[r, bs] = np.where(den > 0, h / np.sqrt(np.where(den > 0, den, 1.0)), np.nan)
+    values, mutual = knn_pair_matrix(stacked, spec.family, be, rows)
     return {"values": values, "n_mutual": mutual, "tied": stacked.tied}
 
 
