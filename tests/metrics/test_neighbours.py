@@ -48,3 +48,67 @@ def test_small_blocks_same_result():
 def test_n_le_k():
     with pytest.raises(EmbeddingError, match="N > 5"):
         nearest_neighbours(np.eye(5), 5)
+
+
+def _tf32_backend():
+    """CPU backend whose tiles see inputs truncated to 11 significant bits, as TF32 may do."""
+    import torch
+
+    from matteralign.metrics._backend import Backend
+
+    class TF32Cpu(Backend):
+        @property
+        def gemm_input_roundoff(self) -> float:
+            return (1.0 + 2.0**-24) * (1.0 + 2.0**-10) - 1.0
+
+        def to_working(self, x64):
+            w = x64.to(torch.float32).contiguous()
+            return (w.view(torch.int32) & ~0x1FFF).view(torch.float32)  # drop 13 mantissa bits
+
+    return TF32Cpu("cpu", "float32")
+
+
+def _unit(n, d, seed):
+    x = np.random.default_rng(seed).normal(size=(n, d))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_tile_error_factor_bounds_truncated_tf32_gemm():
+    from matteralign.metrics.neighbours import tile_error_factor
+
+    be = _tf32_backend()
+    x = _unit(400, 512, 3) * np.random.default_rng(4).uniform(0.5, 3.0, size=(400, 1))
+    c = tile_error_factor(be, 512)
+    assert 1.9e-3 < c < 2.1e-3
+    import torch
+
+    w = be.to_working(torch.as_tensor(x))
+    err = np.abs((w @ w.T).double().numpy() - x @ x.T)
+    nrm = np.linalg.norm(x, axis=1)
+    ratio = err / np.outer(nrm, nrm)
+    assert ratio.max() <= c
+    assert ratio.max() > c / 20  # rigorous, not absurdly loose
+
+
+@pytest.mark.parametrize("kind", ["inner", "euclidean"])
+def test_float32_fallback_fraction_small_and_exact(kind):
+    x = _unit(3000, 64, 5)
+    g32 = nearest_neighbours(x, 10, kind, precision="float32")
+    np.testing.assert_array_equal(g32.indices, brute(x, 10, kind))
+    assert g32.fallback_fraction < 0.01
+    gt = nearest_neighbours(x, 10, kind, _tf32_backend())
+    np.testing.assert_array_equal(gt.indices, g32.indices)
+    np.testing.assert_allclose(gt.values, g32.values, rtol=1e-12)
+    assert gt.fallback_fraction < 0.05
+    assert nearest_neighbours(x, 10, kind).fallback_fraction == 0.0
+
+
+@pytest.mark.parametrize("kind", ["inner", "euclidean"])
+def test_float32_tie_heavy_lattice(kind):
+    rng = np.random.default_rng(8)
+    x = rng.integers(-2, 3, size=(400, 4)).astype(float) + 100.0  # many exact ties, offset
+    for be in ("float32", _tf32_backend()):
+        g = (nearest_neighbours(x, 6, kind, precision=be) if isinstance(be, str)
+             else nearest_neighbours(x, 6, kind, be))
+        np.testing.assert_array_equal(g.indices, brute(x, 6, kind))
+        assert g.tied_fraction > 0.5

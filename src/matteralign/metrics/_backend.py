@@ -57,6 +57,42 @@ class Backend:
             return 2.0**-53
         return 2.0**-11 if self.device.type == "cuda" else 2.0**-24
 
+    @property
+    def gemm_input_roundoff(self) -> float:
+        """Largest relative error of one GEMM operand as the tile kernel sees it (float64 input).
+
+        float64: 0. float32: the cast to float32 (2^-24, round to nearest) followed by what
+        ``torch.get_float32_matmul_precision()`` lets the BLAS do to the inputs: "highest" (and
+        ``torch.backends.cuda.matmul.allow_tf32`` off) nothing; "high" or ``allow_tf32`` TF32,
+        11 significant bits, bounded by u_t = 2^-10 so that truncation as well as rounding is
+        covered; "medium" bfloat16, 8 significant bits, u_t = 2^-7. The result is
+        (1 + 2^-24)(1 + u_t) - 1.
+        """
+        import torch
+
+        if self.exact:
+            return 0.0
+        mode = torch.get_float32_matmul_precision()
+        u_t = 0.0
+        if mode == "medium":
+            u_t = 2.0**-7
+        elif mode == "high" or (self.device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32):
+            u_t = 2.0**-10
+        return (1.0 + 2.0**-24) * (1.0 + u_t) - 1.0
+
+    @property
+    def gemm_accumulation_roundoff(self) -> float:
+        """Relative error of one product or addition in the GEMM accumulator.
+
+        2^-53 for float64; 2^-23 for float32, twice the round-to-nearest unit so that accumulators
+        that truncate (tensor cores) are covered.
+        """
+        return 2.0**-53 if self.exact else 2.0**-23
+
+    def to_working(self, x64: torch.Tensor) -> torch.Tensor:
+        """Cast a float64 tensor to the tile dtype (the GEMM may round it further, see above)."""
+        return x64.to(self.dtype)
+
     def tensor(self, x: np.ndarray, dtype: Any = None) -> torch.Tensor:
         """Copy a NumPy array to this device (float64 unless ``dtype`` is given)."""
         import torch

@@ -5,6 +5,7 @@ Self is excluded by index; ties are broken by the lowest index; rows tied at ran
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ import numpy as np
 from ._backend import resolve_backend
 from ._checks import as_embedding, check_k
 
-__all__ = ["NeighbourGraph", "nearest_neighbours", "score_tile"]
+__all__ = ["NeighbourGraph", "nearest_neighbours", "score_tile", "tile_error_factor"]
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,16 @@ class NeighbourGraph:
     tied_fraction : float
         Fraction of rows whose k-th and (k+1)-th candidates have equal scores, so that the
         lowest-index rule decided membership.
+    fallback_fraction : float
+        Diagnostic: fraction of rows whose candidate list could not be certified and was
+        recomputed in float64 against all N rows (0 when every row was settled by its candidates).
     """
 
     indices: np.ndarray
     values: np.ndarray
     kind: str
     tied_fraction: float
+    fallback_fraction: float = 0.0
 
     @property
     def k(self) -> int:
@@ -73,7 +78,8 @@ def score_tile(xb: Any, x: Any, sq_b: Any, sq: Any, kind: str) -> Any:
 def _exact_scores(x64: Any, rows: Any, cand: Any, kind: str) -> Any:
     """Float64 scores of candidate pairs, (B, C): x_i . x_j or -||x_i - x_j||^2 by differences.
 
-    Gathers in row chunks of at most 32 MiB so memory stays bounded.
+    Gathers the candidate rows in chunks of at most 32 MiB and contracts them with one batched
+    product per chunk, so memory stays bounded.
     """
     import torch
 
@@ -82,12 +88,13 @@ def _exact_scores(x64: Any, rows: Any, cand: Any, kind: str) -> Any:
     out = torch.empty((b, c), dtype=torch.float64, device=x64.device)
     chunk = max(1, 2**22 // max(1, c * d))
     for s in range(0, b, chunk):
-        xi = x64[rows[s : s + chunk]][:, None, :]
+        xi = x64[rows[s : s + chunk]]
         xj = x64[cand[s : s + chunk]]
         if kind == "inner":
-            out[s : s + chunk] = (xi * xj).sum(-1)
+            out[s : s + chunk] = torch.einsum("bd,bcd->bc", xi, xj)
         else:
-            out[s : s + chunk] = -((xi - xj) ** 2).sum(-1)
+            xj.sub_(xi[:, None, :])
+            out[s : s + chunk] = -torch.einsum("bcd,bcd->bc", xj, xj)
     return out
 
 
@@ -98,6 +105,67 @@ def _full_rows(x64: Any, rows: Any, kind: str) -> Any:
         return g
     sq = (x64 * x64).sum(1)
     return (2 * g - sq[rows][:, None] - sq[None, :]).clamp(max=0.0)
+
+
+def _gamma(n: int, u: float) -> float:
+    """Higham's gamma_n(u) = n u / (1 - n u); inf when n u >= 1."""
+    return n * u / (1.0 - n * u) if n * u < 1.0 else float("inf")
+
+
+def tile_error_factor(be: Any, d: int) -> float:
+    """Factor c with |tile(x . y) - x . y| <= c |x| |y| for the GEMM of ``be`` at dimension D.
+
+    Each operand entry reaches the multiplier as x_l (1 + a_l), |a_l| <= u_in
+    (``be.gemm_input_roundoff``: float32 cast, then TF32/bf16 if enabled), so
+    |sum x~_l y~_l - x . y| <= ((1 + u_in)^2 - 1) sum |x_l y_l| <= ((1 + u_in)^2 - 1) |x| |y|
+    (Cauchy-Schwarz). The D products and D - 1 additions, each with relative error <= u_a
+    (``be.gemm_accumulation_roundoff``, in any summation order, split-K included), add at most
+    gamma_{D+1}(u_a) sum |x~_l y~_l| <= gamma_{D+1}(u_a) (1 + u_in)^2 |x| |y|. Hence
+    c = (1 + u_in)^2 (1 + gamma_{D+1}(u_a)) - 1. For TF32 (u_in = 2^-10 + 2^-24 + 2^-34,
+    u_a = 2^-23) and D = 512: c = 1.96e-3; for CPU float32 and D = 256: c = 3.1e-5.
+    """
+    if be.exact:
+        return 0.0
+    u_in = be.gemm_input_roundoff
+    return (1.0 + u_in) ** 2 * (1.0 + _gamma(d + 1, be.gemm_accumulation_roundoff)) - 1.0
+
+
+def _order(idx: Any, ex: Any) -> tuple[Any, Any]:
+    """Sort candidate lists by (score descending, index ascending)."""
+    import torch
+
+    o = torch.argsort(idx, dim=1)
+    idx, ex = idx.gather(1, o), ex.gather(1, o)
+    o = torch.sort(-ex, dim=1, stable=True).indices
+    return idx.gather(1, o), ex.gather(1, o)
+
+
+def _exact_rows(x64: Any, rows: Any, k: int, kind: str, g_t: Any) -> tuple[Any, Any]:
+    """Exact float64 top-(k+1) of some rows against all N, ties by lowest index.
+
+    Returns (R, min(k + 1, N - 1)) indices and Gram scores. ``torch.topk`` fetches a few extra
+    candidates; rows whose last fetched score still equals the k-th (ties running past the fetch)
+    are settled by a stable sort of the full row.
+    """
+    import torch
+
+    n = x64.shape[0]
+    r = rows.numel()
+    keep = min(n - 1, k + 1)
+    full = _full_rows(x64, rows, kind)
+    full[torch.arange(r, device=x64.device), rows] = -torch.inf
+    if g_t is not None:
+        full.masked_fill_(g_t[rows][:, None] == g_t[None, :], -torch.inf)
+    fetch = min(n, k + 9)
+    vals, idx = torch.topk(full, fetch, dim=1)
+    idx, vals = _order(idx, vals)
+    if fetch < n:
+        amb = torch.nonzero(vals[:, -1] == vals[:, k - 1]).flatten()
+        if amb.numel():
+            o = torch.sort(-full[amb], dim=1, stable=True).indices[:, :fetch]
+            idx[amb] = o
+            vals[amb] = full[amb].gather(1, o)
+    return idx[:, :keep], vals[:, :keep]
 
 
 def nearest_neighbours(
@@ -111,11 +179,31 @@ def nearest_neighbours(
 ) -> NeighbourGraph:
     """Exact k nearest neighbours of every row, self excluded by index, ties by lowest index.
 
-    Row blocks of the (N, N) score matrix are formed by GEMM and reduced with ``torch.topk`` over
-    k + extra candidates. Candidates are ordered by (score descending, index ascending). A row whose
-    last fetched candidate could still tie or beat the k-th (within the GEMM rounding bound) is
-    recomputed in float64 over all N columns with a stable sort, so membership never depends on the
-    top-k kernel's tie order or on float32/TF32 rounding.
+    Row blocks of the (N, N) score matrix are formed by GEMM and reduced with ``torch.topk`` to
+    F = k + m candidates (float64: m = max(2, k // 2); float32: m = max(16, k)). Candidates are
+    ordered by (score descending, index ascending).
+
+    float64 tiles: a row is accepted when its last fetched score is below its k-th.
+
+    float32 tiles (TF32 on CUDA): the F candidates are re-scored exactly in float64 (gathered
+    rows, one batched product) and re-ranked. Every candidate not fetched has a tile score
+    s~_j <= s~_F (the F-th tile score), hence a true score s_j <= s~_F + e_i with the rigorous
+    rounding bound
+
+    * inner: e_i = (c + g) |x_i| max_j |x_j|,
+    * euclidean (tiles on the column-centred data z, -||z_i - z_j||^2 = 2 z_i.z_j - |z_i|^2 -
+      |z_j|^2 in float32): e_i = 2 c |z_i| Z + (2^-21 + g) (|z_i| + Z)^2, Z = max_j |z_j|; the
+      2^-21 covers the float32 norms and the two float32 subtractions,
+
+    plus (8 D + 16) 2^-126 Z^2 for float32 underflow (the tiles see the data scaled by a power of
+    two so that every row has norm <= 1, so nothing overflows),
+
+    with c = :func:`tile_error_factor` ((1 + u_in)^2 (1 + gamma_{D+1}(u_a)) - 1, u_in = 2^-10 for
+    TF32 inputs, u_a = 2^-23 for the float32 accumulator; 1.96e-3 at D = 512) and
+    g = gamma_{D+2}(2^-53) + 2^-50 for the float64 evaluation of the re-ranked scores. The row is
+    certified when its exact k-th score exceeds s~_F + e_i strictly: no candidate left out can
+    then reach or tie the k-th. All uncertified rows (of every block) are recomputed together in
+    float64 against all N columns (:func:`_exact_rows`), in memory-bounded chunks.
 
     Parameters
     ----------
@@ -135,86 +223,106 @@ def nearest_neighbours(
     Returns
     -------
     NeighbourGraph
+        ``fallback_fraction`` says which share of rows needed the full float64 recomputation.
     """
     import torch
 
     be = resolve_backend(device, precision)
     x = as_embedding(x, name)
-    n = x.shape[0]
+    n, d = x.shape
     k = check_k(k, n, name)
     if kind not in ("inner", "euclidean"):
         raise ValueError(f"kind must be 'inner' or 'euclidean', got {kind!r}.")
-    extra = max(2, k // 2) if be.exact else max(8, k)
+    extra = max(2, k // 2) if be.exact else max(16, k)
     fetch = min(n - 1, k + extra)
+    keep = min(n - 1, k + 1)
+    dev = be.device
     x64 = be.tensor(x)
-    xw = x64.to(be.dtype)
-    sq = (xw * xw).sum(1) if kind == "euclidean" else None
-    norms = x64.norm(dim=1)
-    maxnorm = float(norms.max())
-    g_t = None if groups is None else torch.as_tensor(np.asarray(groups), device=be.device)
-    out_idx = torch.empty((n, k), dtype=torch.int64, device=be.device)
-    out_val = torch.empty((n, k), dtype=torch.float64, device=be.device)
-    n_tied = 0
-    step = be.block_rows(n, n_tiles=3)
-    ar = torch.arange(n, device=be.device)
+    if be.exact:
+        xw, unscale, thr_add = x64, 1.0, None
+    else:
+        c = tile_error_factor(be, d)
+        g64 = _gamma(d + 2, 2.0**-53) + 2.0**-50
+        base = x64 - x64.mean(0) if kind == "euclidean" else x64
+        nrm = base.norm(dim=1)
+        big = float(nrm.max())
+        # scale by a power of two (exact) so that every row has norm <= 1 in the tiles: no float32
+        # overflow; underflow / flush-to-zero is covered by the absolute term below
+        e = math.ceil(math.log2(big)) if 0.0 < big < math.inf else 0
+        unscale = math.ldexp(1.0, 2 * e) if -480 < e < 480 else math.inf
+        tiny = (8 * d + 16) * 2.0**-126 * unscale
+        if kind == "euclidean":
+            thr_add = 2 * c * nrm * big + (2.0**-21 + g64) * (nrm + big) ** 2 + tiny
+        else:
+            thr_add = (c + g64) * nrm * big + tiny
+        xw = base * math.ldexp(1.0, -e)
+        if not math.isfinite(big) or not math.isfinite(unscale):
+            thr_add = torch.full_like(nrm, math.inf)
+    sq = (xw * xw).sum(1).to(be.dtype) if kind == "euclidean" else None
+    xw = be.to_working(xw)
+    g_t = None if groups is None else torch.as_tensor(np.asarray(groups), device=dev)
+    out_idx = torch.empty((n, keep), dtype=torch.int64, device=dev)
+    out_ex = torch.empty((n, keep), dtype=torch.float64, device=dev)
+    ok_all = torch.empty(n, dtype=torch.bool, device=dev)
+    step = be.block_rows(n, n_tiles=3, itemsize=xw.element_size())
+    ar = torch.arange(n, device=dev)
     for start in range(0, n, step):
         rows = ar[start : start + step]
         b = rows.numel()
         s = score_tile(xw[rows], xw, None if sq is None else sq[rows], sq, kind)
-        s[torch.arange(b, device=be.device), rows] = -torch.inf
+        s[torch.arange(b, device=dev), rows] = -torch.inf
         if g_t is not None:
             s.masked_fill_(g_t[rows][:, None] == g_t[None, :], -torch.inf)
         vals, idx = torch.topk(s, fetch, dim=1)
+        del s
         vals = vals.double()
         last = vals[:, -1]
         if be.exact:
-            ex = vals
-            err = torch.zeros(b, dtype=torch.float64, device=be.device)
+            ex, bound = vals, last
         else:
-            # data-driven rounding bound: 4 x the largest observed |tile - exact| in the row, plus
-            # a floor of sqrt(D) u |x_i| max|x_j| (typical GEMM error), instead of the worst-case D u
+            last = last * unscale
             ex = _exact_scores(x64, rows, idx, kind)
-            scale = norms[rows] * maxnorm if kind == "inner" else (norms[rows] + maxnorm) ** 2
-            seen = (vals - ex).abs().amax(1)
-            err = 4.0 * torch.maximum(seen, x.shape[1] ** 0.5 * be.unit_roundoff * scale)
-        # order candidates by (score desc, index asc)
-        o = torch.argsort(idx, dim=1)
-        idx, ex = idx.gather(1, o), ex.gather(1, o)
-        o = torch.sort(-ex, dim=1, stable=True).indices
-        idx, ex = idx.gather(1, o), ex.gather(1, o)
+            masked = idx == rows[:, None]
+            if g_t is not None:
+                masked |= g_t[idx] == g_t[rows][:, None]
+            ex.masked_fill_(masked, -torch.inf)
+            bound = last + thr_add[rows]
+        idx, ex = _order(idx, ex)
         kth = ex[:, k - 1]
-        ok = (last + err < kth) | torch.tensor(fetch == n - 1, device=be.device)
+        if fetch == n - 1:
+            ok = torch.ones(b, dtype=torch.bool, device=dev)
+        else:
+            ok = bound < kth
         if groups is not None:
             ok &= torch.isfinite(kth)
-        tied = ex[:, k - 1] == ex[:, k] if fetch > k else torch.zeros_like(ok)
-        bad = torch.nonzero(~ok).flatten()
-        chunk = max(1, be.block_rows(n, n_tiles=2))
-        for c0 in range(0, bad.numel(), chunk):
-            r = bad[c0 : c0 + chunk]
-            i = rows[r]
-            full = _full_rows(x64, i, kind)
-            full[torch.arange(r.numel(), device=be.device), i] = -torch.inf
-            if g_t is not None:
-                full.masked_fill_(g_t[i][:, None] == g_t[None, :], -torch.inf)
-            order = torch.sort(-full, dim=1, stable=True).indices[:, : k + 1]
-            top = full.gather(1, order)
-            idx[r, : k + 1] = order
-            ex[r, : k + 1] = top
-            tied[r] = (top[:, k - 1] == top[:, k]) if k < n - 1 else False
-        out_idx[rows] = idx[:, :k]
-        if kind == "euclidean":
-            out_val[rows] = (-_exact_scores(x64, rows, idx[:, :k], kind)).clamp(min=0).sqrt()
-        else:
-            out_val[rows] = ex[:, :k]
-        n_tied += int(tied.sum())
+        ok_all[rows] = ok
+        out_idx[rows] = idx[:, :keep]
+        out_ex[rows] = ex[:, :keep]
+    bad = torch.nonzero(~ok_all).flatten()
+    n_bad = int(bad.numel())
+    chunk = max(1, be.block_rows(n, n_tiles=2))
+    for c0 in range(0, n_bad, chunk):
+        r = bad[c0 : c0 + chunk]
+        out_idx[r], out_ex[r] = _exact_rows(x64, r, k, kind, g_t)
+    if k < n - 1:
+        n_tied = int((out_ex[:, k - 1] == out_ex[:, k]).sum())
+    else:
+        n_tied = 0
+    out_idx = out_idx[:, :k]
+    if kind == "euclidean":
+        redo = ar if be.exact else bad
+        if redo.numel():
+            out_ex[redo, :k] = _exact_scores(x64, redo, out_idx[redo], kind)
+        out_val = (-out_ex[:, :k]).clamp(min=0).sqrt()
+    else:
+        out_val = out_ex[:, :k]
     return NeighbourGraph(
         indices=out_idx.cpu().numpy(),
         values=out_val.cpu().numpy(),
         kind=kind,
         tied_fraction=n_tied / n,
+        fallback_fraction=n_bad / n,
     )
-
-
 
 
 @dataclass(frozen=True)
