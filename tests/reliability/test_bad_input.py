@@ -131,10 +131,6 @@ def test_unreadable_structure_files_name_the_file(tmp_path, suffix, kind):
 
 @pytest.mark.parametrize("suffix", [".npz", ".parquet", ".safetensors"])
 @pytest.mark.parametrize("kind", ["empty", "binary", "truncated"])
-@pytest.mark.xfail(strict=True, raises=Exception,
-                   reason="analysis/embedding_file.py lets numpy/pyarrow/safetensors errors "
-                          "(EOFError, BadZipFile, ArrowInvalid, SafetensorError) through without "
-                          "naming the file")
 def test_unreadable_embedding_files_are_store_errors_naming_the_file(tmp_path, suffix, kind):
     path = tmp_path / f"{kind}{suffix}"
     if kind == "truncated":

@@ -84,10 +84,6 @@ DEGENERATE_METRICS = ["cknna-k10", "mknn-k10", "cka-linear", "cka-rbf", "dcor", 
 
 
 @pytest.mark.parametrize("metric", DEGENERATE_METRICS)
-@pytest.mark.xfail(strict=True, reason="metrics return a number for a constant embedding (e.g. "
-                                       "CKNNA 1.54, procrustes 1.41) instead of raising "
-                                       "EmbeddingError as docs/metrics.md promises; align_study "
-                                       "guards studies (test_study_faults)")
 def test_metrics_refuse_a_constant_embedding(metric):
     from matteralign import metrics
 

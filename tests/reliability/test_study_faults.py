@@ -89,10 +89,6 @@ def test_faulty_models_and_small_data_are_skipped_with_reasons_rest_is_exact(tmp
         assert set(scores.query("metric == @metric and dataset == 'toy'")["n"]) == {39}
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="run/executors.py run_embed_job catches only MatterAlignError and "
-                          "ImportError: any other exception from a model's load() ends the "
-                          "whole run with a traceback instead of skipping that model")
 def test_a_model_that_crashes_while_loading_is_skipped_and_the_others_run(tmp_path,
                                                                           toy_registry):
     models = [{"id": "toy-crashing"}, {"id": "toy-geometry"}, {"id": "toy-geometry-b"}]

@@ -37,16 +37,20 @@ def load_embedding_file(path: str | Path) -> tuple[list[str], np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise StoreError(f"embedding file {path} does not exist")
+    readers = {".npz": _npz, ".parquet": _parquet, ".safetensors": _safetensors}
     suffix = path.suffix.lower()
-    if suffix == ".npz":
-        ids, values = _npz(path)
-    elif suffix == ".parquet":
-        ids, values = _parquet(path)
-    elif suffix == ".safetensors":
-        ids, values = _safetensors(path)
-    else:
+    if suffix not in readers:
         raise StoreError(f"{path}: unknown embedding file type {suffix!r}; use .npz (ids, "
                          "embeddings), .parquet (id column + vector columns) or .safetensors")
+    try:
+        ids, values = readers[suffix](path)
+    except StoreError:
+        raise
+    except Exception as error:  # empty, truncated or not this format at all
+        raise StoreError(
+            f"embedding file {path} cannot be read as {suffix}: {type(error).__name__}: {error}; "
+            "check that the file is complete and of that format"
+        ) from None
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2 or values.shape[0] != len(ids):
         raise StoreError(f"{path}: {len(ids)} ids but embeddings of shape {values.shape}; expected "

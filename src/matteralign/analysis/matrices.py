@@ -109,6 +109,10 @@ def prepare_for_scoring(
     prepared: dict[str, np.ndarray] = {}
     unusable: dict[str, str] = {}
     for model, values in aligned.values.items():
+        reason = degenerate_reason(values)
+        if reason:
+            unusable[model] = reason
+            continue
         try:
             ready = metrics.apply_preprocessing(values, steps=list(preprocess))
         except metrics.EmbeddingError as error:

@@ -14,7 +14,9 @@ class EmbeddingError(ValueError):
     """An embedding array cannot be scored as given (shape, NaN/inf, too few samples, degenerate)."""
 
 
-def as_embedding(x: object, name: str = "x", min_samples: int = 2) -> np.ndarray:
+def as_embedding(
+    x: object, name: str = "x", min_samples: int = 2, allow_constant: bool = False
+) -> np.ndarray:
     """Validate one embedding and return it as a C-contiguous float64 array.
 
     Parameters
@@ -25,6 +27,8 @@ def as_embedding(x: object, name: str = "x", min_samples: int = 2) -> np.ndarray
         Name used in error messages (argument or model name).
     min_samples : int
         Smallest N accepted.
+    allow_constant : bool
+        Accept an embedding whose rows are all equal (preprocessing does; measures don't).
 
     Returns
     -------
@@ -33,7 +37,9 @@ def as_embedding(x: object, name: str = "x", min_samples: int = 2) -> np.ndarray
     Raises
     ------
     EmbeddingError
-        If ``x`` is not 2-D, has fewer than ``min_samples`` rows, no columns, or NaN/inf entries.
+        If ``x`` is not 2-D, has fewer than ``min_samples`` rows, no columns, NaN/inf entries,
+        or (with two or more rows) every row equal: a constant embedding carries no information,
+        and every measure would return an artefact of its estimator.
     """
     if hasattr(x, "detach"):  # torch tensor
         x = x.detach().cpu().numpy()
@@ -60,6 +66,13 @@ def as_embedding(x: object, name: str = "x", min_samples: int = 2) -> np.ndarray
         raise EmbeddingError(
             f"{name}: {bad_rows.size} row(s) contain NaN or inf (first: row {bad_rows[0]}); "
             "drop or re-embed those samples before scoring."
+        )
+    if not allow_constant and n >= 2 and not np.ptp(arr, axis=0).any():
+        raise EmbeddingError(
+            f"{name}: all {n} rows are identical (no variance: a constant embedding); the model "
+            "gives every "
+            "sample the same vector, so no alignment can be measured. Check the model's "
+            "layer and inputs."
         )
     return arr
 

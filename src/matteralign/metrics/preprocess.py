@@ -33,7 +33,7 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     EmbeddingError
         If a row has zero norm (it has no direction).
     """
-    x = as_embedding(x, "x", min_samples=1)
+    x = as_embedding(x, "x", min_samples=1, allow_constant=True)
     norms = np.linalg.norm(x, axis=1)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
@@ -54,7 +54,7 @@ def max_abs_normalise(x: np.ndarray) -> np.ndarray:
     EmbeddingError
         If every entry is zero.
     """
-    x = as_embedding(x, "x", min_samples=1)
+    x = as_embedding(x, "x", min_samples=1, allow_constant=True)
     m = np.abs(x).max()
     if m == 0:
         raise EmbeddingError("x: every entry is zero; max-abs normalisation is undefined.")
@@ -76,7 +76,7 @@ def clamp_outliers(x: np.ndarray, q: float = 0.95) -> np.ndarray:
     """
     if not 0 < q <= 1:
         raise ValueError(f"q must lie in (0, 1], got {q}.")
-    x = as_embedding(x, "x", min_samples=1)
+    x = as_embedding(x, "x", min_samples=1, allow_constant=True)
     v = np.quantile(np.abs(x), q)
     return np.clip(x, -v, v)
 
@@ -97,7 +97,7 @@ def apply_preprocessing(x: np.ndarray, steps: Sequence[str] = ()) -> np.ndarray:
     -------
     (N, D) float64 array
     """
-    out = as_embedding(x, "x", min_samples=1)
+    out = as_embedding(x, "x", min_samples=1, allow_constant=True)
     for step in steps:
         if step == "l2":
             out = l2_normalise(out)

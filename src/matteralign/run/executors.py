@@ -165,7 +165,7 @@ def run_embed_job(job: EmbedJob) -> JobResult:
             pooling=pooling, batch_budget=job.batch_budget, expected_hash=expected,
             device=job.device, dtype=job.dtype,
         )
-    except (MatterAlignError, ImportError) as error:
+    except Exception as error:  # a model that cannot load or run is skipped, not the whole study
         _CACHE.update(key=None, adapter=None, loaded=None)
         return JobResult(status="failed", error=f"{type(error).__name__}: {error}",
                          seconds=time.perf_counter() - started, **common)
