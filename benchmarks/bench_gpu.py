@@ -5,7 +5,7 @@ on a small case, then 60 models x N = 50,000 (widths 64..1024) for CKNNA (k = 25
 information imbalance and intrinsic dimension with each one's FLOP / byte floor beside it,
 exact neighbours at N = 1,000,000, and transformer extraction throughput GPU vs CPU.
 
-    PYTHONUNBUFFERED=1 PYTHONPATH=src python benchmarks/bench_gpu.py --out $OUT
+    PYTHONUNBUFFERED=1 PYTHONPATH=src python benchmarks/bench_gpu.py --out results/gpu
 
 Writes ``bench_gpu.json`` and ``bench_gpu.log`` under ``--out``; prints a table last.
 """
@@ -226,6 +226,9 @@ def paper(m: int, n: int, knn_precision: str = "float64") -> None:
     say(f"CKNNA k=25: kNN {t_knn:.2f} s ({t_knn / m * 1e3:.0f} ms/model), graph prep "
         f"{t_stack:.2f} s, {m * m} pairs {t_pairs:.2f} s; CPU pair kernel "
         f"{t_cpu / len(pairs):.3f} s/pair; GPU vs CPU pair |diff| {diff:.1e}")
+    out["cknna"]["fallback_fraction_mean"] = float(
+        np.mean([getattr(g, "fallback_fraction", 0.0) for g in graphs]))
+    say(f"kNN rows sent to the exact fallback: {out['cknna']['fallback_fraction_mean']:.2%}")
     stacked = graphs = None
     torch.cuda.empty_cache()
 
@@ -237,6 +240,9 @@ def paper(m: int, n: int, knn_precision: str = "float64") -> None:
 
     # float64 throughout: the engine's TF32 path sends nearly every kNN row to its exact
     # per-row fallback (its rounding bound 4 D u |x||y| with u = 2^-11 exceeds the gaps)
+    # the user's path: the engine end to end (input checks, kNN, batched pairs)
+    engine("cknna-k25", Backend("cuda", knn_precision, block_bytes=2**31), "cknna_engine",
+           out["cknna"]["floor_knn"])
     stream = Backend("cuda", "float64", block_bytes=2**34)
     tiles = 2.0 * n * n * dsum  # distance GEMMs
     cross = 2.0 * m * m * n * n  # (M, N^2) x (N^2, M) sums
