@@ -6,20 +6,18 @@ resuming, progress, retries and device placement belong to the runner (``mattera
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from matteralign.data.sample import Sample
 from matteralign.errors import AdapterError, ModelNotFoundError, SampleError
 from matteralign.models.card import ModelCard
-
 
 MIN_DISTANCE = 0.1  # Å; closer atoms are duplicated or overlapping, not a structure
 MAX_CELL_LENGTH = 1000.0  # Å; longer periodic vectors make neighbour searches blow up
@@ -253,7 +251,11 @@ class ModelAdapter(ABC):
         """Embed prepared items; return pooled (B, D) arrays for each of ``layers``."""
 
     def unload(self) -> None:
-        """Release the model's memory; :meth:`load` must be called again before use."""
+        """Release the model's memory; :meth:`load` must be called again before use.
+
+        The default holds nothing to release; adapters that keep a model override it.
+        """
+        return None
 
     def _check_loaded(self, model: Any) -> None:
         """Raise :class:`AdapterError` if ``model`` (the adapter's loaded object) is None."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from matteralign.data.sample import Dataset, Sample
-from matteralign.errors import ConfigError, MatterAlignError
+from matteralign.errors import ConfigError
 from matteralign.models.adapter import ModelAdapter
 from matteralign.models.card import ModelCard
 from matteralign.run.embed import (
