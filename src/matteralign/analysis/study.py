@@ -89,7 +89,7 @@ class AnalysisOptions:
     """
 
     max_samples: int | None = 2000
-    k_sweep_max_samples: int = 1000
+    k_sweep_max_samples: int = 500
     ks: tuple[int, ...] = DEFAULT_KS
     cknna_metric: str | None = None
     dcor_metric: str = "dcor"
@@ -98,8 +98,8 @@ class AnalysisOptions:
     family_level: str = "architecture"
     projection: str = "pca"
     map_max_per_dataset: int = 2000
-    n_permutations: int = 50
-    n_bootstrap: int = 30
+    n_permutations: int = 20
+    n_bootstrap: int = 20
     n_bootstrap_correlation: int = 2000
     n_references: int = 3
     energy_label: str = "energy"

@@ -22,9 +22,9 @@ def report(
     projection: Annotated[str, typer.Option(help="Embedding map: pca or umap (slow to compile).",
                                             rich_help_panel="Analysis")] = "pca",
     n_permutations: Annotated[int, typer.Option(help="Leaderboard permutation-null rounds.",
-                                                rich_help_panel="Analysis")] = 50,
+                                                rich_help_panel="Analysis")] = 20,
     n_bootstrap: Annotated[int, typer.Option(help="Leaderboard bootstrap rounds.",
-                                             rich_help_panel="Analysis")] = 30,
+                                             rich_help_panel="Analysis")] = 20,
     data_root: Annotated[Path | None, typer.Option("--data-root", envvar="MATTERALIGN_DATA_ROOT",
                                                    help="Folder with data no package ships.")]
     = None,

@@ -1,0 +1,26 @@
+"""The smoke study embedded through Ray equals the same study embedded locally, bit for bit."""
+
+from __future__ import annotations
+
+import pytest
+
+from matteralign.config import load_config
+from matteralign.run import study as study_module
+from tests.reliability.store_snapshot import store_content
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.mark.slow
+def test_ray_smoke_study_equals_local(tmp_path):
+    local_config = load_config("smoke")
+    ray_config = local_config.model_copy(update={"executor": "ray"})
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = study_module.embed_study(ray_config, tmp_path / "ray")
+    finally:
+        ray.shutdown()
+    local = study_module.embed_study(local_config, tmp_path / "local")
+    assert not local.skipped and not remote.skipped
+    assert [vars(s) for s in local.embedded] == [vars(s) for s in remote.embedded]
+    assert store_content(tmp_path / "local" / "store") == store_content(tmp_path / "ray" / "store")
