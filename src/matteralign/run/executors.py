@@ -68,6 +68,9 @@ class EmbedJob:
         Folder of the :class:`EmbeddingStore`; must be visible to every worker (shared disk).
     layers : "last", "all" or list of str
         Unresolved layer selection.
+    cpu_threads : int
+        Torch intra-op threads for CPU work. Float reductions depend on the thread count, so every
+        worker uses the coordinator's count and results don't depend on the executor.
     """
 
     card: ModelCard
@@ -85,6 +88,7 @@ class EmbedJob:
     batch_budget: int = 32
     device: str = "cpu"
     dtype: str = "float32"
+    cpu_threads: int = 1
 
     @property
     def model(self) -> str:
@@ -147,6 +151,10 @@ def run_embed_job(job: EmbedJob) -> JobResult:
                   n_samples=len(job.samples), worker=worker)
     store = EmbeddingStore(job.store_root)
     try:
+        if job.device == "cpu":
+            import torch
+
+            torch.set_num_threads(job.cpu_threads)
         adapter = _adapter_for(job.card, job.options)
         layers = resolve_layers(adapter, job.layers)
         pooling = job.pooling or adapter.card.default_pooling
@@ -202,9 +210,15 @@ def plan_embed_jobs(
                  shard=shard, n_shards=len(slices), samples=list(dataset.samples[piece]),
                  store_root=str(store.root), layers=chosen, pooling=pooling,
                  shard_size=shard_size, batch_budget=batch_budget or 32, device=device,
-                 dtype=dtype)
+                 dtype=dtype, cpu_threads=_coordinator_threads())
         for shard, piece in enumerate(slices)
     ]
+
+
+def _coordinator_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 @dataclass
