@@ -463,6 +463,23 @@ def pairwise(
         return AlignmentResult(spec, None, series, rows, pre, xs[0].shape[0],
                                time.perf_counter() - t0)
     mat, diags = score_matrix(spec, xs, names, be, progress)
+    return result_from_matrix(spec, names, mat, diags, pre, xs[0].shape[0], t0)
+
+
+def result_from_matrix(
+    spec: MetricSpec,
+    names: list[str],
+    mat: np.ndarray,
+    diags: dict[str, np.ndarray],
+    pre: Sequence[str],
+    n: int,
+    started: float,
+) -> AlignmentResult:
+    """Label an (M, M) score matrix and its per-pair diagnostics as an :class:`AlignmentResult`.
+
+    The long-form rows hold each ordered pair a != b once (each unordered pair once when the
+    measure is symmetric).
+    """
     frame = pd.DataFrame(mat, index=names, columns=names)
     frame.index.name, frame.columns.name = "model_a", "model_b"
     recs = []
@@ -478,4 +495,4 @@ def pairwise(
             recs.append(rec)
     rows = pd.DataFrame(recs, columns=["model_a", "model_b", "metric", "value", "preprocessing",
                                        *diags])
-    return AlignmentResult(spec, frame, None, rows, pre, xs[0].shape[0], time.perf_counter() - t0)
+    return AlignmentResult(spec, frame, None, rows, tuple(pre), n, time.perf_counter() - started)

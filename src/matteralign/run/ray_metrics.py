@@ -21,7 +21,12 @@ import pandas as pd
 from matteralign.metrics._backend import resolve_backend
 from matteralign.metrics.cka import rbf_sigma
 from matteralign.metrics.dcor import dcor_from_sums
-from matteralign.metrics.engine import AlignmentResult, kernel_for, prepare_inputs
+from matteralign.metrics.engine import (
+    AlignmentResult,
+    kernel_for,
+    prepare_inputs,
+    result_from_matrix,
+)
 from matteralign.metrics.idcor import idcor_value
 from matteralign.metrics.information_imbalance import imbalance_from_rank_sums
 from matteralign.metrics.intrinsic_dimension import id_from_graph_values
@@ -398,21 +403,7 @@ def pairwise_blocks(
             if a != b or spec.symmetric:
                 for key, val in d.items():
                     diags.setdefault(key, np.full((m, m), np.nan))[a, b] = val
-    frame = pd.DataFrame(mat, index=names, columns=names)
-    frame.index.name, frame.columns.name = "model_a", "model_b"
-    recs = []
-    for a in range(m):
-        for b in range(m):
-            if a == b or (spec.symmetric and b < a):
-                continue
-            rec = {"model_a": names[a], "model_b": names[b], "metric": spec.id,
-                   "value": float(mat[a, b]), "preprocessing": "|".join(pre)}
-            for key, d in diags.items():
-                rec[key] = float(d[a, b])
-            recs.append(rec)
-    rows = pd.DataFrame(recs, columns=["model_a", "model_b", "metric", "value", "preprocessing",
-                                       *diags])
-    return AlignmentResult(spec, frame, None, rows, pre, n, time.perf_counter() - t0)
+    return result_from_matrix(spec, names, mat, diags, pre, n, t0)
 
 
 def ray_pairwise(
