@@ -4,23 +4,16 @@ antiberty 0.1.3. Layers ``"0"`` (embedding output) to ``"8"`` are BertModel hidd
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-from matteralign.data.sample import Sample
 from matteralign.errors import AdapterError
-from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.hidden_state_pooling import pooled_hidden_output
 from matteralign.models.protein_sequence import (
+    ResidueTokenAdapter,
     read_vocabulary,
-    residue_token_batch,
-    standard_sequence,
 )
 
 TORCH_DTYPES = ("float32", "float64", "bfloat16", "float16")
 
 
-class AntiBERTyAdapter(ModelAdapter):
+class AntiBERTyAdapter(ResidueTokenAdapter):
     """AntiBERTy hidden states of every layer, input ``[CLS] residues [SEP]``.
 
     Notes
@@ -32,11 +25,6 @@ class AntiBERTyAdapter(ModelAdapter):
     """
 
     max_residues = 510
-
-    def __init__(self, card: Any, **options: Any) -> None:
-        super().__init__(card, **options)
-        self.model_: Any = None
-        self.vocab_: dict[str, int] = {}
 
     def load(self, device: str = "cpu", dtype: str = "float32") -> None:
         if self.model_ is not None:
@@ -55,32 +43,5 @@ class AntiBERTyAdapter(ModelAdapter):
         self._check_layer_count(model.config.num_hidden_layers)
         self.device, self.dtype = device, dtype
 
-    def unload(self) -> None:
-        self.model_ = None
-
-    def prepare(self, sample: Sample) -> str:
-        return standard_sequence(sample, self.id, max_length=self.max_residues)
-
-    def cost(self, item: str) -> int:
-        return len(item) + 2
-
-    def embed(
-        self,
-        batch: Sequence[str],
-        layers: Sequence[str],
-        pooling: str,
-        per_item: bool = False,
-    ) -> EmbeddingOutput:
-        import torch
-
-        self._check_loaded(self.model_)
-        self._check_layers(layers)
-        ids, attention, residues, last = residue_token_batch(batch, self.vocab_, ["[CLS]"])
-        with torch.no_grad():
-            out = self.model_(
-                input_ids=ids.to(self.device),
-                attention_mask=attention.to(self.device),
-                output_hidden_states=True,
-            )
-        hidden = ((layer, out.hidden_states[int(layer)].cpu()) for layer in layers)
-        return pooled_hidden_output(hidden, residues, last, pooling, per_item)
+    def prefix_tokens(self) -> list[str]:
+        return ["[CLS]"]

@@ -6,17 +6,10 @@ final layer norm). Academic, non-commercial use only (JHU license): see the card
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-from matteralign.data.sample import Sample
 from matteralign.errors import AdapterError
-from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.hidden_state_pooling import pooled_hidden_output
 from matteralign.models.protein_sequence import (
+    ResidueTokenAdapter,
     read_vocabulary,
-    residue_token_batch,
-    standard_sequence,
 )
 
 TORCH_DTYPES = ("float32", "float64", "bfloat16", "float16")
@@ -26,7 +19,7 @@ SPECIES_TOKENS = {
 }
 
 
-class IgLMAdapter(ModelAdapter):
+class IgLMAdapter(ResidueTokenAdapter):
     """IgLM hidden states of every layer, input ``[chain] [species] residues [SEP]``.
 
     Options
@@ -48,13 +41,9 @@ class IgLMAdapter(ModelAdapter):
     """
 
     max_residues = 509
+    forward_options = {"use_cache": False}
 
-    def __init__(self, card: Any, **options: Any) -> None:
-        super().__init__(card, **options)
-        self.model_: Any = None
-        self.vocab_: dict[str, int] = {}
-
-    def _conditioning(self) -> list[str]:
+    def prefix_tokens(self) -> list[str]:
         chain = str(self.options.get("chain", "heavy")).lower()
         species = str(self.options.get("species", "human")).lower()
         if chain not in CHAIN_TOKENS:
@@ -79,42 +68,9 @@ class IgLMAdapter(ModelAdapter):
             raise AdapterError(
                 f"model {self.id}: variant must be one of {list(CHECKPOINT_DICT)}, not {variant!r}"
             )
-        self._conditioning()
+        self.prefix_tokens()
         model = transformers.GPT2Model.from_pretrained(CHECKPOINT_DICT[variant])
         self.model_ = model.to(device=device, dtype=getattr(torch, dtype)).eval()
         self.vocab_ = read_vocabulary(VOCAB_FILE)
         self._check_layer_count(model.config.n_layer)
         self.device, self.dtype = device, dtype
-
-    def unload(self) -> None:
-        self.model_ = None
-
-    def prepare(self, sample: Sample) -> str:
-        return standard_sequence(sample, self.id, max_length=self.max_residues)
-
-    def cost(self, item: str) -> int:
-        return len(item) + 3
-
-    def embed(
-        self,
-        batch: Sequence[str],
-        layers: Sequence[str],
-        pooling: str,
-        per_item: bool = False,
-    ) -> EmbeddingOutput:
-        import torch
-
-        self._check_loaded(self.model_)
-        self._check_layers(layers)
-        ids, attention, residues, last = residue_token_batch(
-            batch, self.vocab_, self._conditioning()
-        )
-        with torch.no_grad():
-            out = self.model_(
-                input_ids=ids.to(self.device),
-                attention_mask=attention.to(self.device),
-                output_hidden_states=True,
-                use_cache=False,
-            )
-        hidden = ((layer, out.hidden_states[int(layer)].cpu()) for layer in layers)
-        return pooled_hidden_output(hidden, residues, last, pooling, per_item)

@@ -10,6 +10,8 @@ from typing import Any
 
 from matteralign.data.sample import Sample
 from matteralign.errors import SampleError
+from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
+from matteralign.models.hidden_state_pooling import pooled_hidden_output
 
 STANDARD_AMINO_ACIDS = frozenset("ACDEFGHIKLMNPQRSTVWY")
 
@@ -98,3 +100,57 @@ def residue_token_batch(
         attention[b, : len(tokens)] = 1
         residues[b, len(prefix) : len(sequence) + len(prefix)] = True
     return ids, attention, residues, [n + len(prefix) for n in lengths]
+
+
+class ResidueTokenAdapter(ModelAdapter):
+    """Base of the antibody language models that read ``prefix tokens, residues, [SEP]``.
+
+    Subclasses load ``model_`` and ``vocab_`` in ``load`` and give the prefix tokens; this class
+    prepares sequences, costs them in tokens and embeds a padded batch, pooling every requested
+    hidden state over the residue tokens (see :func:`pooled_hidden_output`).
+    """
+
+    max_residues: int
+    forward_options: dict[str, Any] = {}
+
+    def __init__(self, card: Any, **options: Any) -> None:
+        super().__init__(card, **options)
+        self.model_: Any = None
+        self.vocab_: dict[str, int] = {}
+
+    def prefix_tokens(self) -> list[str]:
+        """Tokens before the residues."""
+        raise NotImplementedError
+
+    def unload(self) -> None:
+        self.model_ = None
+
+    def prepare(self, sample: Sample) -> str:
+        return standard_sequence(sample, self.id, max_length=self.max_residues)
+
+    def cost(self, item: str) -> int:
+        return len(item) + len(self.prefix_tokens()) + 1
+
+    def embed(
+        self,
+        batch: Sequence[str],
+        layers: Sequence[str],
+        pooling: str,
+        per_item: bool = False,
+    ) -> EmbeddingOutput:
+        import torch
+
+        self._check_loaded(self.model_)
+        self._check_layers(layers)
+        ids, attention, residues, last = residue_token_batch(
+            batch, self.vocab_, self.prefix_tokens()
+        )
+        with torch.no_grad():
+            out = self.model_(
+                input_ids=ids.to(self.device),
+                attention_mask=attention.to(self.device),
+                output_hidden_states=True,
+                **self.forward_options,
+            )
+        hidden = ((layer, out.hidden_states[int(layer)].cpu()) for layer in layers)
+        return pooled_hidden_output(hidden, residues, last, pooling, per_item)
