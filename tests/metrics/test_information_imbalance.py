@@ -58,3 +58,12 @@ def test_invariances(seed, k):
     assert rel_close(information_imbalance(x @ q * 2 + 1, y, k), v, 1e-12)
     assert rel_close(information_imbalance(x[p], y[p], k), v, 1e-12)
     assert 0 < v < 2
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_exact_with_many_ties(k):
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 3, size=(70, 3)).astype(float)  # integer grid: most distances tie
+    y = x[:, :2] + rng.integers(0, 2, size=(70, 2))
+    assert information_imbalance(x, y, k) == ii_dense(x, y, k)
+    assert information_imbalance(y, x, k) == ii_dense(y, x, k)

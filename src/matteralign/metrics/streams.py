@@ -12,7 +12,7 @@ import numpy as np
 
 from ._backend import Backend
 
-__all__ = ["centred_product", "cross_sums", "pair_two_nn", "rank_sums"]
+__all__ = ["centred_product", "count_below", "cross_sums", "pair_two_nn", "rank_sums"]
 
 Progress = Callable[[int], None] | None
 
@@ -142,6 +142,36 @@ def centred_product(
     return s - 2.0 * cross / n + ta * tb / n**2
 
 
+def count_below(tile: Any, thresholds: Any) -> Any:
+    """Per row, how many tile entries lie strictly below each threshold, without sorting the row.
+
+    count[i, t] = #{l : tile[i, l] < thresholds[i, t]}. The (few) thresholds of a row are sorted;
+    every entry is bucketed by binary search among them (bucket = #{sorted thresholds <= entry},
+    O(N log T) instead of the O(N log N) row sort); a per-row histogram of buckets, cumulated,
+    gives the counts, which are scattered back to the thresholds' original order. Exact: only
+    comparisons of the given values are made, so ties follow ``<`` exactly. Entries >= the row's
+    largest threshold (including inf) never count.
+
+    Parameters
+    ----------
+    tile : (B, N) tensor
+    thresholds : (B, T) tensor, same dtype and device
+
+    Returns
+    -------
+    (B, T) int64 tensor
+    """
+    import torch
+
+    b, t = thresholds.shape
+    srt, order = torch.sort(thresholds, dim=1)
+    bucket = torch.searchsorted(srt, tile, side="right")  # (B, N) in [0, T]
+    bucket += (torch.arange(b, device=tile.device) * (t + 1))[:, None]
+    hist = torch.bincount(bucket.view(-1), minlength=b * (t + 1)).view(b, t + 1)
+    below_sorted = hist[:, :t].cumsum(1)  # entries with bucket <= s, i.e. < srt[:, s]
+    return torch.empty_like(below_sorted).scatter_(1, order, below_sorted)
+
+
 def rank_sums(
     knn: Sequence[np.ndarray],
     right: Sequence[np.ndarray],
@@ -153,7 +183,9 @@ def rank_sums(
 
     R[a, b] = sum_i sum_{j in knn_a(i)} rank_b(i, j), with
     rank_b(i, j) = 1 + #{l != i : d_b(i, l) < d_b(i, j)} (1 = nearest; tied distances share the
-    smallest rank). Each tile row is sorted once and all thresholds are found by binary search.
+    smallest rank). Per row block and right model, the M_l k thresholds d_b(i, j) of a row are
+    counted against the row by :func:`count_below` (bucketing, no row sort); the counts are
+    integers summed in int64, so R is exact.
 
     Parameters
     ----------
@@ -161,6 +193,9 @@ def rank_sums(
         Nearest-neighbour indices of the left models (Euclidean, self excluded).
     right : M_r arrays (N, D_m)
     be : Backend
+    progress : callable(int rows_done), optional
+    groups : (N,) int array, optional
+        Samples of one group are excluded from each other's ranks (as self is).
 
     Returns
     -------
@@ -174,8 +209,8 @@ def rank_sums(
     nn = torch.stack([torch.as_tensor(np.asarray(a), device=be.device) for a in knn])  # (M_l, N, k)
     m_l = nn.shape[0]
     g_t = None if groups is None else torch.as_tensor(np.asarray(groups), device=be.device)
-    step = be.block_rows(n, n_tiles=3)
-    out = torch.zeros((m_l, len(rm)), dtype=torch.float64, device=be.device)
+    step = be.block_rows(n, n_tiles=4)
+    out = torch.zeros((m_l, len(rm)), dtype=torch.int64, device=be.device)
     ar = torch.arange(n, device=be.device)
     for start in range(0, n, step):
         rows = ar[start : start + step]
@@ -186,13 +221,12 @@ def rank_sums(
             d2[torch.arange(b, device=be.device), rows] = torch.inf
             if g_t is not None:
                 d2.masked_fill_(g_t[rows][:, None] == g_t[None, :], torch.inf)
-            thr = d2.gather(1, cols)
-            srt = torch.sort(d2, dim=1).values
-            cnt = torch.searchsorted(srt, thr, side="left").double() + 1.0
+            cnt = count_below(d2, d2.gather(1, cols)) + 1
             out[:, j] += cnt.view(b, m_l, k).sum(dim=(0, 2))
+            del d2
         if progress is not None:
             progress(b)
-    return out.cpu().numpy()
+    return out.double().cpu().numpy()
 
 
 def pair_two_nn(

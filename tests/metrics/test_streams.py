@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import cdist
+
+from matteralign.metrics._backend import Backend
+from matteralign.metrics.neighbours import nearest_neighbours
+from matteralign.metrics.streams import count_below, rank_sums
+
+
+def rank_sums_dense(knn, right, groups=None):
+    """R[a, b] = sum_i sum_{j in knn_a(i)} (1 + #{l != i (and not in i's group): d_b(i,l) < d_b(i,j)})."""
+    out = np.zeros((len(knn), len(right)), dtype=np.int64)
+    for b, y in enumerate(right):
+        d = cdist(y, y) ** 2
+        np.fill_diagonal(d, np.inf)
+        if groups is not None:
+            d[groups[:, None] == groups[None, :]] = np.inf
+        for a, nn in enumerate(knn):
+            for i in range(d.shape[0]):
+                for j in nn[i]:
+                    out[a, b] += 1 + np.sum(d[i] < d[i, j])
+    return out
+
+
+def test_count_below_with_ties_and_inf():
+    rng = np.random.default_rng(0)
+    tile = rng.integers(0, 5, size=(7, 40)).astype(np.float64)
+    tile[:, 3] = np.inf
+    thr = np.take_along_axis(tile, rng.integers(0, 40, size=(7, 9)), 1)
+    thr[0, 0] = np.inf  # a threshold of inf counts every finite entry
+    got = count_below(torch.as_tensor(tile), torch.as_tensor(thr)).numpy()
+    want = (tile[:, None, :] < thr[:, :, None]).sum(-1)
+    np.testing.assert_array_equal(got, want)
+    assert got[0, 0] == 39
+
+
+@pytest.mark.parametrize("with_groups", [False, True])
+def test_rank_sums_exact_on_tied_integer_data(with_groups):
+    rng = np.random.default_rng(3)
+    # integer coordinates on a small grid: very many tied distances (and duplicate rows)
+    xs = [rng.integers(0, 4, size=(50, 2)).astype(np.float64) for _ in range(3)]
+    groups = rng.integers(0, 20, size=50) if with_groups else None
+    be = Backend("cpu", block_bytes=50 * 8 * 4 * 7)  # several row blocks
+    knn = [nearest_neighbours(x, 3, "euclidean", be, groups=groups).indices for x in xs]
+    got = rank_sums(knn, xs, be, groups=groups)
+    want = rank_sums_dense(knn, xs, groups)
+    np.testing.assert_array_equal(got, want.astype(np.float64))
