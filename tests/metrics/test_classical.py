@@ -77,3 +77,47 @@ def test_invariances(seed):
         assert abs(f(x[p], y[p]) - v) < 1e-8
     assert procrustes(x, x) < 1e-6 and abs(svcca(x, x) - 1) < 1e-9 and abs(rsa(x, x) - 1) < 1e-12
     assert abs(procrustes(x, y) - procrustes(y, x)) < 1e-10
+
+
+def test_condensed_distances_and_doubled_ranks():
+    from matteralign.metrics.classical import condensed_distances, doubled_ranks
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(60, 6)) + 50.0
+    x[7] = x[2]  # a duplicate row: distance exactly 0
+    d = condensed_distances(x, block_rows=16)
+    ref = pdist(x)
+    assert d[ref == 0].tolist() == [0.0]
+    assert np.max(np.abs(d - ref) / np.maximum(ref, 1e-300)) < 1e-9
+    xi = rng.integers(0, 3, size=(45, 2)).astype(float)  # integer grid: ties everywhere
+    di = condensed_distances(xi, block_rows=8)
+    assert np.array_equal(di, pdist(xi))
+    r = doubled_ranks(di)
+    assert r.dtype == np.uint32 and np.array_equal(r, 2 * stats.rankdata(di))
+
+
+def test_rsa_matrix_equals_rsa(tmp_path):
+    from matteralign.metrics.classical import rsa_matrix
+
+    rng = np.random.default_rng(8)
+    xs = [rng.normal(size=(70, 4)), rng.integers(0, 3, size=(70, 3)).astype(float)]
+    xs.append(np.tanh(xs[0]) + 0.2 * rng.normal(size=(70, 4)))
+    got = rsa_matrix(xs, names=["a", "b", "c"], scratch_dir=str(tmp_path), chunk=500)
+    want = np.array([[rsa(a, b) for b in xs] for a in xs])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    cross = rsa_matrix(xs[:1], right=xs[1:], scratch_dir=str(tmp_path))
+    np.testing.assert_allclose(cross, want[:1, 1:], rtol=1e-12, atol=1e-15)
+    assert list(tmp_path.iterdir()) == []  # the scratch directory is removed
+    with pytest.raises(EmbeddingError, match="b: all pairwise distances are equal"):
+        rsa_matrix([xs[0], np.eye(70)], names=["a", "b"])  # a simplex: every distance sqrt(2)
+
+
+def test_rsa_matrix_refuses_when_scratch_disk_is_short(monkeypatch, tmp_path):
+    import shutil
+
+    from matteralign.metrics import classical
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10, 10, 1000))
+    with pytest.raises(OSError, match=r"needs 0\.0 GB of scratch disk"):
+        classical.rsa_matrix([np.arange(40.0).reshape(20, 2)] * 2, scratch_dir=str(tmp_path))
+    assert classical.rsa_scratch_bytes(60, 10_000) == 60 * 49_995_000 * 4
