@@ -1,15 +1,20 @@
 """Benchmark of the metrics engine: cached all-pairs engine vs pair-by-pair dense recomputation.
 
-Usage: python benchmarks/bench_metrics.py [--quick] [--speedup] [--matrix] [--models M] [--n N] ...
+Usage: python benchmarks/bench_metrics.py [--quick] [--speedup] [--matrix] [--models M] [--n N]
+[--metrics ids] [--json out.json] ...  (--matrix runs each measure in its own process; peak RSS is
+that child's ru_maxrss, from os.wait4)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -86,12 +91,46 @@ def one_metric(metric: str, m: int, n: int, widths: list[int]) -> dict:
     dt = time.perf_counter() - t0
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     vals = res.matrix.values if res.matrix is not None else res.per_model.values
+    if res.matrix is not None:
+        vals = vals[~np.eye(m, dtype=bool)]
     return {"metric": res.metric.id, "seconds": dt, "peak_rss_gib": rss1 / 2**20,
             "extra_peak_gib": (rss1 - rss0) / 2**20, "preprocessing": "|".join(pre),
             "median_value": float(np.nanmedian(vals))}
 
 
+def run_child(metric: str, m: int, n: int, widths: str) -> dict:
+    """One measure in a fresh process; peak RSS from that child's own rusage (os.wait4)."""
+    cmd = [sys.executable, __file__, "--single", metric, "--models", str(m), "--n", str(n),
+           "--widths", widths]
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    row = {"metric": metric, "models": m, "n": n, "wall_s": wall,
+           "child_maxrss_gib": usage.ru_maxrss / 2**20, "returncode": proc.returncode}
+    if proc.returncode:
+        row["error"] = stderr.strip()[-300:]
+    else:
+        row.update(json.loads(stdout.strip().splitlines()[-1]))
+    return row
+
+
+def markdown_row(r: dict) -> str:
+    if r["returncode"]:
+        return (f"| {r['metric']} | {r['models']} | {r['n']} | failed after {r['wall_s']:.0f} s: "
+                f"{r['error'][-120:]} | | |")
+    return (f"| {r['metric']} | {r['models']} | {r['n']} | {r['seconds']:.1f} | "
+            f"{r['child_maxrss_gib']:.2f} | {r['median_value']:.4f} |")
+
+
 def main() -> None:
+    from matteralign.metrics import list_metrics
+
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     ap.add_argument("--speedup", action="store_true", help="engine vs dense CKNNA")
@@ -99,9 +138,9 @@ def main() -> None:
     ap.add_argument("--models", type=int, default=60)
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--widths", default="128,256,512,1024")
-    ap.add_argument("--metrics", default="cknna-k25,mknn-k10,cka-linear,cka-linear-unbiased,"
-                    "cka-rbf,dcor,dcor-u,ii-k1,id-twonn,id-mle-k50,id-gride-k8,svcca,procrustes,"
-                    "linrec,idcor,rsa")
+    ap.add_argument("--metrics", default=",".join(list_metrics()),
+                    help="comma-separated ids (default: every registered measure)")
+    ap.add_argument("--json", help="write the --matrix rows (and the run's context) here")
     ap.add_argument("--speedup-models", type=int, default=16)
     ap.add_argument("--speedup-n", type=int, default=2000)
     ap.add_argument("--speedup-dim", type=int, default=256)
@@ -123,21 +162,17 @@ def main() -> None:
     if a.matrix:
         print("| metric | M | N | seconds | peak RSS (GiB) | median value |", flush=True)
         print("|---|---|---|---|---|---|", flush=True)
+        rows = []
+        context = {"argv": sys.argv, "host": platform.node(), "load_before": os.getloadavg(),
+                   "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                   "affinity": sorted(os.sched_getaffinity(0))}
         for met in a.metrics.split(","):
-            rsa_bytes = a.models * a.n * (a.n - 1) / 2 * 8
-            if met == "rsa" and rsa_bytes > 4 * 2**30:
-                print(f"| rsa | {a.models} | {a.n} | skipped: needs {rsa_bytes / 2**30:.0f} GiB of "
-                      "condensed ranks |", flush=True)
-                continue
-            cmd = [sys.executable, __file__, "--single", met, "--models", str(a.models),
-                   "--n", str(a.n), "--widths", a.widths]
-            out = subprocess.run(cmd, capture_output=True, text=True)
-            if out.returncode:
-                print(f"| {met} | {a.models} | {a.n} | failed: {out.stderr.strip()[-200:]} |")
-                continue
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"| {r['metric']} | {a.models} | {a.n} | {r['seconds']:.1f} | "
-                  f"{r['peak_rss_gib']:.2f} | {r['median_value']:.4f} |", flush=True)
+            rows.append(run_child(met, a.models, a.n, a.widths))
+            print(markdown_row(rows[-1]), flush=True)
+            if a.json:
+                context["load_after"] = os.getloadavg()
+                with open(a.json, "w") as fh:
+                    json.dump({"context": context, "rows": rows}, fh, indent=1)
 
 
 if __name__ == "__main__":

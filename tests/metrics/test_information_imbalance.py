@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from scipy.spatial.distance import cdist
 
 from matteralign.metrics import EmbeddingError, information_imbalance
-from tests.metrics.conftest import make_pair, rel_close
+from tests.metrics.conftest import rel_close
 
 
 def ii_dense(x, y, k):
@@ -28,15 +28,6 @@ def test_matches_dense(pair, k):
     x, y = pair
     assert rel_close(information_imbalance(x, y, k), ii_dense(x, y, k))
     assert rel_close(information_imbalance(y, x, k), ii_dense(y, x, k))
-
-
-def test_matches_dadapy_full_n():
-    dadapy = pytest.importorskip("dadapy")
-    x, y = make_pair(300, seed=7)
-    mc = dadapy.MetricComparisons(coordinates=x, maxk=299)
-    (xy, _), (yx, _) = mc.return_information_imbalace(y, k=1, subset_size=300)
-    assert rel_close(information_imbalance(x, y, 1), xy)
-    assert rel_close(information_imbalance(y, x, 1), yx)
 
 
 def test_self_value_and_errors(pair):

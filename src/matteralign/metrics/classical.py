@@ -104,8 +104,8 @@ def condensed_distances(x: np.ndarray, block_rows: int = 1024) -> np.ndarray:
     """Euclidean distances d(i, j), i < j, in scipy's condensed order; (N(N-1)/2,) float64.
 
     d^2 = |x_i|^2 + |x_j|^2 - 2 x_i . x_j by row-block GEMMs (float64), clamped at 0; the pairs
-    where this cancels badly, d^2 <= 2^-20 (|x_i|^2 + |x_j|^2), are re-measured as the sum of squared
-    differences, so duplicate rows get exactly 0. Equal to ``pdist(x)`` to rounding, and exactly
+    where this cancels badly, d^2 <= 2^-20 (|x_i|^2 + |x_j|^2), are re-measured as the sum of
+    squared differences, so duplicate rows get exactly 0. Equal to ``pdist(x)`` to rounding, and exactly
     for integer-valued x (no centring, which would round integers).
     """
     n = x.shape[0]
