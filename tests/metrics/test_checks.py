@@ -28,3 +28,17 @@ def test_k_and_n():
         check_k(0, 4)
     with pytest.raises(EmbeddingError, match="3 samples but y has 2"):
         check_same_samples(np.ones((3, 1)), np.ones((2, 1)))
+
+
+def test_device_value_checks_match_host_checks():
+    import torch
+
+    from matteralign.metrics._checks import check_values_on_device
+
+    x = np.random.default_rng(0).normal(size=(6, 3))
+    check_values_on_device(torch.as_tensor(x), "m")
+    x[4, 1] = np.nan
+    with pytest.raises(EmbeddingError, match=r"m: 1 row\(s\) contain NaN or inf \(first: row 4\)"):
+        check_values_on_device(torch.as_tensor(x), "m")
+    with pytest.raises(EmbeddingError, match="m: all 6 rows are identical"):
+        check_values_on_device(torch.ones(6, 3), "m")

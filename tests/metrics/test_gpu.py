@@ -51,3 +51,26 @@ def test_gpu_default_precision_is_close_to_cpu(metric):
     rtol = DEFAULT_PRECISION_RTOL.get(metric, 1e-7)
     np.testing.assert_allclose(_scores(gpu), _scores(cpu), rtol=rtol,
                                atol=rtol * 1e-2, equal_nan=True)
+
+
+def test_gpu_checks_float32_inputs_on_the_device():
+    from matteralign.metrics import EmbeddingError
+
+    models = {name: x.astype(np.float32) for name, x in _models().items()}
+    cpu = pairwise({k: v.astype(np.float64) for k, v in models.items()}, "cknna-k10")
+    gpu = pairwise(models, "cknna-k10", device="cuda")
+    np.testing.assert_allclose(_scores(gpu), _scores(cpu), rtol=1e-12)
+    models["m1"][7, 3] = np.nan
+    with pytest.raises(EmbeddingError, match=r"m1.*first: row 7"):
+        pairwise(models, "cknna-k10", device="cuda")
+    models["m1"][:] = 1.0
+    with pytest.raises(EmbeddingError, match="m1: all 600 rows are identical"):
+        pairwise(models, "mknn-k10", device="cuda")
+
+
+def test_gpu_approximate_neighbours_report_recall():
+    models = _models(2000)
+    exact = pairwise(models, "cknna-k10", device="cuda")
+    approx = pairwise(models, "cknna-k10", device="cuda", neighbours="approximate")
+    assert approx.rows["recall_a"].between(0.98, 1.0).all()
+    np.testing.assert_allclose(_scores(approx), _scores(exact), atol=0.02)

@@ -112,3 +112,39 @@ def test_float32_tie_heavy_lattice(kind):
              else nearest_neighbours(x, 6, kind, be))
         np.testing.assert_array_equal(g.indices, brute(x, 6, kind))
         assert g.tied_fraction > 0.5
+
+
+@pytest.mark.parametrize("kind", ["inner", "euclidean"])
+def test_approximate_lists_report_their_recall(kind):
+    from matteralign.metrics._backend import Backend
+
+    x, _ = make_pair(400, seed=8)
+    exact = brute(x, 10, kind)
+    g = nearest_neighbours(x, 10, kind, Backend("cpu", neighbours="approximate"))
+    found = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(g.indices, exact, strict=True)])
+    assert g.recall == pytest.approx(found, abs=1e-12)  # N < 1024: every row is sampled
+    assert 0.99 <= g.recall <= 1.0 and g.fallback_fraction == 0.0
+    scores = x @ x.T if kind == "inner" else -cdist(x, x, "sqeuclidean")
+    listed = np.take_along_axis(scores, g.indices, 1)
+    assert np.all(np.diff(listed, axis=1) <= 1e-12)  # each list ordered by its exact scores
+    assert nearest_neighbours(x, 10, kind).recall == 1.0
+
+
+def test_backend_rejects_unknown_neighbour_mode():
+    from matteralign.metrics._backend import Backend
+
+    with pytest.raises(ValueError, match="'exact' or 'approximate'"):
+        Backend("cpu", neighbours="fast")
+
+
+def test_pairwise_with_approximate_neighbours():
+    from matteralign.metrics import pairwise
+
+    x, y = make_pair(300, seed=9)
+    models = {"a": x, "b": y, "c": x + 0.1 * np.roll(x, 1, axis=1)}
+    exact = pairwise(models, "cknna-k10")
+    approx = pairwise(models, "cknna-k10", neighbours="approximate")
+    assert {"recall_a", "recall_b"} <= set(approx.rows.columns)
+    assert "recall_a" not in exact.rows.columns
+    assert approx.rows["recall_a"].between(0.99, 1.0).all()
+    np.testing.assert_allclose(approx.matrix.to_numpy(), exact.matrix.to_numpy(), atol=0.02)

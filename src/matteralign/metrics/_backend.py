@@ -25,11 +25,19 @@ class Backend:
     precision : {"float64", "float32", None}
         Dtype of the similarity/distance GEMMs. None: float64 on CPU (exact), float32 (TF32 matmuls)
         on CUDA. Neighbour lists are always re-ranked in float64, sums accumulate in float64.
-    block_bytes : int
-        Memory budget for one row block of tiles.
+    block_bytes : int, optional
+        Memory budget for one row block of tiles; default 256 MiB on CPU, and on CUDA a
+        sixteenth of the GPU's memory, at most 4 GiB (small blocks leave a GPU waiting on kernel
+        launches and run top-k on too few rows to fill it).
+    neighbours : {"exact", "approximate"}
+        "exact": every neighbour list is certified exact (rows the tile precision cannot settle
+        are recomputed in float64). "approximate": lists come from a low-precision screen
+        (bfloat16 tiles on CUDA, float32 on CPU) re-ranked in float64, with no certification;
+        each graph then carries its recall measured against exact lists on a sample of rows.
     """
 
-    def __init__(self, device: Any = "cpu", precision: str | None = None, block_bytes: int = 2**28):
+    def __init__(self, device: Any = "cpu", precision: str | None = None,
+                 block_bytes: int | None = None, neighbours: str = "exact"):
         import torch
 
         if isinstance(device, str) and device == "auto":
@@ -43,7 +51,15 @@ class Backend:
             raise ValueError(f"precision must be 'float64' or 'float32', got {precision!r}.")
         self.precision = precision
         self.dtype = torch.float64 if precision == "float64" else torch.float32
+        if block_bytes is None:
+            block_bytes = 2**28
+            if self.device.type == "cuda":
+                total = torch.cuda.get_device_properties(self.device).total_memory
+                block_bytes = max(2**28, min(2**32, total // 16))
         self.block_bytes = int(block_bytes)
+        if neighbours not in ("exact", "approximate"):
+            raise ValueError(f"neighbours must be 'exact' or 'approximate', got {neighbours!r}.")
+        self.neighbours = neighbours
 
     @property
     def exact(self) -> bool:
@@ -105,11 +121,13 @@ class Backend:
         return int(max(1, min(n, rows)))
 
     def __repr__(self) -> str:
-        return f"Backend(device={self.device.type!r}, precision={self.precision!r})"
+        return (f"Backend(device={self.device.type!r}, precision={self.precision!r}, "
+                f"neighbours={self.neighbours!r})")
 
 
-def resolve_backend(device: Any = "cpu", precision: str | None = None) -> Backend:
+def resolve_backend(device: Any = "cpu", precision: str | None = None,
+                    neighbours: str = "exact") -> Backend:
     """Return a :class:`Backend` (pass-through when one is given)."""
     if isinstance(device, Backend):
         return device
-    return Backend(device, precision)
+    return Backend(device, precision, neighbours=neighbours)

@@ -5,9 +5,14 @@ Each check raises :class:`EmbeddingError` with a message that names the argument
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-__all__ = ["EmbeddingError", "as_embedding", "check_k", "check_same_samples"]
+__all__ = [
+    "EmbeddingError", "as_embedding", "check_k", "check_same_samples", "check_shape",
+    "check_values_on_device",
+]
 
 
 class EmbeddingError(ValueError):
@@ -41,6 +46,23 @@ def as_embedding(
         or (with two or more rows) every row equal: a constant embedding carries no information,
         and every measure would return an artefact of its estimator.
     """
+    arr = np.ascontiguousarray(check_shape(x, name, min_samples), dtype=np.float64)
+    n = arr.shape[0]
+    finite = np.isfinite(arr)
+    if not finite.all():
+        raise _nonfinite_error(name, np.flatnonzero(~finite.all(axis=1)))
+    if not allow_constant and n >= 2 and not np.ptp(arr, axis=0).any():
+        raise _constant_error(name, n)
+    return arr
+
+
+def check_shape(x: object, name: str = "x", min_samples: int = 2) -> np.ndarray:
+    """The shape and dtype checks of :func:`as_embedding`, without converting or reading values.
+
+    Returns
+    -------
+    (N, D) ndarray of real numbers, in its own dtype (a tensor is copied to the host).
+    """
     if hasattr(x, "detach"):  # torch tensor
         x = x.detach().cpu().numpy()
     arr = np.asarray(x)
@@ -59,22 +81,40 @@ def as_embedding(
             f"{name}: has {n} samples but this measure needs at least {min_samples}; "
             "embed more samples."
         )
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
-    finite = np.isfinite(arr)
-    if not finite.all():
-        bad_rows = np.flatnonzero(~finite.all(axis=1))
-        raise EmbeddingError(
-            f"{name}: {bad_rows.size} row(s) contain NaN or inf (first: row {bad_rows[0]}); "
-            "drop or re-embed those samples before scoring."
-        )
-    if not allow_constant and n >= 2 and not np.ptp(arr, axis=0).any():
-        raise EmbeddingError(
-            f"{name}: all {n} rows are identical (no variance: a constant embedding); the model "
-            "gives every "
-            "sample the same vector, so no alignment can be measured. Check the model's "
-            "layer and inputs."
-        )
     return arr
+
+
+def check_values_on_device(t: Any, name: str = "x") -> None:
+    """The value checks of :func:`as_embedding` (NaN/inf, constant) on a (N, D) torch tensor.
+
+    Runs where the tensor lives, so a GPU caller checks uploaded inputs at memory bandwidth instead
+    of on the host.
+
+    Raises
+    ------
+    EmbeddingError
+        As :func:`as_embedding`.
+    """
+    finite = t.isfinite()
+    if not bool(finite.all()):
+        raise _nonfinite_error(name, (~finite.all(dim=1)).nonzero().flatten().cpu().numpy())
+    if t.shape[0] >= 2 and bool((t == t[0]).all()):
+        raise _constant_error(name, t.shape[0])
+
+
+def _nonfinite_error(name: str, bad_rows: np.ndarray) -> EmbeddingError:
+    return EmbeddingError(
+        f"{name}: {bad_rows.size} row(s) contain NaN or inf (first: row {bad_rows[0]}); "
+        "drop or re-embed those samples before scoring."
+    )
+
+
+def _constant_error(name: str, n: int) -> EmbeddingError:
+    return EmbeddingError(
+        f"{name}: all {n} rows are identical (no variance: a constant embedding); the model gives "
+        "every sample the same vector, so no alignment can be measured. Check the model's layer "
+        "and inputs."
+    )
 
 
 def check_same_samples(x: np.ndarray, y: np.ndarray, names: tuple[str, str] = ("x", "y")) -> None:

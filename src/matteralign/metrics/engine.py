@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ._backend import Backend, resolve_backend
-from ._checks import EmbeddingError, as_embedding, check_k
+from ._checks import EmbeddingError, as_embedding, check_k, check_shape
 from .cka import linear_cross, linear_state, rbf_sigma
 from .cknna import cknna_from_graphs, self_hsic
 from .classical import (
@@ -25,7 +25,7 @@ from .classical import (
     procrustes_state,
     ridge_r2,
     ridge_state,
-    rsa_ranks,
+    rsa_matrix,
     svcca_basis,
     svcca_from_bases,
 )
@@ -134,6 +134,8 @@ class _Knn(_PairLocal):
 
     def pair(self, a, b):
         diag = {"tied_fraction_a": a["g"].tied_fraction, "tied_fraction_b": b["g"].tied_fraction}
+        if self.be.neighbours == "approximate":
+            diag |= {"recall_a": a["g"].recall, "recall_b": b["g"].recall}
         if self.spec.family == "mknn":
             return mutual_knn_from_graphs(a["sg"], b["sg"]), diag
         v, n_mutual = cknna_from_graphs(a["sg"], b["sg"], a["h"], b["h"])
@@ -160,6 +162,10 @@ class _Knn(_PairLocal):
                    else ~np.eye(m, dtype=bool))
         diags = {"tied_fraction_a": np.where(written, tied[:, None], np.nan),
                  "tied_fraction_b": np.where(written, tied[None, :], np.nan)}
+        if self.be.neighbours == "approximate":
+            recall = np.array([g.recall for g in graphs])
+            diags |= {"recall_a": np.where(written, recall[:, None], np.nan),
+                      "recall_b": np.where(written, recall[None, :], np.nan)}
         if self.spec.family == "cknna":
             diags["n_mutual"] = np.where(written, mutual, np.nan)
         else:
@@ -204,12 +210,6 @@ class _Procrustes(_PairLocal):
         return procrustes_from_states(a, b), {}
 
 
-class _Rsa(_PairLocal):
-    def prepare(self, x, name, groups=None):
-        return rsa_ranks(x, name)
-
-    def pair(self, a, b):
-        return float(np.dot(a, b)), {}
 
 
 class _Linrec(_PairLocal):
@@ -314,6 +314,22 @@ class _IdCor(_Streamed):
         return out
 
 
+class _Rsa(_Streamed):
+    """RSA for all pairs at once: each model's doubled distance ranks go to scratch disk (4 bytes
+    per pair i < j), then one chunked float64 Gram of the centred ranks (:func:`rsa_matrix`)."""
+
+    def matrix(self, xs, right, names, progress, self_cache=None, groups=None):
+        n, m = xs[0].shape[0], len(xs) + len(right or [])
+        done = [0]
+
+        def advance(_one):
+            done[0] += 1
+            if progress is not None:
+                progress(n * done[0] // m - n * (done[0] - 1) // m)
+
+        return rsa_matrix(xs, right, names, progress=advance)
+
+
 _KERNELS: dict[str, type] = {
     "cknna": _Knn, "mknn": _Knn, "svcca": _Svcca, "procrustes": _Procrustes, "rsa": _Rsa,
     "linrec": _Linrec, "dcor": _CrossSum, "ii": _Imbalance, "idcor": _IdCor,
@@ -333,16 +349,29 @@ def kernel_for(spec: MetricSpec, be: Backend) -> Any:
 
 
 def prepare_inputs(
-    embeddings: Mapping[str, Any], spec: MetricSpec, preprocessing: Sequence[str]
+    embeddings: Mapping[str, Any],
+    spec: MetricSpec,
+    preprocessing: Sequence[str],
+    be: Backend | None = None,
 ) -> tuple[list[str], list[np.ndarray]]:
-    """Validate, preprocess and check that all models embed the same N samples."""
+    """Validate, preprocess and check that all models embed the same N samples.
+
+    On a CUDA backend, CKNNA and mutual kNN without preprocessing keep each array in its own
+    dtype here and check its values on the device (:func:`~.neighbours.nearest_neighbours`), so
+    60 float32 inputs are not widened and scanned on the host first.
+    """
     if not isinstance(embeddings, Mapping) or len(embeddings) == 0:
         raise EmbeddingError("embeddings must be a non-empty mapping {model name: (N, D) array}.")
     names = [str(n) for n in embeddings]
     min_n = 4 if spec.family in ("cknna", "cka", "dcor") else 3
+    on_device = (be is not None and be.device.type == "cuda" and spec.family in ("cknna", "mknn")
+                 and not preprocessing)
     xs = []
     for name, x in embeddings.items():
         try:
+            if on_device:
+                xs.append(check_shape(x, str(name), min_samples=min_n))
+                continue
             arr = as_embedding(x, str(name), min_samples=min_n)
             arr = apply_preprocessing(arr, preprocessing)
         except EmbeddingError as err:
@@ -410,6 +439,7 @@ def pairwise(
     preprocessing: Sequence[str] = (),
     device: Any = "cpu",
     precision: str | None = None,
+    neighbours: str = "exact",
     progress: bool | None = None,
     **params: Any,
 ) -> AlignmentResult:
@@ -434,6 +464,10 @@ def pairwise(
     precision : {"float64", "float32"}, optional
         Tile GEMM precision; default float64 on CPU, float32/TF32 on CUDA (neighbours re-ranked in
         float64, sums in float64).
+    neighbours : {"exact", "approximate"}
+        "approximate" screens neighbour lists in bfloat16 (CUDA) or float32 (CPU) without the
+        exactness certificate, for very large N; CKNNA and mutual kNN then report each model's
+        measured neighbour recall (diagnostics ``recall_a``, ``recall_b``).
     progress : bool, optional
         Rich progress bar (transient); default only when stderr is a TTY.
     **params
@@ -445,8 +479,8 @@ def pairwise(
     """
     t0 = time.perf_counter()
     spec = get_metric(metric, **params)
-    be = resolve_backend(device, precision)
-    names, xs = prepare_inputs(embeddings, spec, preprocessing)
+    be = resolve_backend(device, precision, neighbours)
+    names, xs = prepare_inputs(embeddings, spec, preprocessing, be)
     pre = tuple(preprocessing)
     if spec.per_model:
         vals = []

@@ -18,18 +18,6 @@ from .neighbours import NeighbourGraph
 
 __all__ = ["StackedGraphs", "knn_pair_matrix", "knn_pair_scores"]
 
-# Working-memory floor for graph stacking and pair batches on a GPU: the default 256 MiB row-block
-# budget would split a pair batch at N = 50,000, k = 25 into batches of two models.
-CUDA_BLOCK_BYTES = 2**30
-
-
-def _with_gpu_budget(be: Backend) -> Backend:
-    """``be``, with at least :data:`CUDA_BLOCK_BYTES` of block budget on CUDA."""
-    if be.device.type == "cuda" and be.block_bytes < CUDA_BLOCK_BYTES:
-        return Backend(be.device, be.precision, block_bytes=CUDA_BLOCK_BYTES)
-    return be
-
-
 @dataclass
 class StackedGraphs:
     """M inner-product neighbour graphs on one device, rows sorted by neighbour index.
@@ -65,12 +53,11 @@ class StackedGraphs:
         graphs : sequence of M NeighbourGraph
             Inner-product graphs of the M models, each (N, k).
         be : Backend
-            Device; ``be.block_bytes`` (at least 1 GiB on CUDA) bounds the reverse-edge search's
+            Device; ``be.block_bytes`` (up to 4 GiB on CUDA by default) bounds the reverse-edge search's
             temporaries.
         """
         import torch
 
-        be = _with_gpu_budget(be)
         idx = torch.stack([torch.as_tensor(g.indices, device=be.device) for g in graphs])
         val = torch.stack([torch.as_tensor(g.values, dtype=torch.float64, device=be.device)
                            for g in graphs])
@@ -183,7 +170,6 @@ def knn_pair_matrix(
     """
     if family not in ("cknna", "mknn"):
         raise ValueError(f"family must be 'cknna' or 'mknn', got {family!r}.")
-    be = _with_gpu_budget(be)
     m, n, k = graphs.shape
     rows = list(range(m)) if rows is None else list(rows)
     self_h = None

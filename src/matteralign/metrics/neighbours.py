@@ -11,10 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import resolve_backend
-from ._checks import as_embedding, check_k
+from ._backend import Backend, resolve_backend
+from ._checks import as_embedding, check_k, check_shape, check_values_on_device
 
 __all__ = ["NeighbourGraph", "nearest_neighbours", "score_tile", "tile_error_factor"]
+
+RECALL_SAMPLE_ROWS = 1024
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class NeighbourGraph:
     fallback_fraction : float
         Diagnostic: fraction of rows whose candidate list could not be certified and was
         recomputed in float64 against all N rows (0 when every row was settled by its candidates).
+    recall : float
+        1 for exact lists. For approximate lists (``neighbours="approximate"``): the mean share of
+        each row's exact k neighbours that the list holds, measured on a seeded sample of at most
+        :data:`RECALL_SAMPLE_ROWS` rows recomputed exactly in float64.
     """
 
     indices: np.ndarray
@@ -43,6 +49,7 @@ class NeighbourGraph:
     kind: str
     tied_fraction: float
     fallback_fraction: float = 0.0
+    recall: float = 1.0
 
     @property
     def k(self) -> int:
@@ -66,27 +73,32 @@ def score_tile(xb: Any, x: Any, sq_b: Any, sq: Any, kind: str) -> Any:
     Returns
     -------
     (B, N) tensor
-        x_i . x_j, or -(|x_i|^2 + |x_j|^2 - 2 x_i . x_j) clamped to <= 0.
+        x_i . x_j, or -(|x_i|^2 + |x_j|^2 - 2 x_i . x_j) clamped to <= 0; bfloat16 inner
+        products stay bfloat16 (half the bytes for top-k), distances are formed in float32.
     """
+    import torch
+
     g = xb @ x.T
     if kind == "inner":
         return g
+    if g.dtype == torch.bfloat16:
+        g = g.float()
     g.mul_(2).sub_(sq_b[:, None]).sub_(sq[None, :])
     return g.clamp_(max=0.0)
 
 
-def _exact_scores(x64: Any, rows: Any, cand: Any, kind: str) -> Any:
+def _exact_scores(x64: Any, rows: Any, cand: Any, kind: str, budget: int = 2**25) -> Any:
     """Float64 scores of candidate pairs, (B, C): x_i . x_j or -||x_i - x_j||^2 by differences.
 
-    Gathers the candidate rows in chunks of at most 32 MiB and contracts them with one batched
-    product per chunk, so memory stays bounded.
+    Gathers the candidate rows in chunks of at most ``budget`` bytes and contracts them with one
+    batched product per chunk, so memory stays bounded.
     """
     import torch
 
     b, c = cand.shape
     d = x64.shape[1]
     out = torch.empty((b, c), dtype=torch.float64, device=x64.device)
-    chunk = max(1, 2**22 // max(1, c * d))
+    chunk = max(1, budget // (8 * max(1, c * d)))
     for s in range(0, b, chunk):
         xi = x64[rows[s : s + chunk]]
         xj = x64[cand[s : s + chunk]]
@@ -205,6 +217,11 @@ def nearest_neighbours(
     then reach or tie the k-th. All uncertified rows (of every block) are recomputed together in
     float64 against all N columns (:func:`_exact_rows`), in memory-bounded chunks.
 
+    Approximate search (``neighbours="approximate"`` on the backend): tiles in bfloat16 on CUDA
+    (float32 on CPU), the same F candidates re-ranked in float64, no certification and no
+    fallback. Each returned list is ordered by exact score but may miss a true neighbour whose
+    screened score fell below the F-th; ``recall`` reports the share found on a sample of rows.
+
     Parameters
     ----------
     x : (N, D) array
@@ -214,7 +231,9 @@ def nearest_neighbours(
         Inner product x_i . x_j (cosine after L2 normalisation; platonic-rep's kernel) or Euclidean
         distance.
     device, precision
-        See :class:`~matteralign.metrics._backend.Backend`.
+        See :class:`~matteralign.metrics._backend.Backend`; pass a ``Backend`` for
+        approximate neighbours. On CUDA, ``x`` is copied in its own dtype and checked for
+        NaN/inf and constant rows on the device.
     groups : (N,) int array, optional
         Samples with equal group id are never each other's neighbours (bootstrap copies of one sample).
     name : str
@@ -223,22 +242,24 @@ def nearest_neighbours(
     Returns
     -------
     NeighbourGraph
-        ``fallback_fraction`` says which share of rows needed the full float64 recomputation.
+        ``fallback_fraction`` says which share of rows needed the full float64 recomputation;
+        ``recall`` the measured share of exact neighbours (1 for an exact search).
     """
     import torch
 
     be = resolve_backend(device, precision)
-    x = as_embedding(x, name)
-    n, d = x.shape
+    x64 = _validated_tensor(x, name, be)
+    n, d = x64.shape
     k = check_k(k, n, name)
     if kind not in ("inner", "euclidean"):
         raise ValueError(f"kind must be 'inner' or 'euclidean', got {kind!r}.")
-    extra = max(2, k // 2) if be.exact else max(16, k)
+    approximate = be.neighbours == "approximate"
+    screened = approximate or not be.exact
+    extra = max(16, k) if screened else max(2, k // 2)
     fetch = min(n - 1, k + extra)
     keep = min(n - 1, k + 1)
     dev = be.device
-    x64 = be.tensor(x)
-    if be.exact:
+    if not screened:
         xw, unscale, thr_add = x64, 1.0, None
     else:
         c = tile_error_factor(be, d)
@@ -258,13 +279,16 @@ def nearest_neighbours(
         xw = base * math.ldexp(1.0, -e)
         if not math.isfinite(big) or not math.isfinite(unscale):
             thr_add = torch.full_like(nrm, math.inf)
-    sq = (xw * xw).sum(1).to(be.dtype) if kind == "euclidean" else None
-    xw = be.to_working(xw)
+    tile_dtype = _screen_dtype(be) if approximate else be.dtype
+    sq = (xw * xw).sum(1).float() if kind == "euclidean" and screened else None
+    if kind == "euclidean" and not screened:
+        sq = (xw * xw).sum(1)
+    xw = xw.to(tile_dtype)
     g_t = None if groups is None else torch.as_tensor(np.asarray(groups), device=dev)
     out_idx = torch.empty((n, keep), dtype=torch.int64, device=dev)
     out_ex = torch.empty((n, keep), dtype=torch.float64, device=dev)
     ok_all = torch.empty(n, dtype=torch.bool, device=dev)
-    step = be.block_rows(n, n_tiles=3, itemsize=xw.element_size())
+    step = be.block_rows(n, n_tiles=3, itemsize=4 if screened else 8)
     ar = torch.arange(n, device=dev)
     for start in range(0, n, step):
         rows = ar[start : start + step]
@@ -277,11 +301,11 @@ def nearest_neighbours(
         del s
         vals = vals.double()
         last = vals[:, -1]
-        if be.exact:
+        if not screened:
             ex, bound = vals, last
         else:
             last = last * unscale
-            ex = _exact_scores(x64, rows, idx, kind)
+            ex = _exact_scores(x64, rows, idx, kind, be.block_bytes // 8)
             masked = idx == rows[:, None]
             if g_t is not None:
                 masked |= g_t[idx] == g_t[rows][:, None]
@@ -289,7 +313,7 @@ def nearest_neighbours(
             bound = last + thr_add[rows]
         idx, ex = _order(idx, ex)
         kth = ex[:, k - 1]
-        if fetch == n - 1:
+        if fetch == n - 1 or approximate:
             ok = torch.ones(b, dtype=torch.bool, device=dev)
         else:
             ok = bound < kth
@@ -310,19 +334,59 @@ def nearest_neighbours(
         n_tied = 0
     out_idx = out_idx[:, :k]
     if kind == "euclidean":
-        redo = ar if be.exact else bad
+        redo = bad if screened else ar
         if redo.numel():
-            out_ex[redo, :k] = _exact_scores(x64, redo, out_idx[redo], kind)
+            out_ex[redo, :k] = _exact_scores(x64, redo, out_idx[redo], kind, be.block_bytes // 8)
         out_val = (-out_ex[:, :k]).clamp(min=0).sqrt()
     else:
         out_val = out_ex[:, :k]
+    recall = _sampled_recall(x64, out_idx, k, kind, g_t) if approximate else 1.0
     return NeighbourGraph(
         indices=out_idx.cpu().numpy(),
         values=out_val.cpu().numpy(),
         kind=kind,
         tied_fraction=n_tied / n,
         fallback_fraction=n_bad / n,
+        recall=recall,
     )
+
+
+def _validated_tensor(x: Any, name: str, be: Backend) -> Any:
+    """(N, D) float64 tensor of ``x`` on the backend's device, with :func:`as_embedding`'s checks.
+
+    On a GPU the array travels in its own dtype (float32 halves the transfer), and the value
+    checks (NaN/inf, constant) run on the device.
+    """
+    import torch
+
+    if be.device.type == "cpu":
+        return be.tensor(as_embedding(x, name))
+    arr = check_shape(x, name)
+    if not (arr.dtype in (np.float32, np.float64) and arr.dtype.isnative):
+        arr = arr.astype(np.float64)
+    t = torch.as_tensor(np.ascontiguousarray(arr)).to(be.device).to(torch.float64)
+    check_values_on_device(t, name)
+    return t
+
+
+def _screen_dtype(be: Backend) -> Any:
+    """Tile dtype of an approximate search: bfloat16 on CUDA, float32 elsewhere."""
+    import torch
+
+    return torch.bfloat16 if be.device.type == "cuda" else torch.float32
+
+
+def _sampled_recall(x64: Any, idx: Any, k: int, kind: str, g_t: Any, seed: int = 0) -> float:
+    """Mean share of the exact k neighbours found by ``idx``, on a seeded sample of rows."""
+    import torch
+
+    n = idx.shape[0]
+    m = min(n, RECALL_SAMPLE_ROWS)
+    rows = torch.as_tensor(np.sort(np.random.default_rng(seed).choice(n, m, replace=False)),
+                           device=idx.device)
+    exact = _exact_rows(x64, rows, k, kind, g_t)[0][:, :k]
+    found = (idx[rows][:, :, None] == exact[:, None, :]).any(dim=2)
+    return float(found.double().mean())
 
 
 @dataclass(frozen=True)
