@@ -73,6 +73,7 @@ class CHGNetAdapter(MLIPAdapter):
         with capture_outputs(modules) as captured:
             prediction = model(graphs, task="e")
         energy_per_atom = prediction["e"].reshape(-1)
-        n_atoms = torch.tensor([item.n_atoms for item in batch], dtype=energy_per_atom.dtype)
+        n_atoms = torch.tensor([item.n_atoms for item in batch], dtype=energy_per_atom.dtype,
+                               device=energy_per_atom.device)
         energy = energy_per_atom * n_atoms if model.is_intensive else energy_per_atom
         return dict(captured), energy
