@@ -148,3 +148,22 @@ def test_pairwise_with_approximate_neighbours():
     assert "recall_a" not in exact.rows.columns
     assert approx.rows["recall_a"].between(0.99, 1.0).all()
     np.testing.assert_allclose(approx.matrix.to_numpy(), exact.matrix.to_numpy(), atol=0.02)
+
+
+@pytest.mark.parametrize("n", [50, 1000, 4099])
+def test_top_candidates_equals_topk(n):
+    import torch
+
+    from matteralign.metrics.neighbours import top_candidates
+
+    rng = np.random.default_rng(n)
+    s = torch.as_tensor(rng.normal(size=(7, n)))
+    s[3] = torch.as_tensor(rng.integers(0, 5, size=n).astype(float))  # heavy ties
+    s[4, : n - 20] = -torch.inf  # fewer finite entries than F
+    for f in (1, 12, 30):
+        vals, cols = top_candidates(s, f)
+        ref = torch.topk(s, f, dim=1).values
+        torch.testing.assert_close(vals, ref, rtol=0, atol=0)
+        torch.testing.assert_close(s.gather(1, cols), vals, rtol=0, atol=0)
+        assert all(len(set(r.tolist())) == f for r in cols)  # distinct columns
+        assert int(cols.max()) < n

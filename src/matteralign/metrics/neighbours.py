@@ -14,7 +14,9 @@ import numpy as np
 from ._backend import Backend, resolve_backend
 from ._checks import as_embedding, check_k, check_shape, check_values_on_device
 
-__all__ = ["NeighbourGraph", "nearest_neighbours", "score_tile", "tile_error_factor"]
+__all__ = [
+    "NeighbourGraph", "nearest_neighbours", "score_tile", "tile_error_factor", "top_candidates",
+]
 
 RECALL_SAMPLE_ROWS = 1024
 
@@ -297,7 +299,7 @@ def nearest_neighbours(
         s[torch.arange(b, device=dev), rows] = -torch.inf
         if g_t is not None:
             s.masked_fill_(g_t[rows][:, None] == g_t[None, :], -torch.inf)
-        vals, idx = torch.topk(s, fetch, dim=1)
+        vals, idx = top_candidates(s, fetch)
         del s
         vals = vals.double()
         last = vals[:, -1]
@@ -349,6 +351,39 @@ def nearest_neighbours(
         fallback_fraction=n_bad / n,
         recall=recall,
     )
+
+
+def top_candidates(s: Any, f: int) -> tuple[Any, Any]:
+    """The F largest scores of every row of a (B, N) tile and their columns (ties: any order).
+
+    Two-stage selection, equal in values to ``torch.topk(s, F)``: the columns are dealt into
+    groups of g (a power of two near sqrt(N / F); group c holds columns c, c + N/g, ...); the F
+    groups with the largest maxima are kept and the top F is taken among their F g entries and
+    the < g columns left over. Every top-F entry lies in a kept group: an entry below
+    the F-th largest group maximum t has F kept-group maxima above it. Every entry left out is
+    <= t <= the F-th returned value, which is what the certificates of
+    :func:`nearest_neighbours` need. Reads the tile once (the group maxima) instead of running a
+    full top-k over N columns.
+    """
+    import torch
+
+    b, n = s.shape
+    g = 1 << max(3, min(8, round(math.log2(max(1.0, n / max(1, f))) / 2)))
+    n_groups = n // g
+    if n_groups <= 2 * f:
+        return torch.topk(s, f, dim=1)
+    body = n_groups * g  # the last n - body < g columns are always candidates
+    # group c holds the columns c, c + n_groups, c + 2 n_groups, ...: its maximum is a reduction
+    # over the middle axis, which reads the tile coalesced
+    maxima = s[:, :body].view(b, g, n_groups).amax(dim=1)
+    groups = torch.topk(maxima, f, dim=1).indices  # (B, F)
+    member = torch.arange(g, device=s.device) * n_groups
+    group_cols = (groups[:, :, None] + member).reshape(b, f * g)
+    cand = torch.cat([s.gather(1, group_cols), s[:, body:]], dim=1)
+    vals, pos = torch.topk(cand, f, dim=1)
+    tail = torch.arange(body, n, device=s.device).expand(b, n - body)
+    cols = torch.cat([group_cols, tail], dim=1).gather(1, pos)
+    return vals, cols
 
 
 def _validated_tensor(x: Any, name: str, be: Backend) -> Any:
