@@ -95,3 +95,58 @@ def test_uncovered_element_fails_naming_it(adapters) -> None:
     adapter = adapters["m3gnet-ani1x-subset"]
     with pytest.raises(SampleError, match=r"element\(s\) F not covered"):
         adapter.prepare(Sample(id="hf", atoms=molecule("HF")))
+
+
+# ANI-1x (8-model ensemble, ωB97x/6-31G(d)) total energies in eV of ase.build.molecule geometries,
+# computed with the ani-1x adapter in float64.
+ANI1X_EV = {
+    "H2O": -2078.637, "CH4": -1102.052, "C6H6": -6317.903, "NH3": -1538.231, "CH3OH": -3147.829,
+    "HCN": -2541.349, "C2H6": -2171.505, "H2CO": -3114.777, "CO2": -5130.27,
+    "CH3CH2OH": -4217.497, "CH3CONH2": -5691.472, "HCOOH": -5162.19,
+}
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_energy_equals_matgl_own_calculator(adapters, model_id) -> None:
+    """The adapter adds nothing to matgl: same total energy as matgl's own ASE calculator."""
+    import matgl
+    from matgl.ext.ase import PESCalculator
+
+    adapter = adapters[model_id]
+    names = ["CH4", "C6H6"]
+    out = adapter.embed([adapter.prepare(s) for s in _samples(names)], ["gc_1"], "mean")
+    calculator = PESCalculator(matgl.load_model(str(adapter.weights_path())))
+    for name, energy in zip(names, out.energy, strict=True):
+        atoms = molecule(name)
+        atoms.calc = calculator
+        np.testing.assert_allclose(energy, atoms.get_potential_energy(), atol=1e-3)
+
+
+def test_which_checkpoints_reproduce_ani1x(adapters) -> None:
+    """SO3Net reproduces ANI-1x; M3GNet and TensorNet do not, and no reference shift explains it.
+
+    The energy a matgl potential predicts is ``data_std * out + sum(element_refs)``. Fitting
+    ANI-1x − sum(element_refs) as ``scale * out + per-element offsets`` over 12 molecules recovers
+    SO3Net's stored scale (3.72 vs 3.70) with a 0.03 eV residual; for M3GNet and TensorNet the
+    fitted scale is ~0 and 0.54 eV rms is left: their network outputs do not track the target
+    (r < 0.1), so those checkpoints are not evaluated as trained (see their cards).
+    """
+    names = list(ANI1X_EV)
+    counts = np.array([[molecule(n).get_chemical_symbols().count(e) for e in "HCNO"]
+                       for n in names], dtype=float)
+    residual = {}
+    for model_id in MODELS:
+        adapter = adapters[model_id]
+        potential = adapter._potential
+        refs = potential.element_refs.property_offset.detach().double().numpy().reshape(-1)
+        out = adapter.embed([adapter.prepare(s) for s in _samples(names)], ["gc_1"], "mean")
+        network = (out.energy - counts @ refs) / float(potential.data_std)
+        target = np.array([ANI1X_EV[n] for n in names]) - counts @ refs
+        design = np.c_[network, counts]
+        coef, *_ = np.linalg.lstsq(design, target, rcond=None)
+        residual[model_id] = float(np.sqrt(np.mean((target - design @ coef) ** 2)))
+        if model_id == "so3net-ani1x-subset":
+            np.testing.assert_allclose(coef[0], float(potential.data_std), rtol=0.05)
+    assert residual["so3net-ani1x-subset"] < 0.1
+    assert residual["m3gnet-ani1x-subset"] > 0.3, "M3GNet now reproduces ANI-1x: update its card"
+    assert residual["tensornet-ani1x-subset"] > 0.3, "TensorNet reproduces ANI-1x: update its card"
