@@ -69,6 +69,11 @@ class SevenNetAdapter(MLIPAdapter):
             return
         import importlib
 
+        # Imported here, not per structure: the first import of sevenn's data loader takes
+        # seconds (it pulls in ase.io's parsers and more), which belongs to loading.
+        from sevenn.train.dataload import unlabeled_atoms_to_graph
+
+        self._to_graph = unlabeled_atoms_to_graph
         self._keys = importlib.import_module(self.keys_module)
         model, self.cutoff, self.type_map = self._build()
         model.delete_module_by_key("force_output")  # energy only: no autograd pass
@@ -112,11 +117,8 @@ class SevenNetAdapter(MLIPAdapter):
 
     def _graph(self, atoms: Any, sample_id: str) -> tuple[Any, Any]:
         from sevenn.atom_graph_data import AtomGraphData
-        from sevenn.train.dataload import unlabeled_atoms_to_graph
 
-        data = AtomGraphData.from_numpy_dict(
-            unlabeled_atoms_to_graph(atoms, self.cutoff, with_shift=True)
-        )
+        data = AtomGraphData.from_numpy_dict(self._to_graph(atoms, self.cutoff, with_shift=True))
         if self._modal is not None:
             data[self._keys.DATA_MODALITY] = self._modal
         return data, None
