@@ -403,8 +403,9 @@ def extraction() -> None:
 
 @section("extraction: interatomic potentials through the runner, GPU vs CPU")
 def extraction_mlip(models: list[str], n: int, n_cpu: int, budget: int) -> None:
-    """Structures per second of ``embed_dataset`` (every layer, mean pooling) on mlearn.
+    """Structures per second of ``embed_dataset`` (every layer, mean pooling).
 
+    ``models`` are ids, or ``id@dataset`` for a dataset other than mlearn (e.g. ``ani-1x@g2``).
     Needs the model packages and ``MATTERALIGN_DATA_ROOT`` holding ``materials/mlearn`` (and
     ``weights/matgl/...`` for matgl models). The first ``n_cpu`` structures are embedded on both
     devices and their last-layer embeddings compared.
@@ -417,15 +418,16 @@ def extraction_mlip(models: list[str], n: int, n_cpu: int, budget: int) -> None:
     from matteralign.store import EmbeddingStore
 
     root = Path(os.environ["MATTERALIGN_DATA_ROOT"])
-    ds = load_dataset("mlearn", n=n, seed=0, data_root=root)
-    small = ds.subset(n_cpu, seed=0)
-    atoms = sum(len(s.atoms) for s in ds.samples)
-    res: dict[str, Any] = {"dataset": "mlearn", "N": n, "atoms": atoms, "N_cpu": n_cpu,
-                           "batch_budget_atoms": budget}
+    res: dict[str, Any] = {"N_requested": n, "N_cpu": n_cpu, "batch_budget_atoms": budget}
     torch.set_num_threads(os.cpu_count() or 1)
-    for model_id in models:
+    for spec in models:
+        model_id, _, dataset = spec.partition("@")
         row: dict[str, Any] = {}
         try:
+            full = load_dataset(dataset or "mlearn", data_root=root)
+            ds = full.subset(min(n, len(full)), seed=0)
+            small = ds.subset(min(n_cpu, len(ds)), seed=0)
+            row |= {"dataset": ds.name, "N": len(ds), "atoms": sum(len(s.atoms) for s in ds.samples)}
             with tempfile.TemporaryDirectory() as tmp:
                 last = {}
                 for device, data in (("cuda", ds), ("cpu", small), ("cuda-small", small)):
@@ -450,7 +452,7 @@ def extraction_mlip(models: list[str], n: int, n_cpu: int, budget: int) -> None:
                 row["gpu_over_cpu"] = row["cuda_structures_s"] / row["cpu_structures_s"]
         except Exception as error:  # noqa: BLE001 - a missing package skips one model
             row = {"error": f"{type(error).__name__}: {error}"}
-        res[model_id] = row
+        res[spec] = row
         say(f"{model_id}: {json.dumps(row, default=float)}")
     res["cpu_threads"] = torch.get_num_threads()
     RESULTS["extraction_mlip"] = res
