@@ -147,7 +147,7 @@ class ANIAdapter(ModelAdapter):
         ]
         rows: list[tuple[torch.Tensor, torch.Tensor]] = [None] * len(batch)  # type: ignore[list-item]
         energy = np.zeros(len(batch))
-        with torch.no_grad():
+        with torch.inference_mode():
             for group in groups:
                 if not group:
                     continue

@@ -123,7 +123,7 @@ class MatglMolecularAdapter(ModelAdapter):
             lattices.append(torch.as_tensor(lattice).reshape(1, 3, 3))
         graph = Batch.from_data_list(graphs).to(self.device)
         lattice = torch.cat(lattices).to(self.device)
-        with torch.no_grad():
+        with torch.inference_mode():
             energies = self._potential(graph, lattice, None)[0]
             feature_dict = self._potential.model.feature_dict
             features = {layer: self._layer(layer, feature_dict) for layer in layers}

@@ -127,7 +127,7 @@ class SO3LRAdapter(ModelAdapter):
         self._check_layers(layers)
         self._blocks.clear()
         graph = self._graph(batch)
-        with torch.no_grad():
+        with torch.inference_mode():
             out = self._model(graph, compute_force=False)
         invariants_only = bool(self.options.get("invariants_only", True))
         features = {}
