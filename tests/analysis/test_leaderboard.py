@@ -51,6 +51,7 @@ def test_candidate_is_joined_on_ids_and_missing_ids_are_reported(tmp_path, embed
     for model in ("ref-1", "ref-2"):
         store.write_shard("d", model, 0, ShardRecord(ids, {"last": embeddings[model]}, None, [],
                                                      "h", {}))
+        store.mark_complete("d", model, 1)
     # the candidate is the rotated latent, shuffled, without 10 ids and with 2 unknown ones
     order = np.random.default_rng(1).permutation(N)[:90]
     cand_ids = [ids[i] for i in order] + ["extra-1", "extra-2"]

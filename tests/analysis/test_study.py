@@ -14,6 +14,7 @@ def test_one_model_and_no_energies_leaves_notes_for_every_analysis(tmp_path):
     ids = [f"s{i}" for i in range(30)]
     x = np.random.default_rng(0).normal(size=(30, 4))
     store.write_shard("only", "solo-model", 0, ShardRecord(ids, {"h": x}, None, [], "h", {}))
+    store.mark_complete("only", "solo-model", 1)
     config = StudyConfig(name="thin", datasets=[{"name": "only"}, {"name": "empty"}],
                          models=[{"id": "solo-model"}])
     result = analyse_study(config, tmp_path, AnalysisOptions(n_permutations=5, n_bootstrap=3))

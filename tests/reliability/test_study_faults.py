@@ -135,7 +135,16 @@ def test_an_unfinished_embedding_is_not_scored(tmp_path, toy_registry):
     config = StudyConfig(**STUDY)
     outcome = study_module.align_study(config, tmp_path)
     skipped = _skipped(outcome)
-    assert skipped["model toy-geometry on toy"].startswith("its embedding did not finish")
+    assert skipped["model toy-geometry on toy"].startswith(
+        "the embedding of model 'toy-geometry' on 'toy' did not finish")
+    # the analyses and the report leave it out too, with the same reason
+    from matteralign.analysis.study import AnalysisOptions, StudyAnalysis, load_dataset_embeddings
+
+    result = StudyAnalysis("toy", AnalysisOptions(), "cknna-k10")
+    data = load_dataset_embeddings(store, config, "toy", AnalysisOptions(), result)
+    assert data is None or "toy-geometry" not in data.values
+    assert any("toy-geometry on toy left out: the embedding of model 'toy-geometry' on 'toy' "
+               "did not finish" in note for note in result.notes.get("matrices", []))
     assert skipped["model toy-geometry-b on toy"] == (
         "3 of 4 shards of 'toy-geometry-b' on 'toy' are stored; rerun `matteralign embed` to "
         "finish")

@@ -67,6 +67,7 @@ def write_store(root: Path) -> EmbeddingStore:
                                  if model == "beta-2" else [],
                                  config_hash="test", provenance={"layers": ["h1", "h2"]})
             store.write_shard(dataset, model, 0, record)
+            store.mark_complete(dataset, model, 1)
     store.write_manifest()
     return store
 

@@ -87,3 +87,16 @@ def test_second_writer_is_refused(tmp_path):
         with pytest.raises(StoreError, match="locked by another matteralign run"):
             with EmbeddingStore(tmp_path).lock():
                 pass
+
+
+def test_load_finished_needs_the_completion_record(tmp_path):
+    store = EmbeddingStore(tmp_path)
+    store.write_shard("d", "m", 0, record(4))
+    store.write_shard("d", "m", 1, record(3, offset=4))
+    with pytest.raises(StoreError, match="the embedding of model 'm' on 'd' did not finish"):
+        store.load_finished("d", "m", "h")
+    store.mark_complete("d", "m", 2)
+    assert store.load_finished("d", "m", "h").ids == [f"s{i}" for i in range(7)]
+    store.mark_complete("d", "m", 3)  # the record promises a shard that is not there
+    with pytest.raises(StoreError, match="2 of 3 shards"):
+        store.load_finished("d", "m", "h")

@@ -196,7 +196,7 @@ def score_candidate(
     values = np.asarray(values)
     if values.ndim != 2 or values.shape[0] != len(ids):
         raise ValueError(f"candidate {name!r}: {len(ids)} ids but values of shape {values.shape}")
-    stored = [store.load(dataset, ref, layer) for ref, layer in references.items()]
+    stored = [store.load_finished(dataset, ref, layer) for ref, layer in references.items()]
     ref_ids = set(join_on_ids(stored).ids)
     candidate = StoredEmbeddings(name, dataset, "candidate", list(ids), values, None, [])
     aligned = join_on_ids([*stored, candidate])

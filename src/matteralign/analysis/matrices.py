@@ -187,7 +187,8 @@ def align_store(
     """
     from matteralign import metrics
 
-    aligned = join_on_ids([store.load(dataset, model, layer) for model, layer in layers.items()])
+    aligned = join_on_ids([store.load_finished(dataset, model, layer)
+                           for model, layer in layers.items()])
     prepared = {
         model: metrics.apply_preprocessing(values, steps=list(preprocess))
         for model, values in aligned.values.items()

@@ -229,8 +229,8 @@ def load_dataset_embeddings(
         if not store.shard_paths(dataset, selection.id):
             continue
         try:
-            stored[selection.id] = store.load(dataset, selection.id,
-                                              _layer_of(store, dataset, selection.id))
+            stored[selection.id] = store.load_finished(dataset, selection.id,
+                                                       _layer_of(store, dataset, selection.id))
         except MatterAlignError as error:
             result.note("matrices", f"{selection.id} on {dataset} left out: {error}")
     stored = {m: s for m, s in stored.items() if len(s.ids)}

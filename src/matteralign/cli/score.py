@@ -53,7 +53,7 @@ def _score(study, out, dataset, model, embeddings, name, reference, n_permutatio
 
     store = EmbeddingStore(out / "store")
     if model is not None:
-        stored = store.load(dataset, model, get_card(model).last_layer)
+        stored = store.load_finished(dataset, model, get_card(model).last_layer)
         ids, values, label = stored.ids, stored.values, name or model
     else:
         ids, values = load_embedding_file(embeddings)

@@ -162,15 +162,8 @@ def align_study(config: StudyConfig, out: Path, outcome: StudyOutcome | None = N
                 if not store.shard_paths(dataset, model.id):
                     continue
                 layer = get_card(model.id).last_layer
-                n_shards = store.completed_shards(dataset, model.id)
-                if n_shards is None:
-                    _skip(outcome, f"model {model.id} on {dataset}",
-                          "its embedding did not finish (the run was killed, a shard failed, or "
-                          "an older matteralign wrote it); rerun `matteralign embed` to "
-                          "complete it")
-                    continue
                 try:
-                    stored.append(store.load(dataset, model.id, layer, n_shards=n_shards))
+                    stored.append(store.load_finished(dataset, model.id, layer))
                 except StoreError as error:
                     _skip(outcome, f"model {model.id} on {dataset}", str(error))
                     continue

@@ -168,6 +168,24 @@ class EmbeddingStore:
         atomic_write_bytes(path, json.dumps({"n_shards": int(n_shards)}).encode())
         return path
 
+    def load_finished(self, dataset: str, model: str, layer: str) -> StoredEmbeddings:
+        """:meth:`load` an embedding whose run finished, with the shard count its record gives.
+
+        Raises
+        ------
+        StoreError
+            If the embedding has no completion record (the run was killed, a shard failed, or an
+            older matteralign wrote it), or as :meth:`load`.
+        """
+        n_shards = self.completed_shards(dataset, model)
+        if n_shards is None:
+            raise StoreError(
+                f"the embedding of model {model!r} on {dataset!r} did not finish (the run was "
+                "killed, a shard failed, or an older matteralign wrote it); rerun "
+                "`matteralign embed` to complete it"
+            )
+        return self.load(dataset, model, layer, n_shards=n_shards)
+
     def completed_shards(self, dataset: str, model: str) -> int | None:
         """Number of shards of a finished embedding of (dataset, model); None if unfinished."""
         try:
