@@ -178,6 +178,7 @@ def rank_sums(
     be: Backend,
     progress: Progress = None,
     groups: np.ndarray | None = None,
+    row_range: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Sum of ranks, in each right-hand space, of each left-hand model's nearest neighbours.
 
@@ -196,6 +197,8 @@ def rank_sums(
     progress : callable(int rows_done), optional
     groups : (N,) int array, optional
         Samples of one group are excluded from each other's ranks (as self is).
+    row_range : (start, stop), optional
+        Sum over the rows i in [start, stop) only (one block of a distributed run).
 
     Returns
     -------
@@ -211,9 +214,10 @@ def rank_sums(
     g_t = None if groups is None else torch.as_tensor(np.asarray(groups), device=be.device)
     step = be.block_rows(n, n_tiles=4)
     out = torch.zeros((m_l, len(rm)), dtype=torch.int64, device=be.device)
+    lo, hi = row_range or (0, n)
     ar = torch.arange(n, device=be.device)
-    for start in range(0, n, step):
-        rows = ar[start : start + step]
+    for start in range(lo, hi, step):
+        rows = ar[start : min(hi, start + step)]
         b = rows.numel()
         cols = nn[:, rows, :].permute(1, 0, 2).reshape(b, m_l * k)  # (B, M_l * k)
         for j, m in enumerate(rm):
@@ -236,6 +240,7 @@ def pair_two_nn(
     right: Sequence[np.ndarray] | None = None,
     progress: Progress = None,
     groups: np.ndarray | None = None,
+    row_range: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """First and second nearest-neighbour distances in every concatenated space [x_a | x_b].
 
@@ -248,9 +253,12 @@ def pair_two_nn(
     pairs : (a, b) index pairs; b indexes ``right`` when it is given, else ``xs``
     be : Backend
 
+    row_range : (start, stop), optional
+        Only the rows in [start, stop) (one block of a distributed run).
+
     Returns
     -------
-    (P, N, 2) float64: r1, r2 per pair and sample.
+    (P, N, 2) float64 (N = stop - start with ``row_range``): r1, r2 per pair and sample.
     """
     import torch
 
@@ -264,12 +272,13 @@ def pair_two_nn(
     if right is None:
         used_l = used_r = sorted(set(used_l) | set(used_r))
     step = be.block_rows(n, n_tiles=len(set(used_l) | set(used_r)) + 2)
-    out = torch.zeros((len(pairs), n, 2), dtype=torch.float64, device=be.device)
+    lo, hi = row_range or (0, n)
+    out = torch.zeros((len(pairs), hi - lo, 2), dtype=torch.float64, device=be.device)
     ar = torch.arange(n, device=be.device)
     c = min(3, n - 1)
     g_t = None if groups is None else torch.as_tensor(np.asarray(groups), device=be.device)
-    for start in range(0, n, step):
-        rows = ar[start : start + step]
+    for start in range(lo, hi, step):
+        rows = ar[start : min(hi, start + step)]
         b = rows.numel()
         tl = {a: lm[a].sq_dist(rows) for a in used_l}
         tr = tl if right is None else {j: rm[j].sq_dist(rows) for j in used_r}
@@ -285,7 +294,7 @@ def pair_two_nn(
                 (xb[rows][:, None, :] - xb[cand]) ** 2
             ).sum(-1)
             ex = torch.sort(ex, dim=1).values[:, :2]
-            out[p, rows] = ex.sqrt()
+            out[p, rows - lo] = ex.sqrt()
         if progress is not None:
             progress(b)
     return out.cpu().numpy()

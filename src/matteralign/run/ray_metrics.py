@@ -20,6 +20,7 @@ import pandas as pd
 
 from matteralign.metrics._backend import resolve_backend
 from matteralign.metrics.cka import rbf_sigma
+from matteralign.metrics.classical import rsa_matrix
 from matteralign.metrics.dcor import dcor_from_sums
 from matteralign.metrics.engine import (
     AlignmentResult,
@@ -33,7 +34,7 @@ from matteralign.metrics.intrinsic_dimension import id_from_graph_values
 from matteralign.metrics.knn_pairs import StackedGraphs, knn_pair_matrix
 from matteralign.metrics.neighbours import NeighbourGraph, nearest_neighbours
 from matteralign.metrics.registry import MetricSpec, get_metric
-from matteralign.metrics.streams import _Model, _tile, centred_product
+from matteralign.metrics.streams import _Model, _tile, centred_product, pair_two_nn, rank_sums
 
 __all__ = [
     "BlockRunner",
@@ -205,56 +206,14 @@ def _rank_sums_rows(device: Any, precision: str | None, start: int, stop: int, n
 
     ``arrays`` holds the M neighbour index arrays (N, k) then the M embeddings.
     """
-    import torch
-
-    be = resolve_backend(device, precision)
-    knn, right = arrays[:n_models], arrays[n_models:]
-    n, k = right[0].shape[0], knn[0].shape[1]
-    models = [_Model(x, be) for x in right]
-    nn = torch.stack([torch.as_tensor(np.asarray(a), device=be.device) for a in knn])
-    out = torch.zeros((n_models, len(models)), dtype=torch.float64, device=be.device)
-    step = be.block_rows(n, n_tiles=3)
-    for lo in range(start, stop, step):
-        rows = torch.arange(lo, min(stop, lo + step), device=be.device)
-        b = rows.numel()
-        cols = nn[:, rows, :].permute(1, 0, 2).reshape(b, n_models * k)
-        for j, m in enumerate(models):
-            d2 = m.sq_dist(rows)
-            d2[torch.arange(b, device=be.device), rows] = torch.inf
-            thr = d2.gather(1, cols)
-            srt = torch.sort(d2, dim=1).values
-            cnt = torch.searchsorted(srt, thr, side="left").double() + 1.0
-            out[:, j] += cnt.view(b, n_models, k).sum(dim=(0, 2))
-    return out.cpu().numpy()
+    return rank_sums(arrays[:n_models], arrays[n_models:], resolve_backend(device, precision),
+                     row_range=(start, stop))
 
 
 def _two_nn_rows(device: Any, precision: str | None, pairs: Sequence[tuple[int, int]],
                  start: int, stop: int, *xs: np.ndarray) -> np.ndarray:
     """Rows [start, stop) of :func:`matteralign.metrics.streams.pair_two_nn`: (P, stop-start, 2)."""
-    import torch
-
-    be = resolve_backend(device, precision)
-    n = xs[0].shape[0]
-    models = [_Model(x, be) for x in xs]
-    x64 = [be.tensor(x) for x in xs]
-    used = sorted({a for a, _ in pairs} | {b for _, b in pairs})
-    step = be.block_rows(n, n_tiles=len(used) + 2)
-    out = torch.zeros((len(pairs), stop - start, 2), dtype=torch.float64, device=be.device)
-    c = min(3, n - 1)
-    for lo in range(start, stop, step):
-        rows = torch.arange(lo, min(stop, lo + step), device=be.device)
-        b = rows.numel()
-        tiles = {a: models[a].sq_dist(rows) for a in used}
-        diag = torch.arange(b, device=be.device)
-        for p, (a, bb) in enumerate(pairs):
-            s = tiles[a] + tiles[bb]
-            s[diag, rows] = torch.inf
-            cand = torch.topk(s, c, dim=1, largest=False).indices
-            xa, xb = x64[a], x64[bb]
-            ex = ((xa[rows][:, None, :] - xa[cand]) ** 2).sum(-1) + (
-                (xb[rows][:, None, :] - xb[cand]) ** 2).sum(-1)
-            out[p, rows - start] = torch.sort(ex, dim=1).values[:, :2].sqrt()
-    return out.cpu().numpy()
+    return pair_two_nn(xs, pairs, resolve_backend(device, precision), row_range=(start, stop))
 
 
 # ---- the distributed engine ----------------------------------------------------------------
@@ -308,6 +267,9 @@ def _streamed_matrix(spec: MetricSpec, names: list[str], refs: list[Any], xs: li
             id_xy = id_from_graph_values(rp, "twonn", 2, 0.1, f"[{names[a]}|{names[b]}]")
             out[a, b] = out[b, a] = idcor_value(ids[a], ids[b], id_xy)
         return out
+    if spec.family == "rsa":
+        # every model's distance ranks go to one scratch disk: RSA runs where the engine runs
+        return rsa_matrix(list(xs), None, names)
     raise KeyError(f"{spec.id}: no streamed kernel")
 
 
