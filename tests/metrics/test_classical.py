@@ -121,3 +121,31 @@ def test_rsa_matrix_refuses_when_scratch_disk_is_short(monkeypatch, tmp_path):
     with pytest.raises(OSError, match=r"needs 0\.0 GB of scratch disk"):
         classical.rsa_matrix([np.arange(40.0).reshape(20, 2)] * 2, scratch_dir=str(tmp_path))
     assert classical.rsa_scratch_bytes(60, 10_000) == 60 * 49_995_000 * 4
+
+
+def test_block_forms_give_both_directions_and_wide_factors():
+    """ridge_r2_from_block gives R^2 both ways from one block; procrustes_state reduces D > N."""
+    from matteralign.metrics.classical import (
+        procrustes_from_states,
+        procrustes_state,
+        ridge_r2_from_block,
+        ridge_state,
+    )
+
+    rng = np.random.default_rng(17)
+    x = rng.normal(size=(30, 50))  # D > N: U is (30, 30)
+    y = np.tanh(x[:, :6]) + 0.1 * rng.normal(size=(30, 6))
+    a, b = ridge_state(x), ridge_state(y)
+    fwd, back = ridge_r2_from_block(a, b, a.u.T @ b.u)
+    assert a.u.shape == (30, 30)
+    assert rel_close(fwd, linear_reconstruction(x, y), 1e-12)
+    assert rel_close(back, linear_reconstruction(y, x), 1e-12)
+    xc = x - x.mean(0)
+    xc /= np.linalg.norm(xc)
+    fx = procrustes_state(x)
+    assert fx.shape == (30, 30)
+    np.testing.assert_allclose(fx @ fx.T, xc @ xc.T, atol=1e-14)
+    yc = y - y.mean(0)
+    yc /= np.linalg.norm(yc)
+    dense = np.sqrt(2 - 2 * np.sum(np.linalg.svd(xc.T @ yc, compute_uv=False)))
+    assert rel_close(procrustes_from_states(fx, procrustes_state(y)), dense, 1e-12)

@@ -55,3 +55,72 @@ def test_errors(models):
 
 def test_progress_bar_runs(models):
     assert pairwise(models, "mknn-k3", progress=True).matrix.shape == (3, 3)
+
+
+@pytest.fixture(scope="module")
+def mixed_models():
+    """Five models of 40 samples: widths 3 to 60 (one D > N), one of rank 4 in 20 columns."""
+    rng = np.random.default_rng(31)
+    z = rng.normal(size=(40, 4))
+    out = {f"w{d}": np.tanh(z @ rng.normal(size=(4, d))) + 0.3 * rng.normal(size=(40, d))
+           for d in (3, 7, 12)}
+    out["wide60"] = z @ rng.normal(size=(4, 60)) + 0.5 * rng.normal(size=(40, 60))
+    out["rank4"] = z @ rng.normal(size=(4, 20))
+    return out
+
+
+@pytest.mark.parametrize("mid", ["svcca", "procrustes", "linrec"])
+def test_factored_engine_equals_pair_functions(mixed_models, mid):
+    """One Gram of the stacked factors gives every pair's value of the pair function."""
+    spec = get_metric(mid)
+    res = pairwise(mixed_models, spec, progress=False)
+    names = list(mixed_models)
+    want = np.array([[spec(mixed_models[a], mixed_models[b]) for b in names] for a in names])
+    off = ~np.eye(5, dtype=bool)
+    np.testing.assert_allclose(res.matrix.to_numpy()[off], want[off], rtol=1e-10, atol=1e-13)
+    diag = np.diag(res.matrix.to_numpy())
+    if mid == "linrec":  # R^2(a -> a) < 1 only through the ridge shrinkage
+        np.testing.assert_allclose(diag, np.diag(want), rtol=1e-10)
+        assert len(res.rows) == 20
+    else:
+        assert diag.tolist() == ([1.0] * 5 if mid == "svcca" else [0.0] * 5)
+        assert len(res.rows) == 10
+    if mid == "svcca":
+        ranks = res.rows.set_index(["model_a", "model_b"])
+        assert ranks.loc[("w3", "rank4"), "rank_b"] == 4.0
+        assert ranks.loc[("w3", "wide60"), "rank_b"] <= 39.0  # centred: rank <= N - 1
+
+
+@pytest.mark.parametrize("mid", ["svcca", "procrustes", "linrec"])
+def test_factored_gram_in_column_groups_equals_one_gram(mixed_models, mid, monkeypatch):
+    """A Gram budget too small for one block (several column groups) changes nothing."""
+    from matteralign.metrics import engine
+
+    ref = pairwise(mixed_models, mid, progress=False)
+    monkeypatch.setattr(engine._Factored, "gram_bytes", 8)  # groups as wide as the widest model
+    got = pairwise(mixed_models, mid, progress=False)
+    np.testing.assert_allclose(got.matrix.to_numpy(), ref.matrix.to_numpy(), rtol=1e-12,
+                               atol=1e-14)
+    assert got.rows.columns.tolist() == ref.rows.columns.tolist()
+
+
+def test_factored_engine_refuses_when_memory_is_short(mixed_models, monkeypatch):
+    from matteralign.metrics import engine
+
+    monkeypatch.setattr(engine, "_available_bytes", lambda: 10_000)
+    with pytest.raises(EmbeddingError, match=r"svcca-v0\.99: 5 models at N=40 need about"):
+        pairwise(mixed_models, "svcca", progress=False)
+
+
+def test_factored_pair_path_equals_batched(mixed_models):
+    """The per-pair path (permutation nulls, Ray blocks) and the batched Gram agree."""
+    from matteralign.metrics._backend import Backend
+    from matteralign.metrics.engine import kernel_for
+
+    names, xs = list(mixed_models), list(mixed_models.values())
+    for mid in ("svcca", "procrustes", "linrec"):
+        kern = kernel_for(get_metric(mid), Backend("cpu"))
+        batched, _ = kern.batched_matrix(xs, names, False)
+        states = [kern.prepare(x, nm) for x, nm in zip(xs, names, strict=True)]
+        loop = np.array([[kern.pair(sa, sb)[0] for sb in states] for sa in states])
+        np.testing.assert_allclose(batched, loop, rtol=1e-12, atol=1e-14)

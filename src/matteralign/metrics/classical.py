@@ -31,17 +31,23 @@ def _centred(x: np.ndarray, name: str) -> np.ndarray:
 
 
 def svcca_basis(x: np.ndarray, variance: float = 0.99, name: str = "x") -> np.ndarray:
-    """Orthonormal (N, r) basis of the top singular directions of centred x keeping ``variance``."""
+    """Orthonormal (N, r) basis (C-contiguous copy) of the top singular directions of centred x
+    keeping ``variance`` of the total."""
     u, s, _ = np.linalg.svd(_centred(x, name), full_matrices=False)
     frac = np.cumsum(s**2) / np.sum(s**2)
     r = int(np.searchsorted(frac, variance - 1e-12) + 1)
-    return u[:, :r]
+    return np.ascontiguousarray(u[:, :r])
+
+
+def svcca_from_block(c: np.ndarray) -> float:
+    """SVCCA from the (r_a, r_b) block Qa' Qb: mean of its min(r_a, r_b) singular values."""
+    s = np.linalg.svd(c, compute_uv=False)
+    return float(np.mean(np.clip(s, 0.0, 1.0)))
 
 
 def svcca_from_bases(qa: np.ndarray, qb: np.ndarray) -> float:
     """Mean canonical correlation = mean singular value of Qa' Qb (min(r_a, r_b) values)."""
-    s = np.linalg.svd(qa.T @ qb, compute_uv=False)
-    return float(np.mean(np.clip(s, 0.0, 1.0)))
+    return svcca_from_block(qa.T @ qb)
 
 
 def svcca(x: np.ndarray, y: np.ndarray, variance: float = 0.99) -> float:
@@ -246,15 +252,28 @@ def rsa_matrix(
 
 
 def procrustes_state(x: np.ndarray, name: str = "x") -> np.ndarray:
-    """Centred features scaled to unit Frobenius norm."""
+    """(N, r) factor F with F F' = A A', A = centred x scaled to unit Frobenius norm.
+
+    F = A (r = D) when D <= N; when D > N, F = U S from the thin SVD A = U S V' (r = N), which
+    gives A'B and F_a'F_b the same singular values (V has orthonormal columns) with a smaller block.
+    """
     xc = _centred(x, name)
-    return xc / np.linalg.norm(xc)
+    a = xc / np.linalg.norm(xc)
+    if a.shape[1] <= a.shape[0]:
+        return a
+    u, s, _ = np.linalg.svd(a, full_matrices=False)
+    return u * s
+
+
+def procrustes_from_block(c: np.ndarray) -> float:
+    """sqrt(max(0, 2 - 2 ||C||_*)) for the block C = F_a' F_b of two Procrustes factors."""
+    nuc = float(np.sum(np.linalg.svd(c, compute_uv=False)))
+    return float(np.sqrt(max(0.0, 2.0 - 2.0 * nuc)))
 
 
 def procrustes_from_states(a: np.ndarray, b: np.ndarray) -> float:
     """sqrt(max(0, 2 - 2 ||a' b||_*)), ||.||_* the nuclear norm."""
-    nuc = float(np.sum(np.linalg.svd(a.T @ b, compute_uv=False)))
-    return float(np.sqrt(max(0.0, 2.0 - 2.0 * nuc)))
+    return procrustes_from_block(a.T @ b)
 
 
 def procrustes(x: np.ndarray, y: np.ndarray) -> float:
@@ -285,11 +304,23 @@ def procrustes(x: np.ndarray, y: np.ndarray) -> float:
 
 @dataclass
 class RidgeState:
-    """Thin SVD of centred x (U, s), ridge shrinkage factors f and ||xc||_F^2."""
+    """Per-model ridge terms from the thin SVD Xc = U S V'.
+
+    Attributes
+    ----------
+    u : (N, r) array, r = min(N, D)
+        Left singular vectors.
+    f : (r,) array
+        Shrinkage factors f_i = s_i^2 / (s_i^2 + lambda) (as predictor).
+    s2 : (r,) array
+        Squared singular values s_i^2 (as target).
+    sq : float
+        ||Xc||_F^2.
+    """
 
     u: np.ndarray
     f: np.ndarray
-    xc: np.ndarray
+    s2: np.ndarray
     sq: float
 
 
@@ -299,14 +330,27 @@ def ridge_state(x: np.ndarray, alpha: float = 1e-3, name: str = "x") -> RidgeSta
     u, s, _ = np.linalg.svd(xc, full_matrices=False)
     sq = float(np.sum(xc * xc))
     lam = alpha * sq / x.shape[1]
-    return RidgeState(u, s**2 / (s**2 + lam), xc, sq)
+    return RidgeState(u, s**2 / (s**2 + lam), s**2, sq)
+
+
+def ridge_r2_from_block(a: RidgeState, b: RidgeState, c: np.ndarray) -> tuple[float, float]:
+    """R^2(a -> b) and R^2(b -> a) from the one (r_a, r_b) block C = U_a' U_b.
+
+    With Yc = U_b S_b V_b', ||U_a,i' Yc||^2 = sum_j C_ij^2 s_b,j^2 (V_b' has orthonormal rows), so
+
+        R^2(a -> b) = sum_ij w_a,i C_ij^2 s_b,j^2 / ||Yc||^2,   w = 2 f - f^2,
+
+    and R^2(b -> a) is the same with C' and the roles swapped.
+    """
+    cc = c * c
+    wa, wb = 2 * a.f - a.f**2, 2 * b.f - b.f**2
+    return float(wa @ cc @ b.s2) / b.sq, float(a.s2 @ cc @ wb) / a.sq
 
 
 def ridge_r2(a: RidgeState, b: RidgeState) -> float:
-    """R^2 of predicting b's centred features from a's: 1 - sum_i (2 f_i - f_i^2) ||U_i' Yc||^2 ..."""
-    p = a.u.T @ b.xc
-    explained = float(np.sum((2 * a.f - a.f**2) * np.sum(p * p, axis=1)))
-    return explained / b.sq
+    """R^2 of predicting b's centred features from a's (one GEMM U_a' U_b, then
+    :func:`ridge_r2_from_block`)."""
+    return ridge_r2_from_block(a, b, a.u.T @ b.u)[0]
 
 
 def linear_reconstruction(x: np.ndarray, y: np.ndarray, alpha: float = 1e-3) -> float:
@@ -317,8 +361,9 @@ def linear_reconstruction(x: np.ndarray, y: np.ndarray, alpha: float = 1e-3) -> 
 
         R^2 = 1 - ||Yc - Yhat||_F^2 / ||Yc||_F^2
 
-    Computed from the thin SVD Xc = U S V': ||Yc - Yhat||^2 = ||Yc||^2 - sum_i (2 f_i - f_i^2) ||U_i'Yc||^2,
-    f_i = s_i^2 / (s_i^2 + lambda).
+    Computed from the thin SVD Xc = U S V': ||Yc - Yhat||^2 = ||Yc||^2 - sum_i (2 f_i - f_i^2)
+    ||U_i'Yc||^2, f_i = s_i^2 / (s_i^2 + lambda), and ||U_i'Yc||^2 = sum_j (U_x' U_y)_ij^2 s_y,j^2
+    from the thin SVD of Yc (:func:`ridge_r2_from_block`): both directions share one block U_x'U_y.
 
     Parameters
     ----------

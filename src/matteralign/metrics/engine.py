@@ -6,11 +6,13 @@ O(N k) or one small GEMM; dCor, RBF CKA, II and IdCor run one streamed pass for 
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -21,13 +23,13 @@ from ._checks import EmbeddingError, as_embedding, check_k, check_shape
 from .cka import linear_cross, linear_state, rbf_sigma
 from .cknna import cknna_from_graphs, self_hsic
 from .classical import (
-    procrustes_from_states,
+    procrustes_from_block,
     procrustes_state,
-    ridge_r2,
+    ridge_r2_from_block,
     ridge_state,
     rsa_matrix,
     svcca_basis,
-    svcca_from_bases,
+    svcca_from_block,
 )
 from .dcor import dcor_from_sums
 from .idcor import idcor_value
@@ -188,39 +190,252 @@ class _LinearCka(_PairLocal):
         return v, {}
 
 
-class _Svcca(_PairLocal):
+def _blas_threads(limit: int) -> Any:
+    """Context limiting BLAS/LAPACK to ``limit`` threads (no-op without threadpoolctl).
+
+    LAPACK SVDs of a few hundred columns gain little from threads and, when another process
+    shares the cores, OpenBLAS's threads wait on each other: on a loaded 2-core machine a
+    (887, 476) ``svd(compute_uv=False)`` took 4.1 s with 2 threads and 0.07 s with 1. The
+    factored kernels therefore run their SVDs single-threaded, several at once in a thread pool.
+    Process-wide: enter it from one thread only.
+    """
+    global _THREADPOOL
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        return nullcontext()
+    if _THREADPOOL is None:
+        _THREADPOOL = ThreadpoolController()
+    return _THREADPOOL.limit(limits=limit, user_api="blas")
+
+
+_THREADPOOL: Any = None
+
+
+def _worker_count() -> int:
+    """Threads for per-model and per-pair LAPACK work: the usable cores, at most the BLAS threads
+    this process was started with (so OMP_NUM_THREADS=1 keeps everything on one core)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    except ImportError:  # pragma: no cover
+        blas = []
+    return max(1, min(cores or 1, max(blas) if blas else cores or 1, 8))
+
+
+def _available_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo, or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+class _Factored(_PairLocal):
+    """A family whose pair score is a function of one block F_a' F_b of per-model (N, r_m) factors.
+
+    SVCCA (orthonormal bases after the variance cut), Procrustes (centred unit-norm features) and
+    ridge R^2 (left singular vectors). :meth:`batched_matrix` stacks all factors column-wise into
+    one (N, R) float64 array (R = sum r_m, Fortran order, so each model's factor is contiguous) and
+    forms its Gram F'F in column groups of at most ``gram_bytes`` per block (symmetric group blocks
+    by one SYRK; float64 on the backend's device), so no pair does its own N-long product; per pair
+    only the (r_a, r_b) block is reduced (singular values, traces), in a thread pool with
+    single-threaded LAPACK. :meth:`pair` computes the same block with one GEMM (per-pair callers:
+    permutation nulls, the Ray engine).
+    """
+
+    gram_bytes = 2**31
+    self_value: float | None = None  # score of a model against itself, by definition
+
+    def factor(self, state: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def with_factor(self, state: Any, f: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def scores(self, a: Any, b: Any, c: np.ndarray) -> tuple[float, float]:
+        """score(a -> b), score(b -> a) from the block C = F_a' F_b."""
+        raise NotImplementedError
+
+    def diagnostics(self, a: Any, b: Any) -> dict[str, float]:
+        return {}
+
+    def factor_columns(self, n: int, d: int) -> int:
+        """Upper bound of a model's factor width r for an (N, D) input."""
+        return min(n, d)
+
+    def pair(self, a, b):
+        if a is b and self.self_value is not None:
+            return self.self_value, self.diagnostics(a, b)
+        c = self.factor(a).T @ self.factor(b)
+        with _blas_threads(1):
+            v = self.scores(a, b, c)[0]
+        return v, self.diagnostics(a, b)
+
+    def _check_memory(self, xs: Sequence[np.ndarray], workers: int) -> None:
+        n = xs[0].shape[0]
+        widths = [self.factor_columns(n, x.shape[1]) for x in xs]
+        cols = max(max(widths), int(np.sqrt(self.gram_bytes / 8)))
+        need = 8 * (n * sum(widths) + min(sum(widths), cols) ** 2
+                    + workers * 3 * n * max(x.shape[1] for x in xs))
+        avail = _available_bytes()
+        if avail is not None and need > avail:
+            raise EmbeddingError(
+                f"{self.spec.id}: {len(xs)} models at N={n} need about {need / 1e9:.1f} GB "
+                f"(stacked factors {8 * n * sum(widths) / 1e9:.1f} GB, one Gram block and SVD "
+                f"scratch), but only {avail / 1e9:.1f} GB is available; score fewer models per "
+                "call or fewer samples."
+            )
+
+    def _gram(self, big: np.ndarray, lo: int, hi: int, lo2: int, hi2: int) -> np.ndarray:
+        """Block big[:, lo:hi]' big[:, lo2:hi2] in float64 (on the backend's device)."""
+        same = (lo, hi) == (lo2, hi2)
+        if self.be.device.type == "cuda":
+            left = self.be.tensor(big[:, lo:hi])
+            right = left if same else self.be.tensor(big[:, lo2:hi2])
+            return (left.T @ right).cpu().numpy()
+        left = big[:, lo:hi]
+        return left.T @ (left if same else big[:, lo2:hi2])  # SYRK when same
+
+    def batched_matrix(self, xs, names, progress, groups=None):
+        """All pairs from one (column-grouped) Gram of the stacked factors.
+
+        Same matrix, diagonal and diagnostics layout as :func:`score_matrix`'s pair loop; values
+        equal :meth:`pair` to float64 rounding of the N-long sums.
+        """
+        m, n = len(xs), xs[0].shape[0]
+        workers = _worker_count()
+        self._check_memory(xs, workers)
+        with _blas_threads(1), progress_bar(m, f"{self.spec.id}: models", progress) as adv:
+            def prep(i):
+                st = self.prepare(xs[i], names[i])
+                adv(1)
+                return st
+
+            states = pool_map(prep, range(m), workers)
+        widths = [self.factor(st).shape[1] for st in states]
+        off = np.concatenate([[0], np.cumsum(widths)]).astype(int)
+        big = np.empty((n, int(off[-1])), order="F")
+        for i, st in enumerate(states):
+            big[:, off[i] : off[i + 1]] = self.factor(st)
+            states[i] = self.with_factor(st, big[:, off[i] : off[i + 1]])
+            del st
+        cols = max(max(widths), int(np.sqrt(self.gram_bytes / 8)))
+        model_groups, g0 = [], 0
+        for i in range(1, m + 1):
+            if i == m or off[i + 1] - off[g0] > cols:
+                model_groups.append((g0, i))
+                g0 = i
+        out = np.full((m, m), np.nan)
+        diags: dict[str, np.ndarray] = {}
+        sym = self.spec.symmetric
+        with progress_bar(m * (m + 1) // 2, f"{self.spec.id}: pairs", progress) as adv:
+            for gi, (a0, a1) in enumerate(model_groups):
+                for b0, b1 in model_groups[gi:]:
+                    gram = self._gram(big, off[a0], off[a1], off[b0], off[b1])
+                    todo = [(a, b) for a in range(a0, a1) for b in range(max(a, b0), b1)]
+
+                    def one(ab, gram=gram, a0=a0, b0=b0):
+                        a, b = ab
+                        if a == b and self.self_value is not None:
+                            return self.self_value, self.self_value
+                        c = gram[off[a] - off[a0] : off[a + 1] - off[a0],
+                                 off[b] - off[b0] : off[b + 1] - off[b0]]
+                        return self.scores(states[a], states[b], c)
+
+                    with _blas_threads(1):
+                        results = list(pool_map(one, todo, workers))
+                    for (a, b), (v_ab, v_ba) in zip(todo, results, strict=True):
+                        out[a, b], out[b, a] = v_ab, v_ba
+                        written = [(a, b)] if sym else ([(a, b), (b, a)] if a != b else [])
+                        for i, j in written:
+                            for key, val in self.diagnostics(states[i], states[j]).items():
+                                diags.setdefault(key, np.full((m, m), np.nan))[i, j] = val
+                    adv(len(todo))
+                    del gram
+        return out, diags
+
+
+def pool_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> list[Any]:
+    """``[fn(x) for x in items]`` on ``workers`` threads (in order)."""
+    if workers <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, items))
+
+
+class _Svcca(_Factored):
+    """Factor: the orthonormal (N, r) basis kept by the variance cut (:func:`svcca_basis`)."""
+
+    self_value = 1.0
+
     def prepare(self, x, name, groups=None):
         return svcca_basis(x, self.p["variance"], name)
 
     def permute(self, state, x, perm):
         return state[perm]
 
-    def pair(self, a, b):
-        return svcca_from_bases(a, b), {"rank_a": float(a.shape[1]), "rank_b": float(b.shape[1])}
+    def factor(self, state):
+        return state
+
+    def with_factor(self, state, f):
+        return f
+
+    def scores(self, a, b, c):
+        v = svcca_from_block(c)
+        return v, v
+
+    def diagnostics(self, a, b):
+        return {"rank_a": float(a.shape[1]), "rank_b": float(b.shape[1])}
 
 
-class _Procrustes(_PairLocal):
+class _Procrustes(_Factored):
+    """Factor: centred unit-norm features, or U S of their thin SVD when D > N
+    (:func:`procrustes_state`)."""
+
+    self_value = 0.0
+
     def prepare(self, x, name, groups=None):
         return procrustes_state(x, name)
 
     def permute(self, state, x, perm):
         return state[perm]
 
-    def pair(self, a, b):
-        return procrustes_from_states(a, b), {}
+    def factor(self, state):
+        return state
+
+    def with_factor(self, state, f):
+        return f
+
+    def scores(self, a, b, c):
+        v = procrustes_from_block(c)
+        return v, v
 
 
+class _Linrec(_Factored):
+    """Factor: U of the thin SVD of Xc; both directions of a pair from one block U_a' U_b
+    (:func:`ridge_r2_from_block`)."""
 
-
-class _Linrec(_PairLocal):
     def prepare(self, x, name, groups=None):
         return ridge_state(x, self.p["alpha"], name)
 
     def permute(self, state, x, perm):
-        return type(state)(state.u[perm], state.f, state.xc[perm], state.sq)
+        return replace(state, u=state.u[perm])
 
-    def pair(self, a, b):
-        return ridge_r2(a, b), {}
+    def factor(self, state):
+        return state.u
+
+    def with_factor(self, state, f):
+        return replace(state, u=f)
+
+    def scores(self, a, b, c):
+        return ridge_r2_from_block(a, b, c)
 
 
 class _Streamed:
@@ -404,6 +619,8 @@ def score_matrix(
     kern = kernel_for(spec, be)
     diags: dict[str, np.ndarray] = {}
     if isinstance(kern, _Knn) and be.device.type == "cuda":
+        return kern.batched_matrix(list(xs), names, progress, groups)
+    if isinstance(kern, _Factored):
         return kern.batched_matrix(list(xs), names, progress, groups)
     if kern.streamed:
         n = xs[0].shape[0]
