@@ -427,7 +427,8 @@ def extraction_mlip(models: list[str], n: int, n_cpu: int, budget: int) -> None:
             full = load_dataset(dataset or "mlearn", data_root=root)
             ds = full.subset(min(n, len(full)), seed=0)
             small = ds.subset(min(n_cpu, len(ds)), seed=0)
-            row |= {"dataset": ds.name, "N": len(ds), "atoms": sum(len(s.atoms) for s in ds.samples)}
+            row |= {"dataset": ds.name, "N": len(ds),
+                    "atoms": sum(len(s.atoms) for s in ds.samples)}
             with tempfile.TemporaryDirectory() as tmp:
                 last = {}
                 for device, data in (("cuda", ds), ("cpu", small), ("cuda-small", small)):

@@ -157,7 +157,8 @@ def main() -> None:
         a.speedup = a.matrix = True
     if a.speedup:
         r = speedup(a.speedup_models, a.speedup_n, a.speedup_dim, a.k)
-        print(f"{r['what']}: engine {r['engine_s']:.2f} s, dense pair-by-pair {r['dense_s']:.1f} s, "
+        print(f"{r['what']}: engine {r['engine_s']:.2f} s, "
+              f"dense pair-by-pair {r['dense_s']:.1f} s, "
               f"ratio {r['ratio']:.1f}x, max rel diff {r['max_rel_diff']:.1e}", flush=True)
     if a.matrix:
         print("| metric | M | N | seconds | peak RSS (GiB) | median value |", flush=True)

@@ -24,7 +24,8 @@ def test_yaml_roundtrip_is_exact(tmp_path):
 
 def test_typo_key_names_the_key_and_file(tmp_path):
     path = tmp_path / "study.yaml"
-    path.write_text("name: x\ndatasets: [{name: qm9}]\nmodels: [{id: chgnet-0.3.0}]\nshard_sise: 3\n")
+    path.write_text(
+        "name: x\ndatasets: [{name: qm9}]\nmodels: [{id: chgnet-0.3.0}]\nshard_sise: 3\n")
     with pytest.raises(ConfigError, match=r"study.yaml: shard_sise: Extra inputs"):
         load_config(path)
 

@@ -106,7 +106,8 @@ def test_sigkill_then_rerun_resumes_and_matches_uninterrupted_run(tmp_path):
         np.testing.assert_array_equal(a.energy, b.energy)
 
 
-@pytest.mark.parametrize("command", [["datasets", "list"], ["datasets", "show", "elemental-crystals", "--n", "5"]])
+@pytest.mark.parametrize(
+    "command", [["datasets", "list"], ["datasets", "show", "elemental-crystals", "--n", "5"]])
 def test_dataset_commands(command):
     result = runner.invoke(app, command)
     assert result.exit_code == 0, result.output

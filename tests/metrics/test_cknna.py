@@ -40,7 +40,8 @@ def cknna_dense(x: np.ndarray, y: np.ndarray, k: int) -> float:
     ma, mb = topk_mask(kk, k), topk_mask(ll, k)
     m = ma * mb
     num = hsic_unbiased_dense(m * kk, m * ll)
-    return num / np.sqrt(hsic_unbiased_dense(ma * kk, ma * kk) * hsic_unbiased_dense(mb * ll, mb * ll))
+    return num / np.sqrt(hsic_unbiased_dense(ma * kk, ma * kk)
+                         * hsic_unbiased_dense(mb * ll, mb * ll))
 
 
 @pytest.mark.parametrize("k", [1, 3, 10, 40])

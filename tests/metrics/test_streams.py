@@ -11,7 +11,8 @@ from matteralign.metrics.streams import count_below, rank_sums
 
 
 def rank_sums_dense(knn, right, groups=None):
-    """R[a, b] = sum_i sum_{j in knn_a(i)} (1 + #{l != i, not in i's group: d_b(i,l) < d_b(i,j)})."""
+    """R[a, b] = sum_i sum_{j in knn_a(i)} (1 + #{l != i, not in i's group: d_b(i,l) < d_b(i,j)}).
+    """
     out = np.zeros((len(knn), len(right)), dtype=np.int64)
     for b, y in enumerate(right):
         d = cdist(y, y) ** 2

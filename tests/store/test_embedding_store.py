@@ -32,7 +32,8 @@ def test_roundtrip_and_load_joins_shards_in_order(tmp_path):
     np.testing.assert_array_equal(loaded.values, np.concatenate([first.layers["h"],
                                                                   second.layers["h"]]))
     np.testing.assert_array_equal(loaded.energy, np.concatenate([first.energy, second.energy]))
-    assert loaded.failures == [("bad0", "unsupported element Xe"), ("bad5", "unsupported element Xe")]
+    assert loaded.failures == [("bad0", "unsupported element Xe"),
+                               ("bad5", "unsupported element Xe")]
     assert not list(tmp_path.rglob("*.tmp"))
 
 

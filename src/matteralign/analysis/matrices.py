@@ -47,7 +47,8 @@ def join_on_ids(embeddings: Sequence[StoredEmbeddings]) -> AlignedEmbeddings:
         raise StoreError("no embeddings to join")
     for stored in embeddings:
         if len(set(stored.ids)) != len(stored.ids):
-            raise StoreError(f"model {stored.model!r} has duplicated sample ids in {stored.dataset!r}")
+            raise StoreError(
+                f"model {stored.model!r} has duplicated sample ids in {stored.dataset!r}")
     shared = set(embeddings[0].ids)
     for stored in embeddings[1:]:
         shared &= set(stored.ids)

@@ -11,7 +11,8 @@ app = typer.Typer(help="Registered models and their cards.", no_args_is_help=Tru
 
 @app.command("list")
 def list_models(
-    family: Annotated[str | None, typer.Option(help="Only this family (mlip, string, ...).")] = None,
+    family: Annotated[
+        str | None, typer.Option(help="Only this family (mlip, string, ...).")] = None,
 ) -> None:
     """List every registered model with its family, input modality and license."""
     from rich import box

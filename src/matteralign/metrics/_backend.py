@@ -92,7 +92,8 @@ class Backend:
         u_t = 0.0
         if mode == "medium":
             u_t = 2.0**-7
-        elif mode == "high" or (self.device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32):
+        elif mode == "high" or (self.device.type == "cuda"
+                                and torch.backends.cuda.matmul.allow_tf32):
             u_t = 2.0**-10
         return (1.0 + 2.0**-24) * (1.0 + u_t) - 1.0
 

@@ -1,6 +1,7 @@
 """Input validation shared by every metric: shapes, finiteness, sample counts and k.
 
-Each check raises :class:`EmbeddingError` with a message that names the argument and says what to do.
+Each check raises :class:`EmbeddingError` with a message that names the argument and says what to
+do.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ __all__ = [
 
 
 class EmbeddingError(ValueError):
-    """An embedding array cannot be scored as given (shape, NaN/inf, too few samples, degenerate)."""
+    """An embedding cannot be scored as given (shape, NaN/inf, too few samples, degenerate)."""
 
 
 def as_embedding(

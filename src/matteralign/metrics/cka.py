@@ -48,7 +48,8 @@ def linear_state(x: np.ndarray, be: Backend, unbiased: bool, name: str = "x") ->
     st.self_term = linear_cross(st, st, unbiased, gram=xc.T @ xc)
     if not st.self_term > 0:
         raise EmbeddingError(
-            f"{name}: the embedding has no variance after centring (constant rows); CKA is undefined."
+            f"{name}: the embedding has no variance after centring (constant rows); CKA is "
+            "undefined."
         )
     return st
 
@@ -94,11 +95,11 @@ def cka(
 
     CKA = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))
 
-    Biased HSIC_0 = tr(K H L H) / (N-1)^2 (Gretton 2005); unbiased HSIC_1 (Song et al. 2012) uses the
-    kernels with zeroed diagonals and can make CKA negative. ``kernel="linear"``: K = X X', computed
-    in feature space as ||Yc'Xc||_F^2 / (||Xc'Xc||_F ||Yc'Yc||_F) in O(N D^2) (unbiased: the
-    O(N D_x D_y) identities of the HSIC_1 terms). ``kernel="rbf"``: K_ij = exp(-||x_i-x_j||^2/(2 sigma^2)),
-    streamed over row blocks with float64 sums.
+    Biased HSIC_0 = tr(K H L H) / (N-1)^2 (Gretton 2005); unbiased HSIC_1 (Song et al. 2012) uses
+    the kernels with zeroed diagonals and can make CKA negative. ``kernel="linear"``: K = X X',
+    computed in feature space as ||Yc'Xc||_F^2 / (||Xc'Xc||_F ||Yc'Yc||_F) in O(N D^2) (unbiased:
+    the O(N D_x D_y) identities of the HSIC_1 terms). ``kernel="rbf"``:
+    K_ij = exp(-||x_i-x_j||^2/(2 sigma^2)), streamed over row blocks with float64 sums.
 
     Parameters
     ----------

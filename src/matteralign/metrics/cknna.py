@@ -28,8 +28,8 @@ def hsic_unbiased_sparse(
 
     HSIC_1(K, L) = [tr(K L) + (1'K1)(1'L1) / ((N-1)(N-2)) - 2/(N-2) 1'K L 1] / (N (N-3))
 
-    with K_ij = kv, L_ij = lv on S (diagonal zero). Both kernels are masked restrictions of symmetric
-    kernels, so tr(K L) = sum over (i,j) in S with (j,i) in S of K_ij L_ij, and
+    with K_ij = kv, L_ij = lv on S (diagonal zero). Both kernels are masked restrictions of
+    symmetric kernels, so tr(K L) = sum over (i,j) in S with (j,i) in S of K_ij L_ij, and
     1'K L 1 = sum_j colsum(K)_j rowsum(L)_j.
 
     Parameters

@@ -52,7 +52,9 @@ def mle_from_distances(r: np.ndarray, k: int) -> float:
     return float(np.mean((k - 1) / lr.sum(1)))
 
 
-def gride_from_distances(r: np.ndarray, n1: int, d_bounds: tuple[float, float] = (1e-3, 1e3)) -> float:
+def gride_from_distances(
+    r: np.ndarray, n1: int, d_bounds: tuple[float, float] = (1e-3, 1e3)
+) -> float:
     """GRIDE (Denti et al. 2022): maximum likelihood d of mu_i = r_{2 n1}(i) / r_{n1}(i).
 
     With n2 = 2 n1, f(mu) = d (mu^d - 1)^(n2-n1-1) / (B(n2-n1, n1) mu^((n2-1) d + 1)); the MLE

@@ -53,7 +53,8 @@ class StackedGraphs:
         graphs : sequence of M NeighbourGraph
             Inner-product graphs of the M models, each (N, k).
         be : Backend
-            Device; ``be.block_bytes`` (up to 4 GiB on CUDA by default) bounds the reverse-edge search's
+            Device; ``be.block_bytes`` (up to 4 GiB on CUDA by default) bounds the reverse-edge
+            search's
             temporaries.
         """
         import torch

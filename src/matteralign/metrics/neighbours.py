@@ -237,7 +237,8 @@ def nearest_neighbours(
         approximate neighbours. On CUDA, ``x`` is copied in its own dtype and checked for
         NaN/inf and constant rows on the device.
     groups : (N,) int array, optional
-        Samples with equal group id are never each other's neighbours (bootstrap copies of one sample).
+        Samples with equal group id are never each other's neighbours (bootstrap copies of one
+        sample).
     name : str
         Used in error messages.
 

@@ -1,6 +1,7 @@
 """Preprocessing steps applied before scoring, each a pure function with a recorded step id.
 
-Steps: ``"clamp-q0.95"`` (platonic-rep outlier clamp), ``"max-abs"`` (the paper's max-element scaling), ``"l2"``.
+Steps: ``"clamp-q0.95"`` (platonic-rep outlier clamp), ``"max-abs"`` (the paper's max-element
+scaling), ``"l2"``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     zero = np.flatnonzero(norms == 0)
     if zero.size:
         raise EmbeddingError(
-            f"x: {zero.size} row(s) are all zeros (first: row {zero[0]}) and cannot be L2-normalised; "
+            f"x: {zero.size} row(s) are all zeros (first: row {zero[0]}) and cannot be "
+            "L2-normalised; "
             "drop them or skip the 'l2' step."
         )
     return x / norms[:, None]

@@ -1,4 +1,4 @@
-"""Registry of parameterised metric ids ("cknna-k25", "cka-linear-unbiased", "dcor-u", "ii-k50", ...).
+"""Registry of parameterised metric ids ("cknna-k25", "cka-linear-unbiased", "dcor-u", "ii-k50").
 
 Every stored score carries a canonical id that says exactly which definition and parameters made it.
 """
@@ -34,7 +34,8 @@ class MetricSpec:
     family : str
         "cknna", "mknn", "cka", "dcor", "ii", "id", "idcor", "svcca", "rsa", "procrustes", "linrec".
     function : callable
-        The pure function, called as ``function(x, y, **params)`` (``function(x, **params)`` per model).
+        The pure function, called as ``function(x, y, **params)`` (``function(x, **params)`` for
+        a per-model measure).
     params : mapping
         Keyword arguments fixed by the id.
     per_model : bool

@@ -53,7 +53,8 @@ def permutation_null(
     """
     spec = get_metric(metric, **params)
     if spec.per_model:
-        raise ValueError(f"{spec.id} is a per-model metric; a pair permutation null does not apply.")
+        raise ValueError(
+            f"{spec.id} is a per-model metric; a pair permutation null does not apply.")
     be = resolve_backend(device, precision)
     names, xs = prepare_inputs(embeddings, spec, preprocessing)
     m, n = len(xs), xs[0].shape[0]

@@ -59,7 +59,8 @@ def cross_sums(
     """Sums over all (i, j) of products of two models' tiles, for every pair of models, in one pass.
 
     S[a, b] = sum_ij t_a(i, j) t_b(i, j), t = Euclidean distance ``kind="distance"`` or
-    RBF kernel exp(-||x_i - x_j||^2 / (2 sigma^2)) ``kind="rbf"`` (diagonal zeroed if ``zero_diag``).
+    RBF kernel exp(-||x_i - x_j||^2 / (2 sigma^2)) ``kind="rbf"`` (diagonal zeroed if
+    ``zero_diag``).
 
     Parameters
     ----------
@@ -120,7 +121,8 @@ def centred_product(
 
     Biased (V-statistic), A = H a H:        sum A o B = S - (2/N) sum_i a_i. b_i. + a.. b.. / N^2
     Unbiased (U-centred, Szekely-Rizzo 2014; equals Song et al.'s HSIC_1 numerator, with the
-    diagonals of a and b zero):  sum A~ o B~ = S + a.. b.. / ((N-1)(N-2)) - (2/(N-2)) sum_i a_i. b_i.
+    diagonals of a and b zero):
+    sum A~ o B~ = S + a.. b.. / ((N-1)(N-2)) - (2/(N-2)) sum_i a_i. b_i.
 
     Parameters
     ----------

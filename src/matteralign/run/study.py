@@ -76,7 +76,9 @@ def validate_study(config: StudyConfig) -> None:
     _validate_metrics(config)
 
 
-def embed_study(config: StudyConfig, out: Path, outcome: StudyOutcome | None = None) -> StudyOutcome:
+def embed_study(
+    config: StudyConfig, out: Path, outcome: StudyOutcome | None = None
+) -> StudyOutcome:
     """Embed every (dataset, model) pair whose modalities match into ``out/store``.
 
     Work is cut into one job per (model x dataset shard) and run by the executor that
@@ -134,7 +136,9 @@ def embed_study(config: StudyConfig, out: Path, outcome: StudyOutcome | None = N
     return outcome
 
 
-def align_study(config: StudyConfig, out: Path, outcome: StudyOutcome | None = None) -> StudyOutcome:
+def align_study(
+    config: StudyConfig, out: Path, outcome: StudyOutcome | None = None
+) -> StudyOutcome:
     """Score all pairs of models on each dataset with each metric; write Parquet tables.
 
     Writes ``out/alignment/<dataset>/<metric>.parquet`` (the M×M matrix) and
