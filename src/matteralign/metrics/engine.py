@@ -294,14 +294,14 @@ class _Factored(_PairLocal):
             )
 
     def _gram(self, big: np.ndarray, lo: int, hi: int, lo2: int, hi2: int) -> np.ndarray:
-        """Block big[:, lo:hi]' big[:, lo2:hi2] in float64 (on the backend's device)."""
-        same = (lo, hi) == (lo2, hi2)
-        if self.be.device.type == "cuda":
-            left = self.be.tensor(big[:, lo:hi])
-            right = left if same else self.be.tensor(big[:, lo2:hi2])
-            return (left.T @ right).cpu().numpy()
-        left = big[:, lo:hi]
-        return left.T @ (left if same else big[:, lo2:hi2])  # SYRK when same
+        """Block big[:, lo:hi]' big[:, lo2:hi2] in float64 (on the backend's device).
+
+        Formed by torch on CPU as well: numpy 2.5's symmetric-product path (SYRK, OpenBLAS
+        0.3.34) crashed on these column slices at 60 models x N = 10,000.
+        """
+        left = self.be.tensor(big[:, lo:hi])
+        right = left if (lo, hi) == (lo2, hi2) else self.be.tensor(big[:, lo2:hi2])
+        return (left.T @ right).cpu().numpy()
 
     def batched_matrix(self, xs, names, progress, groups=None):
         """All pairs from one (column-grouped) Gram of the stacked factors.
