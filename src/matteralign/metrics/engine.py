@@ -244,7 +244,7 @@ class _Factored(_PairLocal):
     ridge R^2 (left singular vectors). :meth:`batched_matrix` stacks all factors column-wise into
     one (N, R) float64 array (R = sum r_m, Fortran order, so each model's factor is contiguous) and
     forms its Gram F'F in column groups of at most ``gram_bytes`` per block (symmetric group blocks
-    by one SYRK; float64 on the backend's device), so no pair does its own N-long product; per pair
+    by one GEMM through torch; float64 on the backend's device), so no pair does its own N-long product; per pair
     only the (r_a, r_b) block is reduced (singular values, traces), in a thread pool with
     single-threaded LAPACK. :meth:`pair` computes the same block with one GEMM (per-pair callers:
     permutation nulls, the Ray engine).
@@ -253,11 +253,17 @@ class _Factored(_PairLocal):
     gram_bytes = 2**31
     self_value: float | None = None  # score of a model against itself, by definition
 
+    def permute(self, state: Any, x: np.ndarray, perm: np.ndarray) -> Any:
+        """State of x[perm]: the rows of the factor (default: the state is the factor)."""
+        return state[perm]
+
     def factor(self, state: Any) -> np.ndarray:
-        raise NotImplementedError
+        """The (N, r) factor of a state (default: the state itself)."""
+        return state
 
     def with_factor(self, state: Any, f: np.ndarray) -> Any:
-        raise NotImplementedError
+        """The state with its factor replaced by ``f`` (a view into the stacked factors)."""
+        return f
 
     def scores(self, a: Any, b: Any, c: np.ndarray) -> tuple[float, float]:
         """score(a -> b), score(b -> a) from the block C = F_a' F_b."""
@@ -378,15 +384,6 @@ class _Svcca(_Factored):
     def prepare(self, x, name, groups=None):
         return svcca_basis(x, self.p["variance"], name)
 
-    def permute(self, state, x, perm):
-        return state[perm]
-
-    def factor(self, state):
-        return state
-
-    def with_factor(self, state, f):
-        return f
-
     def scores(self, a, b, c):
         v = svcca_from_block(c)
         return v, v
@@ -403,15 +400,6 @@ class _Procrustes(_Factored):
 
     def prepare(self, x, name, groups=None):
         return procrustes_state(x, name)
-
-    def permute(self, state, x, perm):
-        return state[perm]
-
-    def factor(self, state):
-        return state
-
-    def with_factor(self, state, f):
-        return f
 
     def scores(self, a, b, c):
         v = procrustes_from_block(c)
