@@ -23,7 +23,8 @@ __all__ = ["linear_reconstruction", "procrustes", "rsa", "rsa_matrix", "rsa_scra
 def _centred(x: np.ndarray, name: str) -> np.ndarray:
     xc = x - x.mean(0, keepdims=True)
     if not np.any(xc):
-        raise EmbeddingError(f"{name}: all rows are identical (no variance); the measure is undefined.")
+        raise EmbeddingError(
+            f"{name}: all rows are identical (no variance); the measure is undefined.")
     return xc
 
 
@@ -54,9 +55,9 @@ def svcca(x: np.ndarray, y: np.ndarray, variance: float = 0.99) -> float:
     """SVCCA (Raghu et al. 2017): CCA between the top singular subspaces.
 
     Centre columns; keep the top singular directions explaining ``variance`` of each space
-    (ReSi's 99 % rule, not platonic-rep's fixed rank 10); the canonical correlations are the singular
-    values rho_1..rho_r of Qx' Qy (Qx, Qy orthonormal bases of the reduced spaces); SVCCA = mean rho,
-    r = min(r_x, r_y).
+    (ReSi's 99 % rule, not platonic-rep's fixed rank 10); the canonical correlations are the
+    singular values rho_1..rho_r of Qx' Qy (Qx, Qy orthonormal bases of the reduced spaces);
+    SVCCA = mean rho, r = min(r_x, r_y).
 
     Parameters
     ----------
@@ -77,7 +78,7 @@ def svcca(x: np.ndarray, y: np.ndarray, variance: float = 0.99) -> float:
 
 
 def rsa_ranks(x: np.ndarray, name: str = "x") -> np.ndarray:
-    """Centred, unit-norm average ranks of the N(N-1)/2 Euclidean distances (i < j); (P,) float64."""
+    """Centred, unit-norm average ranks of the N(N-1)/2 distances (i < j); (P,) float64."""
     r = stats.rankdata(pdist(x))
     r -= r.mean()
     nrm = np.linalg.norm(r)
@@ -111,8 +112,8 @@ def condensed_distances(x: np.ndarray, block_rows: int = 1024) -> np.ndarray:
 
     d^2 = |x_i|^2 + |x_j|^2 - 2 x_i . x_j by row-block GEMMs (float64), clamped at 0; the pairs
     where this cancels badly, d^2 <= 2^-20 (|x_i|^2 + |x_j|^2), are re-measured as the sum of
-    squared differences, so duplicate rows get exactly 0. Equal to ``pdist(x)`` to rounding, and exactly
-    for integer-valued x (no centring, which would round integers).
+    squared differences, so duplicate rows get exactly 0. Equal to ``pdist(x)`` to rounding, and
+    exactly for integer-valued x (no centring, which would round integers).
     """
     n = x.shape[0]
     sq = np.einsum("ij,ij->i", x, x)
@@ -212,9 +213,9 @@ def rsa_matrix(
     free = shutil.disk_usage(parent).free
     if need > free:
         raise OSError(
-            f"RSA of {m} models at N={n} needs {need / 1e9:.1f} GB of scratch disk for the distance "
-            f"ranks, but {parent} has {free / 1e9:.1f} GB free; point TMPDIR (or scratch_dir) at a "
-            "larger disk."
+            f"RSA of {m} models at N={n} needs {need / 1e9:.1f} GB of scratch disk for the "
+            f"distance ranks, but {parent} has {free / 1e9:.1f} GB free; point TMPDIR (or "
+            "scratch_dir) at a larger disk."
         )
     with tempfile.TemporaryDirectory(prefix="matteralign-rsa-", dir=scratch_dir) as tmp:
         path = Path(tmp) / "ranks.bin"
@@ -357,7 +358,8 @@ def linear_reconstruction(x: np.ndarray, y: np.ndarray, alpha: float = 1e-3) -> 
     """In-sample ridge R^2 of reconstructing y from x (asymmetric; swap arguments for y -> x).
 
     Yhat = Xc W, W = argmin ||Yc - Xc W||_F^2 + lambda ||W||_F^2, lambda = alpha ||Xc||_F^2 / D_x
-    (a scale-free penalty: alpha times the mean eigenvalue of Xc'Xc). Columns are centred (intercept).
+    (a scale-free penalty: alpha times the mean eigenvalue of Xc'Xc). Columns are centred
+    (intercept).
 
         R^2 = 1 - ||Yc - Yhat||_F^2 / ||Yc||_F^2
 

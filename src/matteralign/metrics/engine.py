@@ -243,9 +243,9 @@ class _Factored(_PairLocal):
     SVCCA (orthonormal bases after the variance cut), Procrustes (centred unit-norm features) and
     ridge R^2 (left singular vectors). :meth:`batched_matrix` stacks all factors column-wise into
     one (N, R) float64 array (R = sum r_m, Fortran order, so each model's factor is contiguous) and
-    forms its Gram F'F in column groups of at most ``gram_bytes`` per block (symmetric group blocks
-    by one GEMM through torch; float64 on the backend's device), so no pair does its own N-long product; per pair
-    only the (r_a, r_b) block is reduced (singular values, traces), in a thread pool with
+    forms its Gram F'F in column groups of at most ``gram_bytes`` per block (one float64 GEMM
+    through torch per block, on the backend's device), so no pair does its own N-long product;
+    per pair only the (r_a, r_b) block is reduced (singular values, traces), in a thread pool with
     single-threaded LAPACK. :meth:`pair` computes the same block with one GEMM (per-pair callers:
     permutation nulls, the Ray engine).
     """
