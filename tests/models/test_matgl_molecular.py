@@ -11,10 +11,8 @@ from ase.build import molecule  # noqa: E402
 
 from matteralign.data.sample import Sample  # noqa: E402
 from matteralign.errors import AdapterError, ModelNotFoundError, SampleError  # noqa: E402
-from matteralign.models.matgl_molecular import (  # noqa: E402
-    aggregate_on_destination,
-    tensor_invariants,
-)
+from matteralign.models.matgl_models import aggregate_on_destination  # noqa: E402
+from matteralign.models.matgl_molecular import tensor_invariants  # noqa: E402
 from matteralign.models.registry import create_adapter  # noqa: E402
 from matteralign.models.validate import validate_adapter  # noqa: E402
 

@@ -2,12 +2,13 @@
 
 matgl wheels ship no weights: the card's ``weights: matgl/<name>`` folder (``model.json``,
 ``model.pt``, ``state.pt``) is found under the data root or through the ``path`` option.
-``aggregate_on_destination`` makes matgl 4.1.2 run DGL-era M3GNet/TensorNet checkpoints as trained.
+``aggregate_on_destination`` (from :mod:`matteralign.models.matgl_models`) makes matgl 4.1.2 run
+DGL-era M3GNet/TensorNet checkpoints as trained.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -15,100 +16,9 @@ import torch
 from matteralign.errors import AdapterError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
 from matteralign.models.atom_features import pooled_structures_output
+from matteralign.models.matgl_models import aggregate_on_destination, aggregation_blocks
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def _swap_first_two_blocks(linear: torch.nn.Linear, width: int) -> None:
-    """Exchange input columns [0, width) and [width, 2 width) of a linear layer, in place."""
-    weight = linear.weight.data
-    linear.weight.data = torch.cat(
-        [weight[:, width : 2 * width], weight[:, :width], weight[:, 2 * width :]], dim=1
-    )
-
-
-def _edge_index_hook(
-    position: int, transform: Callable[[torch.Tensor], torch.Tensor]
-) -> Callable[[torch.nn.Module, tuple[Any, ...]], tuple[Any, ...]]:
-    """Forward pre-hook that replaces positional argument ``edge_index`` by its transform."""
-
-    def hook(module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
-        edge_index = args[position] if len(args) > position else None
-        if not (isinstance(edge_index, torch.Tensor) and edge_index.ndim == 2
-                and edge_index.shape[0] == 2):
-            raise AdapterError(
-                f"{type(module).__name__} was not called with edge_index (2, E) as positional "
-                f"argument {position}; aggregate_on_destination supports matgl 4.1.x only"
-            )
-        return (*args[:position], transform(edge_index), *args[position + 1 :])
-
-    return hook
-
-
-def aggregate_on_destination(model: torch.nn.Module) -> torch.nn.Module:
-    """Make matgl 4.1.x's M3GNet or TensorNet compute what a DGL-era checkpoint was trained to.
-
-    matgl's DGL implementations summed each edge message onto the edge's *destination* atom
-    (``update_all`` into ``dst``); TensorNet from matgl 2.2.0 and M3GNet from 3.0.0 sum onto
-    the *source* atom instead, with the same weights (checked against matgl 2.1.2 with its
-    DGL backend: energies within 5e-4 eV, features within 4e-4). Edges run both ways, so the
-    change is invisible for a sum of messages that depend on the edge length only, but not for
-    these messages, which concatenate the two end atoms' features in (source, destination)
-    order (M3GNet edge and node updates, TensorNet embedding) or carry the destination atom's
-    tensors (TensorNet interactions: at the destination, the old sum was that atom's own
-    tensors weighted by its radial filters; at the source it is its neighbours'). The
-    correction, in place and exact up to float rounding:
-
-    - M3GNet: each ``M3GNetGraphConv`` runs on reversed edges (destination, source) with the
-      source and destination blocks of the first layers of its edge- and node-update gated
-      MLPs exchanged, so every message is the old one, summed onto the old destination.
-      Bond vectors, the three-body block and the readout keep the original edges.
-    - TensorNet: the embedding runs on reversed edges with the two halves of ``emb2``
-      exchanged; each interaction gets edges (destination, destination).
-
-    Parameters
-    ----------
-    model : matgl ``Potential`` or its ``M3GNet`` / ``TensorNet`` model
-        Loaded with matgl 4.1.x (plain PyTorch layers, not the warp kernels).
-
-    Returns
-    -------
-    torch.nn.Module
-        The same object, corrected.
-
-    Raises
-    ------
-    AdapterError
-        For any other model or layer implementation.
-    """
-    net = getattr(model, "model", model)
-    kind = type(net).__name__
-    if kind == "M3GNet":
-        for block in net.graph_layers:
-            conv = block.conv
-            if type(conv).__name__ != "M3GNetGraphConv" or conv.include_state:
-                raise AdapterError(
-                    "aggregate_on_destination supports stateless M3GNetGraphConv layers only"
-                )
-            width = conv.edge_update_func.in_feats // 3
-            for gated in (conv.edge_update_func, conv.node_update_func):
-                for branch in (gated.layers, gated.gates):
-                    first = next(m for m in branch.modules() if isinstance(m, torch.nn.Linear))
-                    _swap_first_two_blocks(first, width)
-            conv.register_forward_pre_hook(_edge_index_hook(0, lambda e: e.flip(0)))
-        return model
-    if kind == "TensorNet":
-        embedding = net.tensor_embedding
-        if getattr(net, "_use_warp", False) or type(embedding).__name__ != "TensorEmbedding":
-            raise AdapterError(
-                "aggregate_on_destination supports TensorNet's PyTorch layers, not the warp kernels"
-            )
-        _swap_first_two_blocks(embedding.emb2, embedding.emb2.in_features // 2)
-        embedding.register_forward_pre_hook(_edge_index_hook(1, lambda e: e.flip(0)))
-        for layer in net.layers:
-            layer.register_forward_pre_hook(_edge_index_hook(0, lambda e: e[1].expand(2, -1)))
-        return model
-    raise AdapterError(f"aggregate_on_destination applies to M3GNet and TensorNet, not {kind}")
 
 
 def tensor_invariants(x: torch.Tensor) -> torch.Tensor:
@@ -150,10 +60,11 @@ class MatglMolecularAdapter(ModelAdapter):
         channels (64); ``False`` all real-spherical-harmonic components (9·64 columns,
         component-major in the order (l, m) = (0, 0), (1, -1..1), (2, -2..2)). M3GNet node
         features are invariant either way.
-    aggregate_on_destination : bool, default False
-        Apply :func:`aggregate_on_destination` after loading: for M3GNet and TensorNet
-        checkpoints trained with a DGL-era matgl (TensorNet ≤ 2.1.x, M3GNet ≤ 2.2.x), which
-        matgl 4.1.2 otherwise runs with messages summed onto the other end of each edge.
+    aggregate_on_destination : bool or {"all", "embedding"}, default False
+        Apply :func:`~matteralign.models.matgl_models.aggregate_on_destination` after loading
+        (``True`` means ``"all"``): for M3GNet and TensorNet checkpoints trained with a DGL-era
+        matgl (TensorNet ≤ 2.1.x, M3GNet ≤ 2.2.x), which matgl 4.1.2 otherwise runs with
+        messages summed onto the other end of each edge.
     """
 
     def load(self, device: str = "cpu", dtype: str = "float32") -> None:
@@ -176,8 +87,9 @@ class MatglMolecularAdapter(ModelAdapter):
                 f"model {self.id}: expected a matgl M3GNet, TensorNet or SO3Net potential at "
                 f"{self.weights_path()}, found {self._kind}"
             )
-        if self.options.get("aggregate_on_destination", False):
-            aggregate_on_destination(potential)
+        blocks = aggregation_blocks(self.options.get("aggregate_on_destination", False), self.id)
+        if blocks is not None:
+            aggregate_on_destination(potential, blocks)
         self._potential = potential
         self._converter = Atoms2Graph(potential.model.element_types, potential.model.cutoff)
 
