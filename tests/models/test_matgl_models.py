@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from matteralign.errors import ModelNotFoundError
+from matteralign.errors import AdapterError, ModelNotFoundError
 from matteralign.models.registry import create_adapter, get_card
 from matteralign.models.validate import validate_adapter
 
@@ -30,11 +30,17 @@ def tensornet(shared_data):
 
 
 def reference_energies(adapter, samples):
-    """Energies from matgl's own per-structure ASE calculator on the same weights."""
+    """Energies from matgl's own per-structure ASE calculator on the same (corrected) weights."""
     import matgl
     from matgl.ext.ase import PESCalculator
 
-    calculator = PESCalculator(matgl.load_model(adapter.weights_path()))
+    from matteralign.models.matgl_models import aggregate_on_destination, aggregation_blocks
+
+    potential = matgl.load_model(adapter.weights_path())
+    blocks = aggregation_blocks(adapter.options.get("aggregate_on_destination"), adapter.id)
+    if blocks is not None:
+        aggregate_on_destination(potential, blocks)
+    calculator = PESCalculator(potential)
     energies = []
     for sample in samples:
         atoms = sample.atoms.copy()
@@ -98,3 +104,89 @@ def test_missing_weights_say_what_to_pass(tmp_path):
     adapter = create_adapter("m3gnet-matpes-pbe", data_root=str(tmp_path))
     with pytest.raises(ModelNotFoundError, match="not found"):
         adapter.load("cpu", "float32")
+
+
+# Total energies in eV from matgl 2.1.2, float32, of the structures of ``_old_matgl_crystals``:
+# M3GNet with its DGL backend (matgl < 3.0 had no other M3GNet), TensorNet with its PyG backend
+# (the _tensornet_pyg model version 1 these checkpoints were written with).
+MATGL_2_1_2_EV = {
+    "m3gnet-mp-2021.2.8": {"NaCl": -6.7318, "Li2O": -14.1761, "MgO": -47.6042, "ZnO": -18.1745,
+                           "GaAs": -8.3658},
+    "m3gnet-matpes-pbe": {"NaCl": -6.7341, "Li2O": -14.1673, "MgO": -47.2374, "ZnO": -17.6726,
+                          "GaAs": -8.1557},
+    "m3gnet-matpes-r2scan": {"NaCl": -13.7539, "Li2O": -16.7481, "MgO": -64.1875,
+                             "ZnO": -36.2841, "GaAs": -26.9727},
+    "tensornet-matpes-pbe": {"NaCl": -6.7123, "Li2O": -14.0772, "MgO": -46.9154,
+                             "ZnO": -17.6598, "GaAs": -8.2264},
+    "tensornet-matpes-r2scan": {"NaCl": -13.6992, "Li2O": -16.6357, "MgO": -63.9181,
+                                "ZnO": -35.9651, "GaAs": -27.0012},
+}
+
+
+def _old_matgl_crystals():
+    """Five small two-element crystals (2-8 atoms), where the message direction matters."""
+    from ase.build import bulk
+
+    from matteralign.data.sample import Sample
+
+    structures = {
+        "NaCl": bulk("NaCl", "rocksalt", a=5.64),
+        "Li2O": bulk("OLi2", "fluorite", a=4.63),
+        "MgO": bulk("MgO", "rocksalt", a=4.21, cubic=True),
+        "ZnO": bulk("ZnO", "wurtzite", a=3.29, c=5.30),
+        "GaAs": bulk("GaAs", "zincblende", a=5.75),
+    }
+    return [Sample(name, atoms=atoms) for name, atoms in structures.items()]
+
+
+def _energies(adapter, samples):
+    return adapter.embed([adapter.prepare(s) for s in samples], [adapter.layer_names[0]],
+                         "mean").energy
+
+
+@pytest.mark.parametrize("model_id", sorted(MATGL_2_1_2_EV))
+def test_card_energies_equal_matgl_2_1_2(model_id, shared_data):
+    """With the card's aggregate_on_destination, matgl 4.1.2 computes what matgl 2.1.2 did.
+
+    On 275 multi-element crystals (MoNbTaW and Materials Project Li-O) the corrected energies
+    agree with matgl 2.1.2 within 0.6 meV/atom (M3GNet) and 0.004 meV/atom (TensorNet).
+    """
+    adapter = loaded(model_id, shared_data)
+    expected = MATGL_2_1_2_EV[model_id]
+    samples = _old_matgl_crystals()
+    np.testing.assert_allclose(_energies(adapter, samples), [expected[s.id] for s in samples],
+                               atol=2e-3)
+
+
+@pytest.mark.parametrize(
+    ("model_id", "blocks"),
+    [("m3gnet-matpes-pbe", False), ("tensornet-matpes-pbe", False),
+     ("tensornet-matpes-pbe", "all")],
+)
+def test_other_message_directions_are_far_from_matgl_2_1_2(model_id, blocks, shared_data):
+    """matgl 4.1.2 as shipped, and the DGL-TensorNet correction on this PyG TensorNet, are off.
+
+    Every one of the five crystals is more than 0.25 eV away (0.29 to 13 eV).
+    """
+    adapter = loaded(model_id, shared_data, aggregate_on_destination=blocks)
+    expected = MATGL_2_1_2_EV[model_id]
+    samples = _old_matgl_crystals()
+    error = np.abs(_energies(adapter, samples) - [expected[s.id] for s in samples])
+    assert error.min() > 0.25, error
+
+
+def test_card_options_name_the_correction():
+    assert get_card("m3gnet-mp-2021.2.8").options["aggregate_on_destination"] == "all"
+    assert get_card("tensornet-matpes-r2scan").options["aggregate_on_destination"] == "embedding"
+
+
+def test_aggregation_option_and_blocks_are_checked(m3gnet):
+    from matteralign.models.matgl_models import aggregate_on_destination, aggregation_blocks
+
+    assert aggregation_blocks(True, "m") == "all"
+    assert aggregation_blocks(None, "m") is None
+    assert aggregation_blocks("embedding", "m") == "embedding"
+    with pytest.raises(AdapterError, match="model m: option aggregate_on_destination"):
+        aggregation_blocks("source", "m")
+    with pytest.raises(AdapterError, match="M3GNet takes blocks='all' only"):
+        aggregate_on_destination(m3gnet.model, "embedding")
