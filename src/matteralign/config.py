@@ -6,7 +6,7 @@ The resolved configuration is written next to every result, so a result says how
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -67,6 +67,14 @@ class StudyConfig(BaseModel):
         1, description="local executor: 1 = serial in process; 'auto' = one per GPU (or core)"
     )
     ray_address: str | None = Field(None, description="Ray cluster address; None = local Ray")
+    prepare_workers: int = Field(
+        0, ge=0, description="processes per job that build graphs on the host while the model "
+        "runs (models whose preparation is host-only, on Linux); 0 = in the job's process"
+    )
+    cpu_threads: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto", description="torch threads per CPU job; 'auto' = this process's torch threads "
+        "shared among the local workers (1 per Ray task)"
+    )
 
     def resolved_device(self) -> str:
         if self.device != "auto":

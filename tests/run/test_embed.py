@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from ase import Atoms
 
 from matteralign.data.sample import Dataset, DatasetCard, Sample
-from matteralign.errors import SampleError
+from matteralign.errors import AdapterError, SampleError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
 from matteralign.models.card import LayerInfo, ModelCard
-from matteralign.run.embed import embed_dataset, resolve_layers, shard_slices
+from matteralign.run.embed import embed_dataset, prepared_items, resolve_layers, shard_slices
 from matteralign.store.embedding_store import EmbeddingStore
 
 
@@ -134,3 +136,64 @@ def test_shrunken_dataset_removes_stale_shards(tmp_path):
     embed_dataset(DistanceAdapter(CARD), make_dataset(15), store, shard_size=10)
     assert len(store.shard_paths("toy", "distance-test")) == 2
     assert len(store.load("toy", "distance-test", "last").ids) == 15
+
+
+class HostDistanceAdapter(DistanceAdapter):
+    """DistanceAdapter whose prepare may run in forked workers; records where it ran."""
+
+    host_prepare = True
+
+    def prepare(self, sample: Sample):
+        import os
+
+        atoms = super().prepare(sample)
+        atoms.info["prepared_by"] = os.getpid()
+        return atoms
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prepare workers fork (Linux)")
+def test_prepare_workers_give_the_serial_result(tmp_path):
+    import os
+
+    poison = {3: "Xe", 8: "Rn", 12: "Ne", 21: "Xe"}
+    dataset = make_dataset(poison=poison)
+    adapter = HostDistanceAdapter(CARD)
+    failures: dict[str, str] = {}
+    items = list(prepared_items(adapter, dataset.samples, failures, workers=3))
+    assert [i for i, _ in items] == [s.id for s in dataset.samples if s.id not in
+                                     ("mol-003", "mol-021")]
+    assert failures == {"mol-003": "element Xe not covered", "mol-021": "element Xe not covered"}
+    assert {atoms.info["prepared_by"] for _, atoms in items} - {os.getpid()}  # in other processes
+    serial, pooled = EmbeddingStore(tmp_path / "serial"), EmbeddingStore(tmp_path / "pooled")
+    embed_dataset(adapter, dataset, serial, shard_size=10, batch_budget=12)
+    embed_dataset(adapter, dataset, pooled, shard_size=10, batch_budget=12, prepare_workers=3)
+    for layer in ("first", "last"):
+        a, b = serial.load("toy", CARD.id, layer), pooled.load("toy", CARD.id, layer)
+        assert a.ids == b.ids and a.failures == b.failures and len(a.failures) == 4
+        np.testing.assert_array_equal(a.values, b.values)
+        np.testing.assert_array_equal(a.energy, b.energy)
+    # an adapter that does not declare a host-only prepare keeps it in this process
+    plain: dict[str, str] = {}
+    adapter.host_prepare = False
+    items = list(prepared_items(adapter, make_dataset(poison=poison).samples, plain, workers=3))
+    assert len(items) == 21 and plain == failures
+    assert {atoms.info["prepared_by"] for _, atoms in items} == {os.getpid()}
+
+
+class CrashingHostAdapter(HostDistanceAdapter):
+    """Its prepare kills the worker process on the sample holding Ar."""
+
+    def prepare(self, sample: Sample):
+        import os
+
+        if "Ar" in sample.atoms.get_chemical_symbols():
+            os._exit(3)
+        return super().prepare(sample)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prepare workers fork (Linux)")
+def test_a_dying_prepare_worker_is_an_adapter_error_naming_the_model_and_sample():
+    dataset = make_dataset(n=6, poison={4: "Ar"})
+    with pytest.raises(AdapterError, match=r"distance-test: a prepare worker process died .* "
+                       r"sample mol-00[0-4] or one after it"):
+        list(prepared_items(CrashingHostAdapter(CARD), dataset.samples, {}, workers=2))

@@ -92,14 +92,42 @@ def test_process_pool_equals_serial(tmp_path):
     card, dataset = toy_card(), toy_dataset()
     serial, pooled = EmbeddingStore(tmp_path / "a"), EmbeddingStore(tmp_path / "b")
     with LocalExecutor(workers=1) as executor:
-        _run(executor, serial, card, dataset)
+        _run(executor, serial, card, dataset, cpu_threads=1)
     with LocalExecutor(workers=2) as executor:
-        (summary,), _ = _run(executor, pooled, card, dataset)
+        (summary,), _ = _run(executor, pooled, card, dataset, cpu_threads=1)
     assert summary.computed == 3
     _assert_same(serial, pooled)
     workers = {pooled.read_shard(p).provenance["hardware"] for p in pooled.shard_paths("toy",
                                                                                         card.id)}
-    assert all("device cpu" in w for w in workers)
+    assert all(w.endswith("device cpu, torch threads 1") for w in workers)
+
+
+def test_cpu_threads_are_shared_among_workers_and_restored(tmp_path, monkeypatch):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        # workers = cores with every worker on all cores would run cores² threads
+        assert [LocalExecutor(workers=w).default_cpu_threads() for w in (1, 2, 3, 8)] == [
+            4, 2, 1, 1]
+        # a study's cpu_threads reaches its jobs; a serial run gives the caller its count back
+        cards, datasets = {"toy-distance": toy_card()}, {"toy": toy_dataset()}
+        _patch_registry(monkeypatch, cards, datasets)
+        raw = {"name": "toy", "datasets": [{"name": "toy"}], "models": [{"id": "toy-distance"}],
+               "shard_size": 10, "device": "cpu"}
+        study_module.embed_study(StudyConfig(**raw, cpu_threads=3), tmp_path / "three")
+        assert torch.get_num_threads() == 4
+        study_module.embed_study(StudyConfig(**raw), tmp_path / "auto")
+    finally:
+        torch.set_num_threads(threads)
+    for folder, expected in (("three", 3), ("auto", 4)):
+        store = EmbeddingStore(tmp_path / folder / "store")
+        hardware = {store.read_shard(p).provenance["hardware"]
+                    for p in store.shard_paths("toy", "toy-distance")}
+        assert len(hardware) == 1 and hardware.pop().endswith(f"torch threads {expected}")
+    with pytest.raises(ValueError, match="cpu_threads"):
+        StudyConfig(**raw, cpu_threads=0)
 
 
 def test_ray_run_is_bit_identical_to_local_and_resumable(tmp_path, ray_cluster):
@@ -208,3 +236,6 @@ def test_study_config_executor_settings():
     config = StudyConfig(name="x", datasets=[{"name": "d"}], models=[{"id": "m"}],
                          executor="ray", workers="auto", ray_address="auto")
     assert (config.executor, config.workers, config.ray_address) == ("ray", "auto", "auto")
+    assert (config.cpu_threads, config.prepare_workers) == ("auto", 0)
+    with pytest.raises(ValueError, match="prepare_workers"):
+        StudyConfig(name="x", datasets=[{"name": "d"}], models=[{"id": "m"}], prepare_workers=-1)

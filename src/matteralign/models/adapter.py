@@ -157,7 +157,13 @@ class ModelAdapter(ABC):
     Subclasses implement :meth:`load` and :meth:`embed`, and usually :meth:`prepare` and
     :meth:`cost`. ``prepare`` runs once per sample and raises :class:`SampleError` for a sample
     the model cannot take (the runner records it and goes on); ``embed`` takes prepared items.
+
+    ``host_prepare = True`` declares that :meth:`prepare` works on the host only (no device
+    calls) and returns picklable items, so the runner may call it in forked worker processes
+    while the model runs (``prepare_workers``).
     """
+
+    host_prepare: bool = False
 
     def __init__(self, card: ModelCard, **options: Any) -> None:
         self.card = card

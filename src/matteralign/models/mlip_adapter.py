@@ -112,6 +112,7 @@ class MLIPAdapter(ModelAdapter):
     """
 
     supported_dtypes: tuple[str, ...] = ("float32",)
+    host_prepare = True  # graphs are built on the host from numpy / CPU tensors
 
     def __init__(self, card, **options: Any) -> None:  # noqa: ANN001
         super().__init__(card, **options)

@@ -6,10 +6,13 @@ here once, so that adapters stay small.
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import pickle
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,21 +77,23 @@ class _ShardEmbedder:
         self.pooling = pooling
         self.budget = budget
 
-    def batches(self, items: list[tuple[str, Any]]) -> list[list[tuple[str, Any]]]:
-        """Consecutive batches whose summed cost stays within the budget (at least one item)."""
-        batches: list[list[tuple[str, Any]]] = []
+    def batches(self, items: Iterable[tuple[str, Any]]) -> Iterator[list[tuple[str, Any]]]:
+        """Consecutive batches whose summed cost stays within the budget (at least one item).
+
+        Lazy: a batch is yielded as soon as the next item would overflow it, so embedding starts
+        while later items are still being prepared.
+        """
         current: list[tuple[str, Any]] = []
         used = 0
         for sample_id, item in items:
             cost = self.adapter.cost(item)
             if current and used + cost > self.budget:
-                batches.append(current)
+                yield current
                 current, used = [], 0
             current.append((sample_id, item))
             used += cost
         if current:
-            batches.append(current)
-        return batches
+            yield current
 
     def run(self, batch: list[tuple[str, Any]], results: dict, failures: dict) -> None:
         try:
@@ -145,6 +150,98 @@ class _ShardEmbedder:
         self.run(batch[half:], results, failures)
 
 
+def _prepare_one(adapter: ModelAdapter, sample: Sample) -> tuple[Any, str | None]:
+    """(prepared item, None), or (None, the reason) for a sample the model cannot take."""
+    try:
+        return adapter.prepare(sample), None
+    except SampleError as error:
+        return None, error.reason
+    except Exception as error:
+        return None, f"{type(error).__name__}: {error}"
+
+
+_FORKED: dict[str, Any] = {}  # what forked prepare workers inherit: the adapter and the samples
+
+
+class _ArrayPickler(pickle.Pickler):
+    """Pickles CPU tensors as numpy arrays: 3-13x faster to load than torch's own reduction."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        import torch
+
+        if type(obj) is torch.Tensor and obj.device.type == "cpu" and not obj.requires_grad:
+            try:
+                return torch.from_numpy, (obj.numpy(),)
+            except TypeError:  # a dtype numpy lacks (bfloat16): torch's reduction
+                return NotImplemented
+        return NotImplemented
+
+
+def _prepare_in_worker(index: int) -> tuple[bytes | None, str | None]:
+    item, failure = _prepare_one(_FORKED["adapter"], _FORKED["samples"][index])
+    if item is None:
+        return None, failure
+    buffer = io.BytesIO()
+    _ArrayPickler(buffer, protocol=4).dump(item)  # protocol 4: arrays come back writable
+    return buffer.getvalue(), None
+
+
+def _quiet_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # the workers share the host's cores; the parent uses the device
+
+
+def can_prepare_in_workers(adapter: ModelAdapter) -> bool:
+    """True where ``prepare_workers`` takes effect: a host-only ``prepare`` on Linux (fork)."""
+    return adapter.host_prepare and sys.platform.startswith("linux")
+
+
+def prepared_items(
+    adapter: ModelAdapter, samples: Sequence[Sample], failures: dict[str, str], workers: int = 0
+) -> Iterator[tuple[str, Any]]:
+    """``(sample id, adapter.prepare(sample))`` in sample order; failures go to ``failures``.
+
+    With ``workers > 0`` and :func:`can_prepare_in_workers`, ``prepare`` runs in that many
+    forked processes (they inherit the loaded adapter; items come back pickled) while the caller
+    consumes the items, so host-side graph building overlaps the device's forward passes. The
+    items are those of the serial path, so the embeddings are identical.
+    """
+    if workers < 1 or len(samples) < 2 or not can_prepare_in_workers(adapter):
+        for sample in samples:
+            item, failure = _prepare_one(adapter, sample)
+            if failure is None:
+                yield sample.id, item
+            else:
+                failures[sample.id] = failure
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    _FORKED.update(adapter=adapter, samples=samples)
+    pool = ProcessPoolExecutor(min(workers, len(samples)), multiprocessing.get_context("fork"),
+                               initializer=_quiet_worker)
+    try:
+        outcomes = pool.map(_prepare_in_worker, range(len(samples)))
+        for sample in samples:
+            try:
+                payload, failure = next(outcomes)
+            except BrokenProcessPool as error:
+                raise AdapterError(
+                    f"model {adapter.id}: a prepare worker process died while preparing sample "
+                    f"{sample.id} or one after it ({error}); rerun with prepare_workers: 0 to "
+                    "prepare in the job's own process"
+                ) from error
+            if failure is None:
+                yield sample.id, pickle.loads(payload)
+            else:
+                failures[sample.id] = failure
+    finally:  # also when the consumer stops early: drop the work not yet started
+        pool.shutdown(wait=True, cancel_futures=True)
+        _FORKED.clear()
+
+
 def shard_config_hash(
     adapter: ModelAdapter,
     layers: Sequence[str],
@@ -186,6 +283,7 @@ def compute_shard(
     expected_hash: str,
     device: str = "cpu",
     dtype: str = "float32",
+    prepare_workers: int = 0,
 ) -> tuple[int, int]:
     """Embed one shard's samples with a loaded ``adapter`` and write the shard file.
 
@@ -200,6 +298,9 @@ def compute_shard(
         Resolved layer names (see :func:`resolve_layers`).
     expected_hash : str
         From :func:`shard_config_hash`; written into the shard header.
+    prepare_workers : int
+        Forked processes that run ``adapter.prepare`` while the model embeds earlier batches
+        (see :func:`prepared_items`); 0 prepares in this process.
 
     Returns
     -------
@@ -208,16 +309,9 @@ def compute_shard(
     chosen_layers = list(layers)
     started = time.perf_counter()
     failures: dict[str, str] = {}
-    prepared: list[tuple[str, Any]] = []
-    for sample in samples:
-        try:
-            prepared.append((sample.id, adapter.prepare(sample)))
-        except SampleError as error:
-            failures[sample.id] = error.reason
-        except Exception as error:
-            failures[sample.id] = f"{type(error).__name__}: {error}"
     results: dict[str, tuple[dict[str, np.ndarray], float | None]] = {}
     embedder = _ShardEmbedder(adapter, chosen_layers, pooling, batch_budget)
+    prepared = prepared_items(adapter, samples, failures, prepare_workers)
     for batch in embedder.batches(prepared):
         embedder.run(batch, results, failures)
     ids = [sample.id for sample in samples if sample.id in results]
@@ -276,6 +370,7 @@ def embed_dataset(
     device: str = "cpu",
     dtype: str = "float32",
     on_progress: Callable[[int], None] | None = None,
+    prepare_workers: int = 0,
 ) -> EmbedSummary:
     """Embed every sample of ``dataset`` with ``adapter`` into ``store``, resumably.
 
@@ -297,6 +392,9 @@ def embed_dataset(
     device, dtype : str
     on_progress : callable, optional
         Called with the number of samples finished (computed or skipped) after each shard.
+    prepare_workers : int
+        Processes that prepare samples (graph building) while the model runs; 0 = in this
+        process. Takes effect for adapters with ``host_prepare`` on Linux; same embeddings.
     """
     pooling = pooling or adapter.card.default_pooling
     chosen_layers = resolve_layers(adapter, layers)
@@ -324,6 +422,7 @@ def embed_dataset(
             adapter, samples, store, dataset=dataset.name, dataset_version=dataset.card.version,
             dataset_fingerprint=fingerprint, shard=shard, layers=chosen_layers, pooling=pooling,
             batch_budget=budget, expected_hash=expected, device=device, dtype=dtype,
+            prepare_workers=prepare_workers,
         )
         computed += 1
         embedded += n_ok

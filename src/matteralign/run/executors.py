@@ -13,6 +13,7 @@ import socket
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -69,8 +70,11 @@ class EmbedJob:
     layers : "last", "all" or list of str
         Unresolved layer selection.
     cpu_threads : int
-        Torch intra-op threads for CPU work. Float reductions depend on the thread count, so every
-        worker uses the coordinator's count and results don't depend on the executor.
+        Torch intra-op threads for CPU work, the same for every job of a run (the planner sets it,
+        not the worker): float reductions may depend on the thread count.
+    prepare_workers : int
+        Forked processes that prepare samples while the model runs (see
+        :func:`matteralign.run.embed.prepared_items`); 0 = in the job's process.
     """
 
     card: ModelCard
@@ -89,6 +93,7 @@ class EmbedJob:
     device: str = "cpu"
     dtype: str = "float32"
     cpu_threads: int = 1
+    prepare_workers: int = 0
 
     @property
     def model(self) -> str:
@@ -151,34 +156,49 @@ def run_embed_job(job: EmbedJob) -> JobResult:
                   n_samples=len(job.samples), worker=worker)
     store = EmbeddingStore(job.store_root)
     try:
-        if job.device == "cpu":
-            import torch
-
-            torch.set_num_threads(job.cpu_threads)
-        adapter = _adapter_for(job.card, job.options)
-        layers = resolve_layers(adapter, job.layers)
-        pooling = job.pooling or adapter.card.default_pooling
-        expected = shard_config_hash(adapter, layers, pooling, job.dtype, job.dataset_fingerprint,
-                                     job.shard_size, job.batch_budget, job.shard)
-        if store.shard_is_current(job.dataset, job.model, job.shard, expected):
-            n_ok, n_bad = stored_shard_counts(store, job.dataset, job.model, job.shard)
-            return JobResult(status="skipped", n_embedded=n_ok, n_failed=n_bad,
-                             seconds=time.perf_counter() - started, **common)
-        if _CACHE["loaded"] != (job.device, job.dtype):
-            adapter.load(job.device, job.dtype)
-            _CACHE["loaded"] = (job.device, job.dtype)
-        n_ok, n_bad = compute_shard(
-            adapter, job.samples, store, dataset=job.dataset, dataset_version=job.dataset_version,
-            dataset_fingerprint=job.dataset_fingerprint, shard=job.shard, layers=layers,
-            pooling=pooling, batch_budget=job.batch_budget, expected_hash=expected,
-            device=job.device, dtype=job.dtype,
-        )
+        with _torch_threads(job.cpu_threads if job.device == "cpu" else None):
+            n_ok, n_bad, skipped = _embed_shard(job, store)
     except Exception as error:  # a model that cannot load or run is skipped, not the whole study
         _CACHE.update(key=None, adapter=None, loaded=None)
         return JobResult(status="failed", error=f"{type(error).__name__}: {error}",
                          seconds=time.perf_counter() - started, **common)
-    return JobResult(status="computed", n_embedded=n_ok, n_failed=n_bad,
-                     seconds=time.perf_counter() - started, **common)
+    return JobResult(status="skipped" if skipped else "computed", n_embedded=n_ok,
+                     n_failed=n_bad, seconds=time.perf_counter() - started, **common)
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` torch intra-op threads (None: unchanged), then restore the count."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _embed_shard(job: EmbedJob, store: EmbeddingStore) -> tuple[int, int, bool]:
+    """(embedded, failed, skipped) for the job's shard: computed, or found current."""
+    adapter = _adapter_for(job.card, job.options)
+    layers = resolve_layers(adapter, job.layers)
+    pooling = job.pooling or adapter.card.default_pooling
+    expected = shard_config_hash(adapter, layers, pooling, job.dtype, job.dataset_fingerprint,
+                                 job.shard_size, job.batch_budget, job.shard)
+    if store.shard_is_current(job.dataset, job.model, job.shard, expected):
+        return (*stored_shard_counts(store, job.dataset, job.model, job.shard), True)
+    if _CACHE["loaded"] != (job.device, job.dtype):
+        adapter.load(job.device, job.dtype)
+        _CACHE["loaded"] = (job.device, job.dtype)
+    n_ok, n_bad = compute_shard(
+        adapter, job.samples, store, dataset=job.dataset, dataset_version=job.dataset_version,
+        dataset_fingerprint=job.dataset_fingerprint, shard=job.shard, layers=layers,
+        pooling=pooling, batch_budget=job.batch_budget, expected_hash=expected,
+        device=job.device, dtype=job.dtype, prepare_workers=job.prepare_workers,
+    )
+    return n_ok, n_bad, False
 
 
 # ---- planning and collecting (the coordinator side) --------------------------------------------
@@ -195,11 +215,15 @@ def plan_embed_jobs(
     batch_budget: int | None = None,
     device: str = "cpu",
     dtype: str = "float32",
+    cpu_threads: int | None = None,
+    prepare_workers: int = 0,
 ) -> list[EmbedJob]:
     """One :class:`EmbedJob` per shard of ``dataset`` for the model of ``card``.
 
     The shards and hashes are those of :func:`matteralign.run.embed.embed_dataset`, so a store
-    filled by either is resumed by the other.
+    filled by either is resumed by the other. ``cpu_threads`` (torch threads per CPU job)
+    defaults to this process's count; pass :meth:`Executor.default_cpu_threads` to share the
+    cores among workers.
     """
     fingerprint = dataset.fingerprint()
     slices = shard_slices(len(dataset), shard_size)
@@ -210,7 +234,8 @@ def plan_embed_jobs(
                  shard=shard, n_shards=len(slices), samples=list(dataset.samples[piece]),
                  store_root=str(store.root), layers=chosen, pooling=pooling,
                  shard_size=shard_size, batch_budget=batch_budget or 32, device=device,
-                 dtype=dtype, cpu_threads=_coordinator_threads())
+                 dtype=dtype, cpu_threads=cpu_threads or _coordinator_threads(),
+                 prepare_workers=prepare_workers)
         for shard, piece in enumerate(slices)
     ]
 
@@ -290,6 +315,10 @@ class Executor(ABC):
         """Release workers (a no-op where there are none)."""
         return None
 
+    def default_cpu_threads(self) -> int:
+        """Torch threads per CPU job when a study leaves ``cpu_threads`` at ``"auto"``."""
+        return _coordinator_threads()
+
     def __enter__(self) -> Executor:
         return self
 
@@ -349,6 +378,14 @@ class LocalExecutor(Executor):
             slots.put(self.gpus[w % len(self.gpus)] if self.gpus else None)
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
                                    initializer=_pin_worker, initargs=(slots,))
+
+    def default_cpu_threads(self) -> int:
+        """This process's torch threads shared among the workers (at least one each).
+
+        One worker per core with every worker on all cores would run cores² threads: each
+        OpenMP region then waits for the thread that shares its core.
+        """
+        return max(1, _coordinator_threads() // self.workers)
 
     def run(self, jobs: Sequence[EmbedJob]) -> Iterator[JobResult]:
         if self.workers == 1:
@@ -458,6 +495,10 @@ class RayExecutor(Executor):
         self.max_in_flight = max_in_flight or max(1, int(4 * max(slots, 1)))
         # max_calls=0: reuse workers (Ray's GPU default of 1 would reload the model per shard)
         self._remote = ray.remote(max_calls=0)(run_embed_job)
+
+    def default_cpu_threads(self) -> int:
+        """As many threads as CPUs each task reserves (at least one)."""
+        return max(1, int(self.cpus_per_task))
 
     def _submit(self, job: EmbedJob) -> Any:
         options: dict[str, Any] = {"num_cpus": self.cpus_per_task, "num_gpus": self.gpus_per_task}

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from rich.console import Console
@@ -22,6 +23,9 @@ from matteralign.errors import ConfigError, MatterAlignError, StoreError
 from matteralign.models.registry import get_card
 from matteralign.run.embed import EmbedSummary
 from matteralign.store.embedding_store import EmbeddingStore, atomic_write_bytes
+
+if TYPE_CHECKING:
+    from matteralign.run.executors import EmbedJob
 
 console = Console(stderr=True)
 
@@ -87,13 +91,50 @@ def embed_study(
     writes the manifest. Finished shards are skipped, so rerunning after a kill resumes where
     it stopped.
     """
-    from matteralign.run.executors import collect_summaries, make_executor, plan_embed_jobs
+    from matteralign.run.executors import collect_summaries, make_executor
 
     outcome = outcome or StudyOutcome(out)
     validate_study(config)
     store = EmbeddingStore(out / "store")
     device = config.resolved_device()
     datasets = load_study_datasets(config, outcome)
+    with make_executor(config.executor, config.workers, device, config.ray_address) as executor:
+        cpu_threads = (executor.default_cpu_threads() if config.cpu_threads == "auto"
+                       else config.cpu_threads)
+        jobs = _plan_jobs(config, datasets, store, device, cpu_threads)
+        with store.lock(), _progress() as progress:
+            tasks = {}
+            for job in jobs:
+                key = (job.dataset, job.model)
+                if key not in tasks:
+                    total = sum(len(j.samples) for j in jobs if (j.dataset, j.model) == key)
+                    tasks[key] = progress.add_task(f"{job.model} · {job.dataset}", total=total)
+
+            def advance(result) -> None:
+                progress.advance(tasks[(result.dataset, result.model)], result.n_samples)
+
+            summaries, failures = collect_summaries(jobs, executor.run(jobs), store, advance)
+            outcome.embedded.extend(summaries)
+            for summary in summaries:  # align reads only embeddings that finished
+                store.mark_complete(summary.dataset, summary.model, summary.n_shards)
+            reported = set()
+            for model, dataset, error in failures:
+                if model in reported:
+                    continue  # the model cannot load: one report, not one per dataset
+                reported.add(model)
+                outcome.skipped.append((f"model {model} on {dataset}", error))
+                progress.console.print(f"[yellow]skipping {model} on {dataset}: {error}")
+            store.write_manifest()
+    return outcome
+
+
+def _plan_jobs(
+    config: StudyConfig, datasets: list[Dataset], store: EmbeddingStore, device: str,
+    cpu_threads: int,
+) -> list[EmbedJob]:
+    """One job per (model, dataset shard), for every model on every dataset it can read."""
+    from matteralign.run.executors import plan_embed_jobs
+
     data_root = _data_root(config)
     jobs = []
     for selection in config.models:
@@ -108,32 +149,9 @@ def embed_study(
                     card, options, dataset, store, layers=config.layers,
                     pooling=selection.pooling, shard_size=config.shard_size,
                     batch_budget=config.batch_budget, device=device, dtype=config.dtype,
+                    cpu_threads=cpu_threads, prepare_workers=config.prepare_workers,
                 )
-    with store.lock(), _progress() as progress:
-        tasks = {}
-        for job in jobs:
-            key = (job.dataset, job.model)
-            if key not in tasks:
-                total = sum(len(j.samples) for j in jobs if (j.dataset, j.model) == key)
-                tasks[key] = progress.add_task(f"{job.model} · {job.dataset}", total=total)
-
-        def advance(result) -> None:
-            progress.advance(tasks[(result.dataset, result.model)], result.n_samples)
-
-        with make_executor(config.executor, config.workers, device, config.ray_address) as executor:
-            summaries, failures = collect_summaries(jobs, executor.run(jobs), store, advance)
-        outcome.embedded.extend(summaries)
-        for summary in summaries:  # align reads only embeddings that finished
-            store.mark_complete(summary.dataset, summary.model, summary.n_shards)
-        reported = set()
-        for model, dataset, error in failures:
-            if model in reported:
-                continue  # the model cannot load: one report, not one per dataset
-            reported.add(model)
-            outcome.skipped.append((f"model {model} on {dataset}", error))
-            progress.console.print(f"[yellow]skipping {model} on {dataset}: {error}")
-        store.write_manifest()
-    return outcome
+    return jobs
 
 
 def align_study(

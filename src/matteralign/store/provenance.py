@@ -36,11 +36,12 @@ def package_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
 def hardware(device: str) -> str:
     """A one-line description of the machine and the device used."""
     description = f"{platform.machine()} {platform.system()} python {platform.python_version()}"
-    if device.startswith("cuda"):
-        import torch
+    import torch
 
+    if device.startswith("cuda"):
         description += f"; {torch.cuda.get_device_name(torch.device(device))}"
-    return f"{description}; device {device}"
+        return f"{description}; device {device}"
+    return f"{description}; device {device}, torch threads {torch.get_num_threads()}"
 
 
 def environment_provenance(device: str, extra_packages: tuple[str, ...] = ()) -> dict[str, Any]:
