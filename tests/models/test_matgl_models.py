@@ -34,12 +34,10 @@ def reference_energies(adapter, samples):
     import matgl
     from matgl.ext.ase import PESCalculator
 
-    from matteralign.models.matgl_models import aggregate_on_destination, aggregation_blocks
+    from matteralign.models.matgl_models import apply_aggregation_option
 
     potential = matgl.load_model(adapter.weights_path())
-    blocks = aggregation_blocks(adapter.options.get("aggregate_on_destination"), adapter.id)
-    if blocks is not None:
-        aggregate_on_destination(potential, blocks)
+    apply_aggregation_option(potential, adapter.options, adapter.id)
     calculator = PESCalculator(potential)
     energies = []
     for sample in samples:

@@ -68,6 +68,14 @@ def aggregation_blocks(option: Any, model_id: str) -> AggregationBlocks | None:
     )
 
 
+def apply_aggregation_option(potential: torch.nn.Module, options: dict[str, Any],
+                             model_id: str) -> None:
+    """Apply the ``aggregate_on_destination`` adapter option (if set) to a loaded potential."""
+    blocks = aggregation_blocks(options.get("aggregate_on_destination"), model_id)
+    if blocks is not None:
+        aggregate_on_destination(potential, blocks)
+
+
 def aggregate_on_destination(
     model: torch.nn.Module, blocks: AggregationBlocks = "all"
 ) -> torch.nn.Module:
@@ -231,9 +239,7 @@ class MatGLAdapter(MLIPAdapter):
         self.architecture = type(inner).__name__
         if self.architecture not in self.architectures:
             raise AdapterError(f"model {self.id}: matgl class {self.architecture} is not supported")
-        blocks = aggregation_blocks(self.options.get("aggregate_on_destination", False), self.id)
-        if blocks is not None:
-            aggregate_on_destination(potential, blocks)
+        apply_aggregation_option(potential, self.options, self.id)
 
     def _graph(self, atoms: Any, sample_id: str) -> tuple[Any, Any]:
         from matgl.ext.ase import Atoms2Graph

@@ -2,8 +2,8 @@
 
 matgl wheels ship no weights: the card's ``weights: matgl/<name>`` folder (``model.json``,
 ``model.pt``, ``state.pt``) is found under the data root or through the ``path`` option.
-``aggregate_on_destination`` (from :mod:`matteralign.models.matgl_models`) makes matgl 4.1.2 run
-DGL-era M3GNet/TensorNet checkpoints as trained.
+The ``aggregate_on_destination`` option (see :mod:`matteralign.models.matgl_models`) makes
+matgl 4.1.2 run DGL-era M3GNet/TensorNet checkpoints as trained.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 from matteralign.errors import AdapterError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
 from matteralign.models.atom_features import pooled_structures_output
-from matteralign.models.matgl_models import aggregate_on_destination, aggregation_blocks
+from matteralign.models.matgl_models import apply_aggregation_option
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -87,9 +87,7 @@ class MatglMolecularAdapter(ModelAdapter):
                 f"model {self.id}: expected a matgl M3GNet, TensorNet or SO3Net potential at "
                 f"{self.weights_path()}, found {self._kind}"
             )
-        blocks = aggregation_blocks(self.options.get("aggregate_on_destination", False), self.id)
-        if blocks is not None:
-            aggregate_on_destination(potential, blocks)
+        apply_aggregation_option(potential, self.options, self.id)
         self._potential = potential
         self._converter = Atoms2Graph(potential.model.element_types, potential.model.cutoff)
 

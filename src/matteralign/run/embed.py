@@ -192,22 +192,19 @@ def _quiet_worker() -> None:
     torch.set_num_threads(1)  # the workers share the host's cores; the parent uses the device
 
 
-def can_prepare_in_workers(adapter: ModelAdapter) -> bool:
-    """True where ``prepare_workers`` takes effect: a host-only ``prepare`` on Linux (fork)."""
-    return adapter.host_prepare and sys.platform.startswith("linux")
-
-
 def prepared_items(
     adapter: ModelAdapter, samples: Sequence[Sample], failures: dict[str, str], workers: int = 0
 ) -> Iterator[tuple[str, Any]]:
     """``(sample id, adapter.prepare(sample))`` in sample order; failures go to ``failures``.
 
-    With ``workers > 0`` and :func:`can_prepare_in_workers`, ``prepare`` runs in that many
-    forked processes (they inherit the loaded adapter; items come back pickled) while the caller
-    consumes the items, so host-side graph building overlaps the device's forward passes. The
-    items are those of the serial path, so the embeddings are identical.
+    With ``workers > 0``, an adapter whose ``prepare`` is host-only (``host_prepare``) and
+    Linux (fork), ``prepare`` runs in that many forked processes (they inherit the loaded
+    adapter; items come back pickled) while the caller consumes the items, so host-side graph
+    building overlaps the device's forward passes. The items are those of the serial path, so
+    the embeddings are identical.
     """
-    if workers < 1 or len(samples) < 2 or not can_prepare_in_workers(adapter):
+    forkable = adapter.host_prepare and sys.platform.startswith("linux")
+    if workers < 1 or len(samples) < 2 or not forkable:
         for sample in samples:
             item, failure = _prepare_one(adapter, sample)
             if failure is None:
