@@ -7,10 +7,8 @@ or taken at the last prompt token.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +17,7 @@ from matteralign.data.sample import Sample
 from matteralign.errors import AdapterError, ModelNotFoundError, SampleError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
 from matteralign.models.hidden_state_pooling import pooled_hidden_output
+from matteralign.models.transformer_encoders import checkpoint_source
 
 BLANK_SYSTEM_PROMPT = "You are a domain-agnostic scientific encoder."
 
@@ -38,7 +37,6 @@ DEFAULT_SYSTEM_PROMPT = (
 
 PROMPTS = ("default", "blank", "blank-atomistic")
 TORCH_DTYPES = ("float32", "float64", "bfloat16", "float16")
-_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def atoms_as_text(atoms: Any) -> str:
@@ -137,9 +135,7 @@ class CausalLMAdapter(ModelAdapter):
                 f"model {self.id} is a family template: pass the option path=<local checkpoint "
                 "folder or cached hub name> of a Hugging Face causal LM"
             )
-        if not Path(str(path)).expanduser().exists() and _HUB_NAME.match(str(path)):
-            return str(path)
-        return str(self.weights_path())
+        return checkpoint_source(str(path), self.id)
 
     @property
     def layer_names(self) -> list[str]:

@@ -1,5 +1,5 @@
-"""Protein sequences for the 20-letter vocabularies of protein language models: the checks, the
-vocabulary file and the padded token batch.
+"""Protein sequences for protein language models: the 20-letter checks, rare residues read as X,
+the Foldseek 3Di states of a backbone, the vocabulary file and the padded token batch.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from matteralign.data.sample import Sample
+from matteralign.data.sample import ProteinStructure, Sample
 from matteralign.errors import SampleError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
 from matteralign.models.hidden_state_pooling import pooled_hidden_output
@@ -55,6 +55,62 @@ def standard_sequence(sample: Sample, model_id: str, max_length: int | None = No
             sample.id, f"has {len(sequence)} residues; {model_id} takes at most {max_length}"
         )
     return sequence
+
+
+def rare_residues_as_x(sequence: str, rare: str) -> str:
+    """``sequence`` with every letter of ``rare`` replaced by ``X``.
+
+    ProstT5's model card maps the rare amino acids U, Z, O and B to X before tokenising
+    (``re.sub(r"[UZOB]", "X", sequence)``).
+
+    Examples
+    --------
+    >>> rare_residues_as_x("MUKZB", "UZOB")
+    'MXKXX'
+    """
+    return sequence.translate(str.maketrans(rare, "X" * len(rare))) if rare else sequence
+
+
+def three_di_sequence(structure: ProteinStructure, sample_id: str) -> str:
+    """Foldseek's 3Di structural alphabet state of every residue of a backbone.
+
+    The states come from mini3di, a NumPy port of Foldseek's encoder; C-beta positions are
+    placed from N, CA and C as Foldseek does for residues without one.
+
+    Parameters
+    ----------
+    structure : ProteinStructure
+        Backbone (L, 4, 3) of N, CA, C, O in Å.
+    sample_id : str
+        Named in the error.
+
+    Returns
+    -------
+    str
+        L upper-case letters of Foldseek's 20-state alphabet (``"ACDEFGHIKLMNPQRSTVWY"``);
+        residues without a full neighbourhood (the chain ends) get ``D``, as in Foldseek.
+
+    Raises
+    ------
+    SampleError
+        If a residue lacks N, CA or C coordinates, or the chain is shorter than 3 residues.
+    """
+    import numpy as np
+    from mini3di import Encoder
+
+    backbone = np.asarray(structure.backbone, dtype=np.float64)
+    missing = np.flatnonzero(np.isnan(backbone[:, :3]).any(axis=(1, 2)))
+    if len(missing):
+        raise SampleError(
+            sample_id, f"residue {missing[0] + 1} lacks N, CA or C coordinates, which the 3Di "
+            "states need"
+        )
+    if len(backbone) < 3:
+        raise SampleError(sample_id, f"has {len(backbone)} residues; 3Di states need at least 3")
+    encoder = Encoder()
+    n, ca, c = backbone[:, 0], backbone[:, 1], backbone[:, 2]
+    states = encoder.encode_atoms(ca, np.full_like(ca, np.nan), n, c)
+    return str(encoder.build_sequence(states))
 
 
 def read_vocabulary(path: str | os.PathLike[str]) -> dict[str, int]:
