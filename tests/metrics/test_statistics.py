@@ -31,9 +31,16 @@ def test_permutation_null_equals_recompute(models, mid):
 
 
 def test_related_pair_is_significant(models):
+    df = permutation_null(models, "dcor", n_permutations=99, seed=0, progress=False)
+    ab = df[(df.model_a == "a") & (df.model_b == "b")].iloc[0]
+    assert ab.p_value == 0.01 and ab.calibrated > 0.5 and ab.z > 3 and ab.tau < ab.value
+
+
+def test_too_few_rounds_cannot_calibrate(models):
+    """With R + 1 < 1 / alpha, tau is the largest of {observed, null}: calibrated is 0."""
     df = permutation_null(models, "dcor", n_permutations=9, seed=0, progress=False)
     ab = df[(df.model_a == "a") & (df.model_b == "b")].iloc[0]
-    assert ab.p_value == 0.1 and ab.calibrated > 0.5 and ab.z > 3
+    assert ab.p_value == 0.1 and ab.calibrated == 0.0 and ab.tau == ab.value
 
 
 @pytest.mark.parametrize("mid", ["cknna-k5", "dcor", "cka-linear"])
@@ -41,6 +48,15 @@ def test_bootstrap_reproducible_and_brackets(models, mid):
     df = bootstrap_ci(models, mid, n_bootstrap=8, seed=1, progress=False)
     assert (df.ci_low <= df.ci_high).all()
     assert df.equals(bootstrap_ci(models, mid, n_bootstrap=8, seed=1, progress=False))
+
+
+def test_subsample_interval_has_no_duplicates_and_brackets_value(models):
+    df = bootstrap_ci(models, "cknna-k10", n_bootstrap=20, seed=0, progress=False)
+    assert (df.method == "subsample").all() and (df.resample_size == 30).all()
+    assert ((df.ci_low <= df.value) & (df.value <= df.ci_high)).mean() >= 2 / 3
+    boot = bootstrap_ci(models, "cknna-k10", n_bootstrap=4, seed=0, method="bootstrap",
+                        progress=False)
+    assert (boot.resample_size == 60).all()
 
 
 def test_per_model_rejected(models):

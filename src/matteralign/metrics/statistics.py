@@ -1,4 +1,4 @@
-"""Permutation nulls and bootstrap intervals for all model pairs, batched through the engine.
+"""Permutation nulls and sample-resampling intervals for all model pairs, through the engine.
 
 Seeded with numpy's default_rng, so reruns are bit-identical.
 """
@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ._backend import resolve_backend
-from .engine import kernel_for, prepare_inputs, progress_bar, score_matrix
+from .calibration import calibrated_scores
+from .engine import prepare_inputs, progress_bar, score_matrix
 from .registry import MetricSpec, get_metric
 
 __all__ = ["bootstrap_ci", "permutation_null"]
@@ -26,9 +27,11 @@ def _pairs(spec: MetricSpec, m: int) -> list[tuple[int, int]]:
 def permutation_null(
     embeddings: Mapping[str, Any],
     metric: str | MetricSpec,
-    n_permutations: int = 100,
+    n_permutations: int = 1000,
     seed: int = 0,
     *,
+    alpha: float = 0.05,
+    groups: Sequence[Any] | np.ndarray | None = None,
     preprocessing: Sequence[str] = (),
     device: Any = "cpu",
     precision: str | None = None,
@@ -37,62 +40,27 @@ def permutation_null(
 ) -> pd.DataFrame:
     """Permutation null of every pair: score(a, b[pi]) with b's rows shuffled.
 
-    Round r draws one permutation pi_r (``default_rng(seed)``) and applies it to the second model of
-    every pair. Work is reused: kNN graphs are relabelled (pi^-1 o N_b o pi, no new neighbour
-    search), CKA/SVCCA/Procrustes/ridge states have their rows permuted, and the streamed metrics
-    (dCor, RBF CKA, II, IdCor) score all pairs of a round in one pass against the permuted tiles,
-    with self terms cached. RSA recomputes the permuted model's ranks.
+    Round r draws one permutation pi_r (:func:`~.calibration.permutations`, free or within
+    ``groups``) and applies it to the second model of every pair
+    (:func:`~.calibration.null_matrices` reuses every model's per-model work).
 
     Returns
     -------
     DataFrame
         One row per pair (as in ``pairwise(...).rows``): value, null_mean, null_sd,
         z = (value - null_mean) / null_sd, p_value = (1 + #{null at least as aligned}) / (1 + R),
-        calibrated = (value - null_mean) / (1 - null_mean) for similarities (1 = perfect,
-        0 = chance) or (null_mean - value) / null_mean for dissimilarities (II, Procrustes).
+        tau (the (1 - alpha) null quantile, :func:`~.calibration.calibrate`), calibrated =
+        clip((value - tau) / (s_best - tau), 0, 1) (Gröger et al. 2026; dissimilarities mirrored),
+        p_fdr (Benjamini-Hochberg over the pairs), n_permutations, seed.
     """
-    spec = get_metric(metric, **params)
-    if spec.per_model:
-        raise ValueError(
-            f"{spec.id} is a per-model metric; a pair permutation null does not apply.")
-    be = resolve_backend(device, precision)
-    names, xs = prepare_inputs(embeddings, spec, preprocessing)
-    m, n = len(xs), xs[0].shape[0]
-    value, _ = score_matrix(spec, xs, names, be, progress=False)
-    rng = np.random.default_rng(seed)
-    null = np.empty((n_permutations, m, m))
-    kern = kernel_for(spec, be)
-    pairs = _pairs(spec, m)
-    if kern.streamed:
-        cache = kern.self_terms(xs, names)
-    else:
-        states = [kern.prepare(x, nm) for x, nm in zip(xs, names, strict=True)]
-    with progress_bar(n_permutations, f"{spec.id}: permutations", progress) as adv:
-        for r in range(n_permutations):
-            perm = rng.permutation(n)
-            if kern.streamed:
-                null[r] = kern.matrix(xs, [x[perm] for x in xs], names, None, self_cache=cache)
-            else:
-                used = sorted({b for _, b in pairs})
-                pst = {b: kern.permute(states[b], xs[b], perm) for b in used}
-                for a, b in pairs:
-                    null[r, a, b] = kern.pair(states[a], pst[b])[0]
-            adv(1)
-    recs = []
-    for a, b in pairs:
-        v, nl = float(value[a, b]), null[:, a, b]
-        mu, sd = float(nl.mean()), float(nl.std(ddof=1)) if n_permutations > 1 else float("nan")
-        if spec.higher_is_more_similar:
-            p = (1 + np.sum(nl >= v)) / (1 + n_permutations)
-            cal = (v - mu) / (1 - mu)
-        else:
-            p = (1 + np.sum(nl <= v)) / (1 + n_permutations)
-            cal = (mu - v) / mu
-        recs.append({"model_a": names[a], "model_b": names[b], "metric": spec.id, "value": v,
-                     "null_mean": mu, "null_sd": sd, "z": (v - mu) / sd if sd > 0 else float("nan"),
-                     "p_value": float(p), "calibrated": float(cal),
-                     "n_permutations": n_permutations, "seed": seed})
-    return pd.DataFrame(recs)
+    res = calibrated_scores(embeddings, metric, n_permutations, seed, alpha=alpha, groups=groups,
+                            preprocessing=preprocessing, device=device, precision=precision,
+                            progress=progress, **params)
+    rows = res.rows.rename(columns={"raw": "value"})
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (rows.value - rows.null_mean) / rows.null_sd.where(rows.null_sd > 0)
+    rows.insert(rows.columns.get_loc("null_sd") + 1, "z", z.astype(float))
+    return rows
 
 
 def bootstrap_ci(
@@ -102,48 +70,73 @@ def bootstrap_ci(
     seed: int = 0,
     level: float = 0.95,
     *,
+    method: str = "subsample",
     preprocessing: Sequence[str] = (),
     device: Any = "cpu",
     precision: str | None = None,
     progress: bool | None = None,
     **params: Any,
 ) -> pd.DataFrame:
-    """Percentile bootstrap intervals over samples for every pair.
+    """Sample-resampling intervals for every pair, without duplicated points by default.
 
-    Round r resamples N sample indices with replacement (``default_rng(seed)``), shared by all
-    models, and rescores every pair through the engine: per-model work is done once per round for
-    all M models, not once per pair. Copies of one sample are never each other's neighbours
-    (kNN metrics, II, IdCor exclude same-sample copies by index, like self).
+    ``method="subsample"`` (default; Politis, Romano & Wolf 1999): round r draws b = floor(N / 2)
+    distinct samples without replacement (``default_rng(seed)``), shared by all models, and
+    rescores every pair (with k scaled to round(k b / N), at least 1, for neighbour measures, so
+    k / N is kept). With s_N the full-data score and s_b^(r) the subsample scores, the interval is
+
+        [s_N - sqrt(b / N) (q_hi - s_N),  s_N - sqrt(b / N) (q_lo - s_N)]
+
+    where q_lo, q_hi are the (1 - level)/2 and (1 + level)/2 quantiles of s_b^(r) (the root
+    sqrt(b) (s_b - s_N) stands in for sqrt(N) (s_N - s)). No point is ever duplicated, so
+    neighbour and distance statistics see the geometry they see on the full data.
+
+    ``method="bootstrap"``: N indices with replacement; copies of one sample are kept out of each
+    other's neighbour lists (kNN metrics, II, IdCor), but distance and kernel statistics (dCor,
+    CKA) still see zero-distance duplicates; percentile interval of the resampled scores.
 
     Returns
     -------
     DataFrame
-        One row per pair: value (full data), boot_mean, boot_sd, ci_low, ci_high (the
-        (1 - level)/2 and (1 + level)/2 percentiles), n_bootstrap, seed.
+        One row per pair: value (full data), boot_mean, boot_sd (of the resampled scores), ci_low,
+        ci_high, method, resample_size, n_bootstrap, seed.
     """
     spec = get_metric(metric, **params)
     if spec.per_model:
         raise ValueError(f"{spec.id} is a per-model metric; use it on resampled arrays directly.")
+    if method not in ("subsample", "bootstrap"):
+        raise ValueError(f"method must be 'subsample' or 'bootstrap', not {method!r}")
     be = resolve_backend(device, precision)
     names, xs = prepare_inputs(embeddings, spec, preprocessing)
     m, n = len(xs), xs[0].shape[0]
     value, _ = score_matrix(spec, xs, names, be, progress=False)
     rng = np.random.default_rng(seed)
+    size = n // 2 if method == "subsample" else n
+    rspec = spec
+    k = spec.params.get("k")
+    if method == "subsample" and k is not None:
+        rspec = get_metric(spec, k=max(1, round(k * size / n)))
     boots = np.empty((n_bootstrap, m, m))
-    with progress_bar(n_bootstrap, f"{spec.id}: bootstrap", progress) as adv:
+    with progress_bar(n_bootstrap, f"{spec.id}: {method}", progress) as adv:
         for r in range(n_bootstrap):
-            idx = np.sort(rng.integers(0, n, n))
-            boots[r], _ = score_matrix(spec, [x[idx] for x in xs], names, be, progress=False,
-                                       groups=idx)
+            if method == "subsample":
+                idx = np.sort(rng.choice(n, size, replace=False))
+                boots[r], _ = score_matrix(rspec, [x[idx] for x in xs], names, be, progress=False)
+            else:
+                idx = np.sort(rng.integers(0, n, n))
+                boots[r], _ = score_matrix(spec, [x[idx] for x in xs], names, be, progress=False,
+                                           groups=idx)
             adv(1)
     lo_q, hi_q = (1 - level) / 2, (1 + level) / 2
     recs = []
     for a, b in _pairs(spec, m):
-        bt = boots[:, a, b]
+        bt, v = boots[:, a, b], float(value[a, b])
+        q_lo, q_hi = (float(np.nanquantile(bt, lo_q)), float(np.nanquantile(bt, hi_q)))
+        if method == "subsample":
+            f = np.sqrt(size / n)
+            q_lo, q_hi = v - f * (q_hi - v), v - f * (q_lo - v)
         recs.append({"model_a": names[a], "model_b": names[b], "metric": spec.id,
-                     "value": float(value[a, b]), "boot_mean": float(np.nanmean(bt)),
+                     "value": v, "boot_mean": float(np.nanmean(bt)),
                      "boot_sd": float(np.nanstd(bt, ddof=1)) if n_bootstrap > 1 else float("nan"),
-                     "ci_low": float(np.nanquantile(bt, lo_q)),
-                     "ci_high": float(np.nanquantile(bt, hi_q)),
+                     "ci_low": q_lo, "ci_high": q_hi, "method": method, "resample_size": size,
                      "n_bootstrap": n_bootstrap, "seed": seed})
     return pd.DataFrame(recs)

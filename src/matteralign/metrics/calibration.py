@@ -1,0 +1,496 @@
+"""Permutation-calibrated similarity (Gröger, Wen & Brbić 2026): nulls for all pairs at once,
+p-values, the calibrated score (obs - tau) / (s_best - tau) and Benjamini-Hochberg FDR.
+
+A round draws one permutation pi of the samples (optionally only within groups) and scores every
+ordered pair (a, b[pi]). kNN families reuse each model's neighbour list, relabelled, and score all
+pairs of a round from one lookup of the permuted edges in the union of the original edges.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._backend import Backend, resolve_backend
+from ._checks import EmbeddingError
+from .engine import kernel_for, prepare_inputs, progress_bar, score_matrix
+from .neighbours import NeighbourGraph, nearest_neighbours
+from .registry import MetricSpec, get_metric
+
+__all__ = [
+    "CalibratedScores",
+    "benjamini_hochberg",
+    "calibrate",
+    "calibrate_layers",
+    "calibrated_scores",
+    "null_matrices",
+    "permutations",
+]
+
+#: A calibrated score needs tau at least this far from the best attainable score; below it the
+#: null fills (nearly) the whole range at this N and the metric cannot tell pairs apart.
+MIN_HEADROOM = 0.1
+
+
+def permutations(
+    n: int, rounds: int, seed: int = 0, groups: Sequence[Any] | np.ndarray | None = None
+) -> np.ndarray:
+    """Seeded permutations of N samples, free or restricted to within groups.
+
+    Parameters
+    ----------
+    n : int
+    rounds : int
+    seed : int
+        ``numpy.random.default_rng(seed)``; the same seed gives the same permutations.
+    groups : (N,) labels, optional
+        Samples are only exchanged with samples of the same label (e.g. structures of one
+        composition, rattled copies of one molecule); a sample alone in its group stays put.
+
+    Returns
+    -------
+    (rounds, N) int64 array
+        Row r is pi_r; the permuted model is ``y[pi_r]``.
+    """
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        return np.stack([rng.permutation(n) for _ in range(rounds)]) if rounds else \
+            np.empty((0, n), dtype=np.int64)
+    labels = np.asarray(groups)
+    if labels.shape != (n,):
+        raise EmbeddingError(f"groups has shape {labels.shape}; expected one label per sample "
+                             f"({n},).")
+    _, codes = np.unique(labels, return_inverse=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    members = [m for m in np.split(order, bounds) if len(m) > 1]
+    out = np.tile(np.arange(n, dtype=np.int64), (rounds, 1))
+    for r in range(rounds):
+        for m in members:
+            out[r, m] = m[rng.permutation(len(m))]
+    return out
+
+
+def _best(spec: MetricSpec) -> float:
+    """The best attainable score: 1 for every similarity here, 0 for II and Procrustes."""
+    return 1.0 if spec.higher_is_more_similar else 0.0
+
+
+def calibrate(
+    observed: np.ndarray | float,
+    null: np.ndarray,
+    higher_is_more_similar: bool = True,
+    alpha: float = 0.05,
+    s_best: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Calibrated score, p-value and threshold tau from a permutation null (Gröger et al. 2026).
+
+    With R null values s_1..s_R and the observed s_0, for a similarity (higher = more aligned):
+
+        tau = the ceil((1 - alpha)(R + 1))-th smallest of {s_0, s_1, ..., s_R}
+        p = (1 + #{r : s_r >= s_0}) / (R + 1)
+        calibrated = clip((s_0 - tau) / (s_best - tau), 0, 1)
+
+    exactly as ``calibrated_similarity.calibrate`` (``s_best`` = its ``smax``; None gives
+    max(s_0 - tau, 0)). A dissimilarity (lower = more aligned, e.g. information imbalance) is
+    calibrated as the similarity -d with s_best = -d_best, i.e. tau is the
+    floor-complementary lower order statistic, p counts s_r <= s_0 and
+    calibrated = clip((tau - s_0) / (tau - d_best), 0, 1).
+
+    Parameters
+    ----------
+    observed : float or (...) array
+    null : (R, ...) array
+        Null scores; the leading axis is the round.
+    higher_is_more_similar : bool
+    alpha : float
+        Level of the threshold; a pair whose score does not beat the (1 - alpha) null quantile
+        calibrates to 0.
+    s_best : float, optional
+        Best attainable score (default 1 for similarities, 0 for dissimilarities).
+
+    Returns
+    -------
+    calibrated, p_value, tau : arrays shaped like ``observed``
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    obs = np.asarray(observed, dtype=np.float64)
+    nl = np.asarray(null, dtype=np.float64)
+    rounds = nl.shape[0]
+    if rounds < 1:
+        raise ValueError("a permutation null needs at least one round")
+    sign = 1.0 if higher_is_more_similar else -1.0
+    best = (1.0 if higher_is_more_similar else 0.0) if s_best is None else float(s_best)
+    o, s = sign * obs, sign * nl
+    combined = np.sort(np.concatenate([o[None], s]), axis=0)
+    idx = min(max(int(math.ceil((1.0 - alpha) * (rounds + 1))) - 1, 0), rounds)
+    tau = combined[idx]
+    p = (1.0 + (s >= o).sum(0)) / (rounds + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cal = np.clip((o - tau) / np.maximum(sign * best - tau, 1e-12), 0.0, 1.0)
+    cal = np.where(np.isnan(o), np.nan, cal)
+    return cal, p, sign * tau
+
+
+def benjamini_hochberg(p: np.ndarray | Sequence[float]) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (step-up FDR); NaNs are left out and kept NaN.
+
+    p_(i)^adj = min_{j >= i} min(1, m p_(j) / j) over the m finite p-values sorted ascending
+    (``scipy.stats.false_discovery_control(p, method="bh")``).
+    """
+    from scipy.stats import false_discovery_control
+
+    arr = np.asarray(p, dtype=np.float64)
+    out = np.full(arr.shape, np.nan)
+    ok = np.isfinite(arr)
+    if ok.any():
+        out[ok] = false_discovery_control(arr[ok], method="bh")
+    return out
+
+
+# --- nulls of every pair -------------------------------------------------------------------------
+
+
+class _KnnNull:
+    """All ordered pairs (a, b[pi]) of CKNNA or mutual kNN in one pass per round.
+
+    The permuted model's graph is its original graph relabelled: row i of y[pi] has neighbours
+    inv[N_y(pi_i)] (inv = pi^-1) with the same inner products. The union of every model's original
+    edges (key i N + j) is indexed once; a round looks up the M N k permuted edges in it and expands
+    each hit to every model holding that edge, giving the mutual edges S_ab of all pairs at once.
+    Per pair (with K = a's and L = b's edge values on S_ab):
+
+        mutual kNN = |S_ab| / (N k)
+        HSIC_1 = [tr(K L) + (1'K1)(1'L1)/((N-1)(N-2)) - 2/(N-2) 1'K L 1] / (N (N-3))
+
+    with tr(K L) over edges whose transpose is also in S_ab (:func:`~.cknna.hsic_unbiased_sparse`),
+    and CKNNA = HSIC_1 / sqrt(h_a h_b) with the models' cached self terms.
+    """
+
+    dense_limit = 2**26
+
+    def __init__(self, spec: MetricSpec, graphs: Sequence[NeighbourGraph]):
+        from .cknna import self_hsic
+        from .neighbours import sorted_graph
+
+        self.family = spec.family
+        self.m = len(graphs)
+        self.n, self.k = graphs[0].indices.shape
+        self.idx = np.stack([g.indices for g in graphs]).astype(np.int64)   # (M, N, k)
+        self.val = np.stack([g.values for g in graphs]).astype(np.float64)  # (M, N, k)
+        n, k, m = self.n, self.k, self.m
+        keys = (np.arange(n, dtype=np.int64)[None, :, None] * n + self.idx).reshape(-1)
+        owner = np.repeat(np.arange(m), n * k)
+        order = np.argsort(keys, kind="stable")
+        self.keys_sorted, self.owner, self.kval = keys[order], owner[order], \
+            self.val.reshape(-1)[order]
+        self.unique, self.start = np.unique(self.keys_sorted, return_index=True)
+        self.stop = np.append(self.start[1:], keys.size)
+        self.table = None
+        if n * n <= self.dense_limit:
+            self.table = np.full(n * n, -1, dtype=np.int32 if self.unique.size < 2**31 else
+                                 np.int64)
+            self.table[self.unique] = np.arange(self.unique.size)
+        self.h = (np.array([self_hsic(sorted_graph(g)) for g in graphs])
+                  if self.family == "cknna" else None)
+
+    def _lookup(self, q: np.ndarray) -> np.ndarray:
+        if self.table is not None:
+            return self.table[q].astype(np.int64)
+        pos = np.minimum(np.searchsorted(self.unique, q), self.unique.size - 1)
+        return np.where(self.unique[pos] == q, pos, -1)
+
+    def round(self, perm: np.ndarray) -> np.ndarray:
+        """(M, M) null scores of one permutation: [a, b] = score(a, b[perm]); NaN diagonal."""
+        from scipy import sparse
+
+        n, k, m = self.n, self.k, self.m
+        inv = np.empty(n, dtype=np.int64)
+        inv[perm] = np.arange(n)
+        cols = inv[self.idx[:, perm, :]].reshape(-1)               # (M N k)
+        rows = np.tile(np.repeat(np.arange(n, dtype=np.int64), k), m)
+        lval = self.val[:, perm, :].reshape(-1)
+        bmod = np.repeat(np.arange(m), n * k)
+        u = self._lookup(rows * n + cols)
+        hit = np.flatnonzero(u >= 0)
+        u = u[hit]
+        counts = self.stop[u] - self.start[u]
+        q = np.repeat(hit, counts)
+        first = np.repeat(self.start[u] - (np.cumsum(counts) - counts), counts)
+        h = first + np.arange(q.size)
+        a, b = self.owner[h], bmod[q]
+        keep = a != b
+        a, b, q, h = a[keep], b[keep], q[keep], h[keep]
+        pair = a * m + b
+        out = np.zeros(m * m)
+        if self.family == "mknn":
+            out += np.bincount(pair, minlength=m * m) / (n * k)
+        else:
+            i, j, kv, lv = rows[q], cols[q], self.kval[h], lval[q]
+            nn = np.int64(n) * n
+            ckey = pair * nn + i * n + j
+            o = np.argsort(ckey, kind="stable")
+            ckey, pair, i, j, kv, lv = ckey[o], pair[o], i[o], j[o], kv[o], lv[o]
+            tkey = pair * nn + j * n + i
+            pos = np.minimum(np.searchsorted(ckey, tkey), max(ckey.size - 1, 0))
+            both = ckey[pos] == tkey if ckey.size else np.zeros(0, dtype=bool)
+            tr = np.bincount(pair[both], weights=kv[both] * lv[both], minlength=m * m)
+            sk = np.bincount(pair, weights=kv, minlength=m * m)
+            sl = np.bincount(pair, weights=lv, minlength=m * m)
+            colk = sparse.csr_matrix((kv, (pair, j)), shape=(m * m, n))
+            rowl = sparse.csr_matrix((lv, (pair, i)), shape=(m * m, n))
+            cross = np.asarray(colk.multiply(rowl).sum(1)).ravel()
+            hab = (tr + sk * sl / ((n - 1) * (n - 2)) - 2.0 * cross / (n - 2)) / (n * (n - 3))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                den = np.sqrt(np.outer(self.h, self.h)).ravel()
+                out = np.where(den > 0, hab / den, np.nan)
+        out = out.reshape(m, m)
+        np.fill_diagonal(out, np.nan)
+        return out
+
+
+def null_matrices(
+    spec: MetricSpec,
+    xs: Sequence[np.ndarray],
+    names: Sequence[str],
+    be: Backend,
+    perms: np.ndarray,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """Null score matrices: out[r, a, b] = score(x_a, x_b[perms[r]]) for every ordered pair.
+
+    Per-model work is done once: kNN graphs are relabelled (:class:`_KnnNull`, all pairs of a
+    round from one edge lookup), CKA/SVCCA/Procrustes/ridge states have their rows permuted,
+    and the streamed metrics (dCor, RBF CKA, II, IdCor) score all pairs of a round in one pass
+    against the permuted tiles with self terms cached. RSA recomputes the permuted ranks.
+
+    Parameters
+    ----------
+    spec : MetricSpec
+    xs : M arrays (N, D_m), already preprocessed (:func:`~.engine.prepare_inputs`)
+    names : M str
+    be : Backend
+    perms : (R, N) int array (:func:`permutations`)
+
+    Returns
+    -------
+    (R, M, M) float64; the diagonal is NaN (a model is not compared with itself).
+    """
+    m, rounds = len(xs), perms.shape[0]
+    null = np.full((rounds, m, m), np.nan)
+    kern = kernel_for(spec, be)
+    label = f"{spec.id}: permutations"
+    if spec.family in ("cknna", "mknn"):
+        graphs = [nearest_neighbours(x, spec.params["k"], "inner", be, name=nm)
+                  for x, nm in zip(xs, names, strict=True)]
+        fast = _KnnNull(spec, graphs)
+        with progress_bar(rounds, label, progress) as adv:
+            for r in range(rounds):
+                null[r] = fast.round(perms[r])
+                adv(1)
+        return null
+    if kern.streamed:
+        cache = kern.self_terms(xs, names)
+        with progress_bar(rounds, label, progress) as adv:
+            for r in range(rounds):
+                null[r] = kern.matrix(xs, [x[perms[r]] for x in xs], names, None,
+                                      self_cache=cache)
+                adv(1)
+        np.einsum("rii->ri", null)[:] = np.nan
+        return null
+    states = [kern.prepare(x, nm) for x, nm in zip(xs, names, strict=True)]
+    with progress_bar(rounds, label, progress) as adv:
+        for r in range(rounds):
+            pst = [kern.permute(st, x, perms[r]) for st, x in zip(states, xs, strict=True)]
+            for a in range(m):
+                for b in range(m):
+                    if a != b:
+                        null[r, a, b] = kern.pair(states[a], pst[b])[0]
+            adv(1)
+    return null
+
+
+@dataclass
+class CalibratedScores:
+    """Raw and calibrated scores of every model pair, with their permutation statistics.
+
+    Attributes
+    ----------
+    metric : MetricSpec
+    rows : DataFrame
+        One row per pair (symmetric metrics: each unordered pair once; asymmetric: both orders):
+        model_a, model_b, metric, raw, null_mean, null_sd, tau, calibrated, p_value, p_fdr
+        (Benjamini-Hochberg over the rows of this matrix), headroom = |s_best - tau|,
+        null_fills_range (headroom < :data:`MIN_HEADROOM`), n_permutations, seed, restricted.
+    null : (R, M, M) array
+        The null matrices.
+    """
+
+    metric: MetricSpec
+    rows: pd.DataFrame
+    null: np.ndarray
+
+    def matrix(self, column: str = "calibrated") -> pd.DataFrame:
+        """An (M, M) matrix of one column (symmetric metrics filled both ways; diagonal NaN)."""
+        names = list(dict.fromkeys([*self.rows.model_a, *self.rows.model_b]))
+        out = pd.DataFrame(np.nan, index=names, columns=names, dtype=float)
+        for r in self.rows.itertuples():
+            out.loc[r.model_a, r.model_b] = getattr(r, column)
+            if self.metric.symmetric:
+                out.loc[r.model_b, r.model_a] = getattr(r, column)
+        out.index.name, out.columns.name = "model_a", "model_b"
+        return out
+
+
+def calibrated_scores(
+    embeddings: Mapping[str, Any],
+    metric: str | MetricSpec,
+    n_permutations: int = 1000,
+    seed: int = 0,
+    *,
+    alpha: float = 0.05,
+    groups: Sequence[Any] | np.ndarray | None = None,
+    observed: pd.DataFrame | None = None,
+    preprocessing: Sequence[str] = (),
+    device: Any = "cpu",
+    precision: str | None = None,
+    progress: bool | None = None,
+    **params: Any,
+) -> CalibratedScores:
+    """Permutation-calibrate every pair of a score matrix (all pairs share each round's pi).
+
+    Parameters
+    ----------
+    embeddings : mapping of model name -> (N, D_m) array
+    metric : str or MetricSpec
+    n_permutations : int
+        Rounds R; the smallest attainable p is 1 / (R + 1).
+    seed : int
+    alpha : float
+        Level of tau (:func:`calibrate`).
+    groups : (N,) labels, optional
+        Restrict permutations to within groups (:func:`permutations`).
+    observed : (M, M) DataFrame, optional
+        The raw matrix already computed (e.g. the one ``align`` stored); default: scored here.
+    preprocessing, device, precision, progress, **params
+        As :func:`~matteralign.metrics.pairwise`.
+
+    Returns
+    -------
+    CalibratedScores
+    """
+    spec = get_metric(metric, **params)
+    if spec.per_model:
+        raise ValueError(f"{spec.id} is a per-model metric; a pair permutation null does not "
+                         "apply.")
+    if n_permutations < 1:
+        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
+    be = resolve_backend(device, precision)
+    names, xs = prepare_inputs(embeddings, spec, preprocessing)
+    n = xs[0].shape[0]
+    if observed is None:
+        value, _ = score_matrix(spec, xs, names, be, progress=False)
+    else:
+        value = observed.loc[names, names].to_numpy(dtype=float)
+    perms = permutations(n, n_permutations, seed, groups)
+    null = null_matrices(spec, xs, names, be, perms, progress)
+    cal, p, tau = calibrate(value, null, spec.higher_is_more_similar, alpha)
+    best = _best(spec)
+    m = len(names)
+    pairs = [(a, b) for a in range(m) for b in range(m) if a != b and (not spec.symmetric or a < b)]
+    recs = []
+    for a, b in pairs:
+        nl = null[:, a, b]
+        headroom = abs(best - float(tau[a, b]))
+        recs.append({
+            "model_a": names[a], "model_b": names[b], "metric": spec.id,
+            "raw": float(value[a, b]), "null_mean": float(np.mean(nl)),
+            "null_sd": float(np.std(nl, ddof=1)) if n_permutations > 1 else float("nan"),
+            "tau": float(tau[a, b]), "calibrated": float(cal[a, b]),
+            "p_value": float(p[a, b]), "headroom": headroom,
+            "null_fills_range": bool(headroom < MIN_HEADROOM),
+            "n_permutations": n_permutations, "seed": seed, "restricted": groups is not None,
+        })
+    rows = pd.DataFrame(recs)
+    if not rows.empty:
+        rows.insert(rows.columns.get_loc("p_value") + 1, "p_fdr",
+                    benjamini_hochberg(rows.p_value.to_numpy()))
+    return CalibratedScores(spec, rows, null)
+
+
+def calibrate_layers(
+    layers_a: Sequence[np.ndarray],
+    layers_b: Sequence[np.ndarray],
+    metric: str | MetricSpec,
+    agg: str | Callable[[np.ndarray], float] = "max",
+    n_permutations: int = 1000,
+    seed: int = 0,
+    *,
+    alpha: float = 0.05,
+    groups: Sequence[Any] | np.ndarray | None = None,
+    preprocessing: Sequence[str] = (),
+    device: Any = "cpu",
+) -> dict[str, float]:
+    """Calibrate an aggregate (max or mean) over all layer pairs (Gröger et al. Algorithm 2).
+
+    T = agg_{l, l'} s(A_l, B_l'); each round applies ONE permutation to every layer of B, so the
+    null of T carries the same search over layer pairs as the observed T (the best of many layer
+    pairs is not compared with the null of one). Calibrated as :func:`calibrate`.
+
+    Parameters
+    ----------
+    layers_a, layers_b : sequences of (N, D_l) arrays
+    metric : str or MetricSpec
+    agg : {"max", "mean"} or callable on the (L_a, L_b) score matrix
+        For a dissimilarity, "max" means the best layer pair, i.e. the minimum.
+
+    Returns
+    -------
+    dict
+        observed, calibrated, p_value, tau, n_permutations.
+    """
+    spec = get_metric(metric)
+    if callable(agg):
+        fn = agg
+    elif agg == "mean":
+        fn = np.mean
+    elif agg == "max":
+        fn = np.max if spec.higher_is_more_similar else np.min
+    else:
+        raise ValueError(f"agg must be 'max', 'mean' or a callable, not {agg!r}")
+    be = resolve_backend(device, "float64")
+    la, lb = len(layers_a), len(layers_b)
+    named = {f"a{i}": x for i, x in enumerate(layers_a)} | {f"b{j}": y
+                                                              for j, y in enumerate(layers_b)}
+    names, xs = prepare_inputs(named, spec, preprocessing)
+    kern = kernel_for(spec, be)
+    perms = permutations(xs[0].shape[0], n_permutations, seed, groups)
+
+    def scores(left: Sequence[np.ndarray], right: Sequence[np.ndarray]) -> np.ndarray:
+        s = np.empty((la, lb))
+        for i, x in enumerate(left):
+            for j, y in enumerate(right):
+                s[i, j] = spec(x, y)
+        return s
+
+    if kern.streamed:
+        observed = float(fn(scores(xs[:la], xs[la:])))
+        null = np.array([fn(scores(xs[:la], [y[p] for y in xs[la:]])) for p in perms])
+    else:
+        states = [kern.prepare(x, nm) for x, nm in zip(xs, names, strict=True)]
+        observed = float(fn(np.array([[kern.pair(states[i], states[la + j])[0]
+                                       for j in range(lb)] for i in range(la)])))
+        null = np.empty(n_permutations)
+        for r, p in enumerate(perms):
+            pst = [kern.permute(states[la + j], xs[la + j], p) for j in range(lb)]
+            null[r] = fn(np.array([[kern.pair(states[i], pst[j])[0] for j in range(lb)]
+                                   for i in range(la)]))
+    cal, pv, tau = calibrate(observed, null, spec.higher_is_more_similar, alpha)
+    return {"observed": observed, "calibrated": float(cal), "p_value": float(pv),
+            "tau": float(tau), "n_permutations": n_permutations}
