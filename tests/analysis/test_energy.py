@@ -48,3 +48,31 @@ def test_mae_ignores_a_models_own_composition_scale_and_is_exact():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="differ"):
         energy_regression_error(np.zeros(3), np.zeros(4), np.ones((3, 1)))
+
+
+def test_exact_interpolation_is_refused():
+    """89 structures of 89 elements (matpes-*-refs): no residual freedom, so no MAE."""
+    from matteralign.analysis.energy import EnergyFitError
+
+    rng = np.random.default_rng(2)
+    counts = np.eye(89) * rng.integers(1, 4, size=89)
+    energies = rng.normal(size=89)
+    with pytest.raises(EnergyFitError, match="matpes-pbe-refs, model-x.*0 residual degrees"):
+        energy_regression_error(energies, energies + 0.1 * rng.normal(size=89), counts,
+                                name="matpes-pbe-refs, model-x")
+    counts = rng.integers(0, 5, size=(14, 4)).astype(float)
+    with pytest.raises(EnergyFitError, match="needs at least 10"):
+        compositional_residuals(rng.normal(size=14), counts)   # 14 - 5 = 9 < 10
+    assert compositional_residuals(rng.normal(size=15), rng.integers(0, 5, size=(15, 4))
+                                   .astype(float)).dof == 10
+
+
+def test_mae_interval_is_the_percentile_bootstrap():
+    from matteralign.analysis.energy import mae_interval
+
+    errors = np.random.default_rng(3).normal(scale=0.05, size=120)
+    lo, hi = mae_interval(errors, n_bootstrap=500, seed=4)
+    idx = np.random.default_rng(4).integers(0, 120, (500, 120))
+    ref = np.quantile(np.abs(errors)[idx].mean(1), [0.025, 0.975])
+    assert (lo, hi) == pytest.approx(tuple(ref), rel=1e-12)
+    assert lo < np.mean(np.abs(errors)) < hi
