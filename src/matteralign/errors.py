@@ -44,3 +44,10 @@ class StoreError(MatterAlignError, RuntimeError):
 
 class ConfigError(MatterAlignError, ValueError):
     """A study configuration is invalid (unknown key, model or dataset)."""
+
+
+class MetricError(MatterAlignError, KeyError):
+    """An unknown metric id or parameter; the message lists the registered families."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0])

@@ -17,8 +17,8 @@ def models():
 @pytest.mark.parametrize("mid", [m for m in list_metrics() if m not in ("mknn-k10",)] + ["mknn-k5"])
 def test_engine_equals_functions(models, mid):
     spec = get_metric(mid)
-    if spec.family in ("cknna", "mknn", "ii"):
-        spec = get_metric(mid, k=5)
+    if spec.k is not None and not spec.per_model:
+        spec = spec.with_k(5)
     res = pairwise(models, spec, progress=False)
     names = list(models)
     if spec.per_model:
@@ -97,7 +97,7 @@ def test_factored_gram_in_column_groups_equals_one_gram(mixed_models, mid, monke
     from matteralign.metrics import engine
 
     ref = pairwise(mixed_models, mid, progress=False)
-    monkeypatch.setattr(engine._Factored, "gram_bytes", 8)  # groups as wide as the widest model
+    monkeypatch.setattr(engine.FactoredKernel, "gram_bytes", 8)  # groups as wide as the widest
     got = pairwise(mixed_models, mid, progress=False)
     np.testing.assert_allclose(got.matrix.to_numpy(), ref.matrix.to_numpy(), rtol=1e-12,
                                atol=1e-14)

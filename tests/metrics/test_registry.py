@@ -22,7 +22,7 @@ def test_parse_and_canonical_ids():
 
 
 def test_unknown():
-    with pytest.raises(KeyError, match="known ids"):
+    with pytest.raises(KeyError, match="known families"):
         get_metric("cosine")
     with pytest.raises(KeyError):
         get_metric("dcor", k=3)

@@ -1,31 +1,42 @@
 """Alignment metrics between embeddings of the same samples, and an all-pairs engine.
 
 Pure functions on (N, D) arrays; :func:`pairwise` scores M models reusing per-model work.
+Measures are registered families (:func:`register_metric`); :func:`list_metrics` lists their ids.
 """
 
 from __future__ import annotations
 
+from . import builtin_families  # noqa: F401  (registers the built-in families)
 from ._checks import EmbeddingError
 from .cka import cka
 from .cknna import cknna
 from .classical import linear_reconstruction, procrustes, rsa, svcca
 from .dcor import distance_correlation
-from .engine import AlignmentResult, pairwise
+from .engine import AlignmentResult, PreparedModels, pairwise, prepare_models
 from .idcor import IdCorResult, id_correlation
 from .information_imbalance import information_imbalance
 from .intrinsic_dimension import intrinsic_dimension
 from .knn import mutual_knn
 from .neighbours import NeighbourGraph, nearest_neighbours
 from .preprocess import apply_preprocessing, clamp_outliers, l2_normalise, max_abs_normalise
-from .registry import MetricSpec, get_metric, list_metrics
+from .registry import (
+    MetricFamily,
+    MetricSpec,
+    get_metric,
+    list_families,
+    list_metrics,
+    register_metric,
+)
 from .statistics import bootstrap_ci, permutation_null
 
 __all__ = [
     "AlignmentResult",
     "EmbeddingError",
     "IdCorResult",
+    "MetricFamily",
     "MetricSpec",
     "NeighbourGraph",
+    "PreparedModels",
     "apply_preprocessing",
     "bootstrap_ci",
     "cka",
@@ -38,13 +49,16 @@ __all__ = [
     "intrinsic_dimension",
     "l2_normalise",
     "linear_reconstruction",
+    "list_families",
     "list_metrics",
     "max_abs_normalise",
     "mutual_knn",
     "nearest_neighbours",
     "pairwise",
     "permutation_null",
+    "prepare_models",
     "procrustes",
+    "register_metric",
     "rsa",
     "svcca",
 ]

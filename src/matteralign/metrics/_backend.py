@@ -110,11 +110,18 @@ class Backend:
         """Cast a float64 tensor to the tile dtype (the GEMM may round it further, see above)."""
         return x64.to(self.dtype)
 
-    def tensor(self, x: np.ndarray, dtype: Any = None) -> torch.Tensor:
-        """Copy a NumPy array to this device (float64 unless ``dtype`` is given)."""
+    def tensor(self, x: np.ndarray | torch.Tensor, dtype: Any = None) -> torch.Tensor:
+        """``x`` as a tensor on this device (float64 unless ``dtype`` is given).
+
+        A NumPy array is copied to the device (shared, not copied, on CPU when the dtype matches);
+        a tensor already there in that dtype is returned as it is.
+        """
         import torch
 
-        return torch.as_tensor(np.asarray(x), dtype=dtype or torch.float64, device=self.device)
+        dtype = dtype or torch.float64
+        if isinstance(x, torch.Tensor):
+            return x.to(device=self.device, dtype=dtype)
+        return torch.as_tensor(np.asarray(x), dtype=dtype, device=self.device)
 
     def block_rows(self, n: int, n_tiles: int = 1, itemsize: int = 8) -> int:
         """Rows per block so that ``n_tiles`` tiles of shape (rows, n) fit the memory budget."""

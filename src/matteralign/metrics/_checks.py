@@ -10,13 +10,19 @@ from typing import Any
 
 import numpy as np
 
+from matteralign.errors import MatterAlignError
+
 __all__ = [
-    "EmbeddingError", "as_embedding", "check_k", "check_same_samples", "check_shape",
-    "check_values_on_device",
+    "CONSTANT_RTOL", "EmbeddingError", "as_embedding", "check_k", "check_same_samples",
+    "check_shape", "check_values", "check_values_on_device",
 ]
 
+#: An embedding is constant (degenerate) when max_d (max_i x_id - min_i x_id) <= CONSTANT_RTOL
+#: max_id |x_id|: every row is the same vector up to rounding of its entries.
+CONSTANT_RTOL = 1e-12
 
-class EmbeddingError(ValueError):
+
+class EmbeddingError(MatterAlignError, ValueError):
     """An embedding cannot be scored as given (shape, NaN/inf, too few samples, degenerate)."""
 
 
@@ -48,13 +54,29 @@ def as_embedding(
         and every measure would return an artefact of its estimator.
     """
     arr = np.ascontiguousarray(check_shape(x, name, min_samples), dtype=np.float64)
-    n = arr.shape[0]
-    finite = np.isfinite(arr)
-    if not finite.all():
-        raise _nonfinite_error(name, np.flatnonzero(~finite.all(axis=1)))
-    if not allow_constant and n >= 2 and not np.ptp(arr, axis=0).any():
-        raise _constant_error(name, n)
+    check_values(arr, name, allow_constant)
     return arr
+
+
+def check_values(arr: np.ndarray, name: str = "x", allow_constant: bool = False) -> None:
+    """The value checks of :func:`as_embedding` on an (N, D) float array: no NaN/inf, and (with
+    two or more rows, unless ``allow_constant``) not every row the same vector, i.e. not
+    max_d ptp_d <= :data:`CONSTANT_RTOL` max |x|.
+
+    Raises
+    ------
+    EmbeddingError
+    """
+    n = arr.shape[0]
+    if not np.isfinite(arr.sum()):  # one pass; the row scan only when something is wrong
+        finite = np.isfinite(arr)
+        if not finite.all():
+            raise _nonfinite_error(name, np.flatnonzero(~finite.all(axis=1)))
+    if not allow_constant and n >= 2:
+        hi, lo = arr.max(axis=0), arr.min(axis=0)
+        scale = max(float(np.abs(hi).max()), float(np.abs(lo).max()))
+        if float((hi - lo).max()) <= CONSTANT_RTOL * scale:
+            raise _constant_error(name, n)
 
 
 def check_shape(x: object, name: str = "x", min_samples: int = 2) -> np.ndarray:
@@ -85,7 +107,7 @@ def check_shape(x: object, name: str = "x", min_samples: int = 2) -> np.ndarray:
     return arr
 
 
-def check_values_on_device(t: Any, name: str = "x") -> None:
+def check_values_on_device(t: Any, name: str = "x", allow_constant: bool = False) -> None:
     """The value checks of :func:`as_embedding` (NaN/inf, constant) on a (N, D) torch tensor.
 
     Runs where the tensor lives, so a GPU caller checks uploaded inputs at memory bandwidth instead
@@ -96,11 +118,15 @@ def check_values_on_device(t: Any, name: str = "x") -> None:
     EmbeddingError
         As :func:`as_embedding`.
     """
-    finite = t.isfinite()
-    if not bool(finite.all()):
-        raise _nonfinite_error(name, (~finite.all(dim=1)).nonzero().flatten().cpu().numpy())
-    if t.shape[0] >= 2 and bool((t == t[0]).all()):
-        raise _constant_error(name, t.shape[0])
+    if not bool(t.sum().isfinite()):
+        finite = t.isfinite()
+        if not bool(finite.all()):
+            raise _nonfinite_error(name, (~finite.all(dim=1)).nonzero().flatten().cpu().numpy())
+    if not allow_constant and t.shape[0] >= 2:
+        hi, lo = t.amax(dim=0), t.amin(dim=0)
+        scale = float(max(hi.abs().max(), lo.abs().max()))
+        if float((hi - lo).max()) <= CONSTANT_RTOL * scale:
+            raise _constant_error(name, t.shape[0])
 
 
 def _nonfinite_error(name: str, bad_rows: np.ndarray) -> EmbeddingError:

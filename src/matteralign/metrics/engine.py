@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ._backend import Backend, resolve_backend
-from ._checks import EmbeddingError, as_embedding, check_k, check_shape
+from ._checks import EmbeddingError, check_k, check_shape, check_values, check_values_on_device
 from .cka import linear_cross, linear_state, rbf_sigma
 from .cknna import cknna_from_graphs, self_hsic
 from .classical import (
@@ -38,11 +38,18 @@ from .intrinsic_dimension import id_from_graph_values
 from .knn import mutual_knn_from_graphs
 from .knn_pairs import StackedGraphs, knn_pair_matrix
 from .neighbours import nearest_neighbours, sorted_graph
-from .preprocess import apply_preprocessing
+from .preprocess import check_steps, preprocess_values
 from .registry import MetricSpec, get_metric
-from .streams import centred_product, cross_sums, pair_two_nn, rank_sums
+from .streams import _Model, _tile, centred_product, cross_sums, pair_two_nn, rank_sums
 
-__all__ = ["AlignmentResult", "pairwise"]
+__all__ = [
+    "AlignmentResult",
+    "PreparedModels",
+    "check_scorable",
+    "kernel_for",
+    "pairwise",
+    "prepare_models",
+]
 
 
 @dataclass
@@ -106,10 +113,11 @@ def progress_bar(total: int, label: str, enabled: bool | None) -> Iterator[Calla
 # --- per-family kernels ------------------------------------------------------------------------
 
 
-class _PairLocal:
+class PairKernel:
     """A family scored pair by pair from per-model states."""
 
     streamed = False
+    device_inputs = False  # True: accepts (N, D) float64 tensors on the backend's device
 
     def __init__(self, spec: MetricSpec, be: Backend):
         self.spec, self.p, self.be = spec, dict(spec.params), be
@@ -125,11 +133,17 @@ class _PairLocal:
         raise NotImplementedError
 
 
-class _Knn(_PairLocal):
+class NeighbourGraphKernel(PairKernel):
+    """CKNNA (``mode = "cknna"``) or mutual kNN (``"mknn"``) from per-model neighbour graphs."""
+
+    mode = "cknna"
+    device_inputs = True
+
     def prepare(self, x, name, groups=None):
-        g = nearest_neighbours(x, self.p["k"], "inner", self.be, groups=groups, name=name)
+        g = nearest_neighbours(x, self.p["k"], "inner", self.be, groups=groups, name=name,
+                               checked=True)
         sg = sorted_graph(g)
-        return {"g": g, "sg": sg, "h": self_hsic(sg) if self.spec.family == "cknna" else None}
+        return {"g": g, "sg": sg, "h": self_hsic(sg) if self.mode == "cknna" else None}
 
     def permute(self, state, x, perm):
         return {"g": state["g"], "sg": sorted_graph(state["g"], perm), "h": state["h"]}
@@ -138,10 +152,20 @@ class _Knn(_PairLocal):
         diag = {"tied_fraction_a": a["g"].tied_fraction, "tied_fraction_b": b["g"].tied_fraction}
         if self.be.neighbours == "approximate":
             diag |= {"recall_a": a["g"].recall, "recall_b": b["g"].recall}
-        if self.spec.family == "mknn":
+        if self.mode == "mknn":
             return mutual_knn_from_graphs(a["sg"], b["sg"]), diag
         v, n_mutual = cknna_from_graphs(a["sg"], b["sg"], a["h"], b["h"])
         return v, {**diag, "n_mutual": float(n_mutual)}
+
+    def graph(self, x, name, groups=None):
+        """The model's neighbour graph (the per-model state of :meth:`rows_matrix`)."""
+        return nearest_neighbours(x, self.p["k"], "inner", self.be, groups=groups, name=name,
+                                  checked=True)
+
+    def rows_matrix(self, graphs, rows=None):
+        """Rows ``rows`` (default all) of the M x M matrix from all models' graphs, batched on the
+        device (:func:`~.knn_pairs.knn_pair_matrix`): values and mutual-edge counts, (R, M)."""
+        return knn_pair_matrix(StackedGraphs.build(graphs, self.be), self.mode, self.be, rows)
 
     def batched_matrix(self, xs, names, progress, groups=None):
         """All pairs on the device at once (:func:`~.knn_pairs.knn_pair_matrix`), row by row.
@@ -152,12 +176,10 @@ class _Knn(_PairLocal):
         graphs = []
         with progress_bar(len(xs), f"{self.spec.id}: models", progress) as adv:
             for x, nm in zip(xs, names, strict=True):
-                graphs.append(nearest_neighbours(x, self.p["k"], "inner", self.be, groups=groups,
-                                                 name=nm))
+                graphs.append(self.graph(x, nm, groups))
                 adv(1)
         m = len(graphs)
-        values, mutual = knn_pair_matrix(StackedGraphs.build(graphs, self.be), self.spec.family,
-                                         self.be)
+        values, mutual = self.rows_matrix(graphs)
         tied = np.array([g.tied_fraction for g in graphs])
         # where the pair loop writes diagnostics: a != b (CKNNA), a <= b (mutual kNN)
         written = (np.triu(np.ones((m, m), dtype=bool)) if self.spec.symmetric
@@ -168,14 +190,30 @@ class _Knn(_PairLocal):
             recall = np.array([g.recall for g in graphs])
             diags |= {"recall_a": np.where(written, recall[:, None], np.nan),
                       "recall_b": np.where(written, recall[None, :], np.nan)}
-        if self.spec.family == "cknna":
+        if self.mode == "cknna":
             diags["n_mutual"] = np.where(written, mutual, np.nan)
         else:
             values = np.where(written, values, values.T)
         return values, diags
 
 
-class _LinearCka(_PairLocal):
+class CknnaKernel(NeighbourGraphKernel):
+    """CKNNA from neighbour graphs: O(N k) per pair after one search per model."""
+
+    mode = "cknna"
+
+
+class MutualKnnKernel(NeighbourGraphKernel):
+    """Mutual kNN from neighbour graphs."""
+
+    mode = "mknn"
+
+
+class LinearCkaKernel(PairKernel):
+    """Linear CKA (biased or unbiased) from centred features and per-model self terms."""
+
+    device_inputs = True
+
     def prepare(self, x, name, groups=None):
         return linear_state(x, self.be, self.p["unbiased"], name)
 
@@ -237,7 +275,7 @@ def _available_bytes() -> int | None:
     return None
 
 
-class _Factored(_PairLocal):
+class FactoredKernel(PairKernel):
     """A family whose pair score is a function of one block F_a' F_b of per-model (N, r_m) factors.
 
     SVCCA (orthonormal bases after the variance cut), Procrustes (centred unit-norm features) and
@@ -376,7 +414,7 @@ def pool_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> li
         return list(pool.map(fn, items))
 
 
-class _Svcca(_Factored):
+class SvccaKernel(FactoredKernel):
     """Factor: the orthonormal (N, r) basis kept by the variance cut (:func:`svcca_basis`)."""
 
     self_value = 1.0
@@ -392,7 +430,7 @@ class _Svcca(_Factored):
         return {"rank_a": float(a.shape[1]), "rank_b": float(b.shape[1])}
 
 
-class _Procrustes(_Factored):
+class ProcrustesKernel(FactoredKernel):
     """Factor: centred unit-norm features, or U S of their thin SVD when D > N
     (:func:`procrustes_state`)."""
 
@@ -406,7 +444,7 @@ class _Procrustes(_Factored):
         return v, v
 
 
-class _Linrec(_Factored):
+class LinrecKernel(FactoredKernel):
     """Factor: U of the thin SVD of Xc; both directions of a pair from one block U_a' U_b
     (:func:`ridge_r2_from_block`)."""
 
@@ -426,10 +464,11 @@ class _Linrec(_Factored):
         return ridge_r2_from_block(a, b, c)
 
 
-class _Streamed:
+class StreamedKernel:
     """A family scored for all pairs in one streamed pass: matrix(left, right)."""
 
     streamed = True
+    device_inputs = False  # True: accepts (N, D) float64 tensors on the backend's device
 
     def __init__(self, spec: MetricSpec, be: Backend):
         self.spec, self.p, self.be = spec, dict(spec.params), be
@@ -440,28 +479,42 @@ class _Streamed:
     def matrix(self, xs, right, names, progress, self_cache=None, groups=None) -> np.ndarray:
         raise NotImplementedError
 
+    # the same matrix as row blocks that can run anywhere (the Ray engine): per-model terms,
+    # then one partial result per block [start, stop) of sample rows, then a reduction in block
+    # order; a kernel without blocks (``distributable = False``) runs :meth:`matrix` whole.
+    distributable = False
 
-class _CrossSum(_Streamed):
-    """dCor (distance tiles) and RBF CKA (kernel tiles)."""
+    def model_terms(self, x: np.ndarray, name: str) -> Any:
+        """Per-model input of :meth:`rows_partial` (one task per model)."""
+        return None
 
-    def _kind(self):
-        return "distance" if self.spec.family == "dcor" else "rbf"
+    def rows_partial(self, xs: Sequence[np.ndarray], terms: Sequence[Any], start: int,
+                     stop: int) -> Any:
+        """The sums of sample rows [start, stop) for all pairs."""
+        raise NotImplementedError
+
+    def combine(self, parts: Sequence[Any], xs: Sequence[np.ndarray], terms: Sequence[Any],
+                names: Sequence[str]) -> np.ndarray:
+        """(M, M) matrix from the partial results of consecutive row blocks covering [0, N)."""
+        raise NotImplementedError
+
+
+class _CrossSum(StreamedKernel):
+    """dCor (distance tiles, ``kind = "distance"``) and RBF CKA (kernel tiles, ``"rbf"``)."""
+
+    kind = "distance"
+    device_inputs = True
 
     def matrix(self, xs, right, names, progress, self_cache=None, groups=None):
         n = xs[0].shape[0]
         unb = self.p["unbiased"]
         sig = None
-        if self._kind() == "rbf":
+        if self.kind == "rbf":
             sig = [rbf_sigma(x) for x in xs] + ([rbf_sigma(x) for x in right] if right else [])
-        s, rl, rr = cross_sums(xs, right, self.be, self._kind(), sig, zero_diag=unb,
+        s, rl, rr = cross_sums(xs, right, self.be, self.kind, sig, zero_diag=unb,
                                progress=progress)
         if right is None:
-            if self.spec.family == "dcor":
-                out = dcor_from_sums(s, rl, n, unb)
-            else:
-                c = centred_product(s, rl[:, None, :], rl[None, :, :], n, unb)
-                d = np.sqrt(np.where(np.diag(c) > 0, np.diag(c), np.nan))
-                out = c / d[:, None] / d[None, :]
+            out = self._from_sums(s, rl, n)
             bad = [names[i] for i in np.flatnonzero(np.isnan(np.diag(out)))]
             if bad:
                 raise EmbeddingError(
@@ -472,42 +525,133 @@ class _CrossSum(_Streamed):
         d = self_cache
         return c / np.sqrt(d[:, None] * d[None, :])
 
+    distributable = True
+
+    def model_terms(self, x, name):
+        return rbf_sigma(x) if self.kind == "rbf" else None
+
+    def rows_partial(self, xs, terms, start, stop):
+        """Partial S (M, M) over rows [start, stop) and the row sums (M, stop - start)."""
+        import torch
+
+        n, unb = xs[0].shape[0], self.p["unbiased"]
+        models = [_Model(x, self.be, terms[i]) for i, x in enumerate(xs)]
+        step = self.be.block_rows(n, n_tiles=len(models) + 1)
+        s = torch.zeros((len(models), len(models)), dtype=torch.float64, device=self.be.device)
+        rs = torch.zeros((len(models), stop - start), dtype=torch.float64, device=self.be.device)
+        for lo in range(start, stop, step):
+            rows = torch.arange(lo, min(stop, lo + step), device=self.be.device)
+            tiles = torch.stack([_tile(m, rows, self.kind, unb).reshape(-1) for m in models])
+            rs[:, rows - start] = tiles.view(len(models), rows.numel(), n).sum(-1)
+            s += tiles @ tiles.T
+            del tiles
+        return s.cpu().numpy(), rs.cpu().numpy()
+
+    def combine(self, parts, xs, terms, names):
+        s = sum(part for part, _ in parts)
+        rl = np.concatenate([rows for _, rows in parts], axis=1)
+        return self._from_sums(s, rl, xs[0].shape[0])
+
+    def _from_sums(self, s, rl, n):
+        """dCor or RBF CKA of all pairs from the tile sums S (M, M) and row sums (M, N)."""
+        unb = self.p["unbiased"]
+        if self.kind == "distance":
+            return dcor_from_sums(s, rl, n, unb)
+        c = centred_product(s, rl[:, None, :], rl[None, :, :], n, unb)
+        d = np.sqrt(np.where(np.diag(c) > 0, np.diag(c), np.nan))
+        return c / d[:, None] / d[None, :]
+
     def self_terms(self, xs, names):
         n = xs[0].shape[0]
         unb = self.p["unbiased"]
-        sig = [rbf_sigma(x) for x in xs] if self._kind() == "rbf" else None
-        s, rl, _ = cross_sums(xs, None, self.be, self._kind(), sig, zero_diag=unb)
+        sig = [rbf_sigma(x) for x in xs] if self.kind == "rbf" else None
+        s, rl, _ = cross_sums(xs, None, self.be, self.kind, sig, zero_diag=unb)
         return np.diag(centred_product(s, rl[:, None, :], rl[None, :, :], n, unb)).copy()
 
 
-class _Imbalance(_Streamed):
+class DcorKernel(_CrossSum):
+    """Distance correlation of all pairs from one streamed pass over distance tiles."""
+
+    kind = "distance"
+
+
+class RbfCkaKernel(_CrossSum):
+    """RBF CKA of all pairs from one streamed pass over kernel tiles."""
+
+    kind = "rbf"
+
+
+class ImbalanceKernel(StreamedKernel):
+    """Information imbalance of all pairs: per-model neighbour lists, then one streamed pass of
+    rank sums."""
+
+    device_inputs = True
+
+    distributable = True
+
+    def model_terms(self, x, name):
+        return nearest_neighbours(x, self.p["k"], "euclidean", self.be, name=name,
+                                  checked=True).indices
+
+    def rows_partial(self, xs, terms, start, stop):
+        return rank_sums(terms, xs, self.be, row_range=(start, stop))
+
+    def combine(self, parts, xs, terms, names):
+        return imbalance_from_rank_sums(sum(parts), xs[0].shape[0], self.p["k"])
+
     def self_terms(self, xs, names):
-        return [nearest_neighbours(x, self.p["k"], "euclidean", self.be, name=nm).indices
-                for x, nm in zip(xs, names, strict=True)]
+        return [self.model_terms(x, nm) for x, nm in zip(xs, names, strict=True)]
 
     def matrix(self, xs, right, names, progress, self_cache=None, groups=None):
         n, k = xs[0].shape[0], self.p["k"]
         knn = self_cache or [
-            nearest_neighbours(x, k, "euclidean", self.be, groups=groups, name=nm).indices
+            nearest_neighbours(x, k, "euclidean", self.be, groups=groups, name=nm,
+                               checked=True).indices
             for x, nm in zip(xs, names, strict=True)]
         r = rank_sums(knn, right if right is not None else xs, self.be, progress, groups=groups)
         return imbalance_from_rank_sums(r, n, k)
 
 
-class _IdCor(_Streamed):
+class IdCorKernel(StreamedKernel):
+    """IdCor of all pairs: per-model TwoNN, then one streamed pass over concatenated spaces."""
+
+    device_inputs = True
+
+    distributable = True
+
+    def model_terms(self, x, name, groups=None):
+        """The model's TwoNN intrinsic dimension."""
+        return id_from_graph_values(
+            nearest_neighbours(x, 2, "euclidean", self.be, groups=groups, name=name,
+                               checked=True).values, "twonn", 2, 0.1, name)
+
+    def rows_partial(self, xs, terms, start, stop):
+        m = len(xs)
+        pairs = [(a, b) for a in range(m) for b in range(a + 1, m)]
+        return pair_two_nn(xs, pairs, self.be, row_range=(start, stop))
+
+    def combine(self, parts, xs, terms, names):
+        return self._from_two_nn(np.concatenate(parts, axis=1), terms, names, None)
+
     def self_terms(self, xs, names, groups=None):
-        return [id_from_graph_values(
-            nearest_neighbours(x, 2, "euclidean", self.be, groups=groups, name=nm).values,
-            "twonn", 2, 0.1, nm) for x, nm in zip(xs, names, strict=True)]
+        return [self.model_terms(x, nm, groups) for x, nm in zip(xs, names, strict=True)]
 
     def matrix(self, xs, right, names, progress, self_cache=None, groups=None):
         ids = self_cache or self.self_terms(xs, names, groups)
         m = len(xs)
-        if right is None:
-            pairs = [(a, b) for a in range(m) for b in range(a + 1, m)]
-        else:
-            pairs = [(a, b) for a in range(m) for b in range(m)]
+        pairs = self._pairs(m, right)
         r = pair_two_nn(xs, pairs, self.be, right=right, progress=progress, groups=groups)
+        return self._from_two_nn(r, ids, names, right)
+
+    @staticmethod
+    def _pairs(m, right):
+        if right is None:
+            return [(a, b) for a in range(m) for b in range(a + 1, m)]
+        return [(a, b) for a in range(m) for b in range(m)]
+
+    def _from_two_nn(self, r, ids, names, right):
+        m = len(ids)
+        pairs = self._pairs(m, right)
         out = np.ones((m, m))
         for (a, b), rp in zip(pairs, r, strict=True):
             id_xy = id_from_graph_values(rp, "twonn", 2, 0.1, f"[{names[a]}|{names[b]}]")
@@ -517,7 +661,7 @@ class _IdCor(_Streamed):
         return out
 
 
-class _Rsa(_Streamed):
+class RsaKernel(StreamedKernel):
     """RSA for all pairs at once: each model's doubled distance ranks go to scratch disk (4 bytes
     per pair i < j), then one chunked float64 Gram of the centred ranks (:func:`rsa_matrix`)."""
 
@@ -533,22 +677,172 @@ class _Rsa(_Streamed):
         return rsa_matrix(xs, right, names, progress=advance)
 
 
-_KERNELS: dict[str, type] = {
-    "cknna": _Knn, "mknn": _Knn, "svcca": _Svcca, "procrustes": _Procrustes, "rsa": _Rsa,
-    "linrec": _Linrec, "dcor": _CrossSum, "ii": _Imbalance, "idcor": _IdCor,
-}
-
-
 def kernel_for(spec: MetricSpec, be: Backend) -> Any:
-    """The engine kernel that scores ``spec``."""
-    if spec.family == "cka":
-        return (_LinearCka if spec.params["kernel"] == "linear" else _CrossSum)(spec, be)
-    if spec.family not in _KERNELS:
-        raise KeyError(f"{spec.id} is a per-model metric; it has no pair kernel.")
-    return _KERNELS[spec.family](spec, be)
+    """The engine kernel that scores ``spec`` on ``be`` (the one its family registered)."""
+    return spec.kernel(be)
+
+
+def cka_kernel(spec: MetricSpec, be: Backend) -> PairKernel | StreamedKernel:
+    """Linear CKA's pair kernel or RBF CKA's streamed kernel, by the spec's ``kernel`` parameter."""
+    return (LinearCkaKernel if spec.params["kernel"] == "linear" else RbfCkaKernel)(spec, be)
 
 
 # --- input handling ------------------------------------------------------------------------------
+
+
+@dataclass
+class PreparedModels:
+    """Every model of one command, validated and preprocessed once, where it will be scored.
+
+    Built by :func:`prepare_models`; every metric of the command scores from it (:func:`pairwise`
+    accepts it in place of the mapping), so each model is copied to the device, preprocessed and
+    checked once per command, not once per metric.
+
+    Attributes
+    ----------
+    names : list of str
+        Models that can be scored, in input order.
+    values : list of (N, D_m) float64 arrays or tensors
+        Preprocessed; NumPy on the host, torch tensors on ``backend.device`` for a CUDA backend.
+    preprocessing : tuple of str
+    backend : Backend
+    dropped : dict of str to str
+        Models left out (only with ``drop_degenerate``) and why: NaN/inf, a constant embedding
+        (every row the same vector, :data:`~._checks.CONSTANT_RTOL`), or a failed step.
+    """
+
+    names: list[str]
+    values: list[Any]
+    preprocessing: tuple[str, ...]
+    backend: Backend
+    dropped: dict[str, str] = field(default_factory=dict)
+    _host: list[np.ndarray] | None = field(default=None, repr=False)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.values[0].shape[0]) if self.values else 0
+
+    @property
+    def on_device(self) -> bool:
+        return self.backend.device.type != "cpu"
+
+    def host(self) -> list[np.ndarray]:
+        """The values as float64 NumPy arrays (copied back once from a device, then kept)."""
+        if not self.on_device:
+            return self.values
+        if self._host is None:
+            self._host = [v.cpu().numpy() for v in self.values]
+        return self._host
+
+    def for_kernel(self, kern: Any) -> list[Any]:
+        """The values in the form ``kern`` takes: device tensors where it accepts them."""
+        return self.values if kern.device_inputs else self.host()
+
+
+def prepare_models(
+    embeddings: Mapping[str, Any],
+    preprocessing: Sequence[str] = (),
+    device: Any = "cpu",
+    *,
+    drop_degenerate: bool = False,
+) -> PreparedModels:
+    """Validate, preprocess and check every model once, where the data will be scored.
+
+    On CPU each model becomes a C-contiguous float64 array (one conversion, none when it is one
+    already), its steps run in NumPy and it is checked for NaN/inf and a constant embedding. On a
+    CUDA backend each model is copied to the device once in its own dtype (float32 stays float32
+    on the wire), widened to float64 there, and the checks and steps run on the device.
+
+    Parameters
+    ----------
+    embeddings : mapping of model name -> (N, D_m) array
+    preprocessing : sequence of str
+        Steps of :func:`~.preprocess.apply_preprocessing`, in order.
+    device : str, torch.device or Backend
+    drop_degenerate : bool
+        Leave a model that cannot be scored out (recorded in ``dropped`` with its reason) instead
+        of raising: the rule of ``matteralign align``.
+
+    Raises
+    ------
+    EmbeddingError
+        Not a non-empty mapping of 2-D real arrays; models of different N; a model that cannot be
+        scored (NaN/inf, constant after preprocessing, a zero row under "l2") unless
+        ``drop_degenerate``.
+    """
+    if not isinstance(embeddings, Mapping) or len(embeddings) == 0:
+        raise EmbeddingError("embeddings must be a non-empty mapping {model name: (N, D) array}.")
+    be = resolve_backend(device)
+    pre = tuple(preprocessing)
+    check_steps(pre)
+    shapes = {}
+    names, values, dropped = [], [], {}
+    for name, x in embeddings.items():
+        name = str(name)
+        arr = check_shape(x, name, min_samples=1)
+        shapes[name] = arr.shape[0]
+        try:
+            ready = _prepare_one(arr, name, pre, be)
+        except EmbeddingError as err:
+            if not drop_degenerate:
+                raise EmbeddingError(f"model {name!r}: {err}") from None
+            dropped[name] = str(err)
+            continue
+        names.append(name)
+        values.append(ready)
+    if len(set(shapes.values())) > 1:
+        raise EmbeddingError(
+            f"models embed different numbers of samples {shapes}; every model must embed the same "
+            "inputs in the same order."
+        )
+    return PreparedModels(names, values, pre, be, dropped)
+
+
+def _prepare_one(arr: np.ndarray, name: str, pre: tuple[str, ...], be: Backend) -> Any:
+    """One model: to float64 where it is scored, checked, preprocessed, checked again.
+
+    Raises EmbeddingError whose message is the reason alone (no model name)."""
+    if be.device.type == "cpu":
+        x = np.ascontiguousarray(arr, dtype=np.float64)
+        check = check_values
+    else:
+        x = _upload(arr, be)
+        check = check_values_on_device
+    try:
+        check(x, "", allow_constant=True)
+        if pre:
+            try:
+                x = preprocess_values(x, pre)
+            except EmbeddingError as err:
+                raise EmbeddingError(f"preprocessing {','.join(pre)} failed: "
+                                     f"{str(err).removeprefix('x: ')}") from None
+        check(x, "")
+    except EmbeddingError as err:
+        raise EmbeddingError(str(err).removeprefix(": ")) from None
+    return x
+
+
+def _upload(arr: np.ndarray, be: Backend) -> Any:
+    """One host -> device copy in the array's own float dtype, then float64 on the device."""
+    import torch
+
+    if not (arr.dtype in (np.float32, np.float64) and arr.dtype.isnative):
+        arr = arr.astype(np.float64)
+    return torch.as_tensor(np.ascontiguousarray(arr)).to(be.device).to(torch.float64)
+
+
+def check_scorable(spec: MetricSpec, n: int, name: str = "the models") -> None:
+    """Raise :class:`EmbeddingError` when ``spec`` cannot score N samples: N below the family's
+    minimum, or N <= the neighbours it needs (k; 2k for GRIDE). The rule every caller shares: a
+    measure that does not fit N is not scored (k is never lowered)."""
+    if n < spec.min_samples:
+        raise EmbeddingError(
+            f"{name}: {n} samples, but {spec.id} needs at least {spec.min_samples}; embed more "
+            "samples."
+        )
+    need = spec.neighbours_needed
+    if need is not None:
+        check_k(need, n, name)
 
 
 def prepare_inputs(
@@ -556,42 +850,18 @@ def prepare_inputs(
     spec: MetricSpec,
     preprocessing: Sequence[str],
     be: Backend | None = None,
-) -> tuple[list[str], list[np.ndarray]]:
-    """Validate, preprocess and check that all models embed the same N samples.
+) -> tuple[list[str], list[Any]]:
+    """Validate, preprocess and check that all models embed the same N samples (one metric).
 
-    On a CUDA backend, CKNNA and mutual kNN without preprocessing keep each array in its own
-    dtype here and check its values on the device (:func:`~.neighbours.nearest_neighbours`), so
-    60 float32 inputs are not widened and scanned on the host first.
+    :func:`prepare_models` then :func:`check_scorable`; the values come in the form the spec's
+    kernel takes on ``be`` (host float64 arrays when ``be`` is None).
     """
-    if not isinstance(embeddings, Mapping) or len(embeddings) == 0:
-        raise EmbeddingError("embeddings must be a non-empty mapping {model name: (N, D) array}.")
-    names = [str(n) for n in embeddings]
-    min_n = 4 if spec.family in ("cknna", "cka", "dcor") else 3
-    on_device = (be is not None and be.device.type == "cuda" and spec.family in ("cknna", "mknn")
-                 and not preprocessing)
-    xs = []
-    for name, x in embeddings.items():
-        try:
-            if on_device:
-                xs.append(check_shape(x, str(name), min_samples=min_n))
-                continue
-            arr = as_embedding(x, str(name), min_samples=min_n)
-            arr = apply_preprocessing(arr, preprocessing)
-        except EmbeddingError as err:
-            raise EmbeddingError(f"model {name!r}: {err}") from None
-        xs.append(arr)
-    ns = {x.shape[0] for x in xs}
-    if len(ns) > 1:
-        sizes = {n: x.shape[0] for n, x in zip(names, xs, strict=True)}
-        raise EmbeddingError(
-            f"models embed different numbers of samples {sizes}; every model must embed the same "
-            "inputs in the same order."
-        )
-    k = spec.params.get("k")
-    if k is not None:
-        n_nb = 2 * k if spec.params.get("method") == "gride" else k
-        check_k(n_nb, xs[0].shape[0], names[0])
-    return names, xs
+    be = be or resolve_backend("cpu")
+    prepared = prepare_models(embeddings, preprocessing, be)
+    check_scorable(spec, prepared.n_samples, prepared.names[0])
+    if spec.per_model:
+        return prepared.names, prepared.host()
+    return prepared.names, prepared.for_kernel(kernel_for(spec, be))
 
 
 def score_matrix(
@@ -606,9 +876,9 @@ def score_matrix(
     m = len(xs)
     kern = kernel_for(spec, be)
     diags: dict[str, np.ndarray] = {}
-    if isinstance(kern, _Knn) and be.device.type == "cuda":
+    if isinstance(kern, NeighbourGraphKernel) and be.device.type == "cuda":
         return kern.batched_matrix(list(xs), names, progress, groups)
-    if isinstance(kern, _Factored):
+    if isinstance(kern, FactoredKernel):
         return kern.batched_matrix(list(xs), names, progress, groups)
     if kern.streamed:
         n = xs[0].shape[0]
@@ -638,7 +908,7 @@ def score_matrix(
 
 
 def pairwise(
-    embeddings: Mapping[str, Any],
+    embeddings: Mapping[str, Any] | PreparedModels,
     metric: str | MetricSpec,
     *,
     preprocessing: Sequence[str] = (),
@@ -659,12 +929,16 @@ def pairwise(
 
     Parameters
     ----------
-    embeddings : mapping of model name -> (N, D_m) array
-        All models embed the same N samples in the same order.
+    embeddings : mapping of model name -> (N, D_m) array, or PreparedModels
+        All models embed the same N samples in the same order. A :class:`PreparedModels`
+        (:func:`prepare_models`) is scored as it is, on its backend: ``preprocessing``, ``device``,
+        ``precision`` and ``neighbours`` are then its own, so several metrics share one upload,
+        one preprocessing and one check per model.
     metric : str or MetricSpec
         A registry id (see :func:`list_metrics`), e.g. "cknna-k10".
     preprocessing : sequence of str
         Steps applied to every model first, recorded in the result: "clamp-q0.95", "max-abs", "l2".
+        On CUDA they run on the GPU after one host -> device copy per model.
     device : {"cpu", "cuda", "auto"}
     precision : {"float64", "float32"}, optional
         Tile GEMM precision; default float64 on CPU, float32/TF32 on CUDA (neighbours re-ranked in
@@ -681,13 +955,28 @@ def pairwise(
     Returns
     -------
     AlignmentResult
+
+    Raises
+    ------
+    EmbeddingError
+        Bad input (named by model), or N too small for the measure (:func:`check_scorable`).
+    MetricError
+        Unknown metric id or parameter.
     """
     t0 = time.perf_counter()
     spec = get_metric(metric, **params)
-    be = resolve_backend(device, precision, neighbours)
-    names, xs = prepare_inputs(embeddings, spec, preprocessing, be)
-    pre = tuple(preprocessing)
+    if isinstance(embeddings, PreparedModels):
+        prepared = embeddings
+    else:
+        prepared = prepare_models(embeddings, preprocessing,
+                                  resolve_backend(device, precision, neighbours))
+    be, names, pre = prepared.backend, prepared.names, prepared.preprocessing
+    if len(names) == 0:
+        raise EmbeddingError("no model can be scored: " + "; ".join(
+            f"{nm}: {why}" for nm, why in prepared.dropped.items()))
+    check_scorable(spec, prepared.n_samples, names[0])
     if spec.per_model:
+        xs = prepared.host()
         vals = []
         with progress_bar(len(xs), f"{spec.id}: models", progress) as adv:
             for x, nm in zip(xs, names, strict=True):
@@ -701,8 +990,9 @@ def pairwise(
                              "preprocessing": "|".join(pre)})
         return AlignmentResult(spec, None, series, rows, pre, xs[0].shape[0],
                                time.perf_counter() - t0)
+    xs = prepared.for_kernel(kernel_for(spec, be))
     mat, diags = score_matrix(spec, xs, names, be, progress)
-    return result_from_matrix(spec, names, mat, diags, pre, xs[0].shape[0], t0)
+    return result_from_matrix(spec, names, mat, diags, pre, prepared.n_samples, t0)
 
 
 def result_from_matrix(

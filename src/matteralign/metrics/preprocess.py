@@ -1,19 +1,72 @@
 """Preprocessing steps applied before scoring, each a pure function with a recorded step id.
 
 Steps: ``"clamp-q0.95"`` (platonic-rep outlier clamp), ``"max-abs"`` (the paper's max-element
-scaling), ``"l2"``.
+scaling), ``"l2"``. Each step runs on a NumPy float64 array (host) or a float64 torch tensor (where
+the data will be scored, e.g. on the GPU), with the same formula; :func:`apply_preprocessing`
+validates its input once and then runs the steps without further copies or scans.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from ._checks import EmbeddingError, as_embedding
 
-__all__ = ["apply_preprocessing", "clamp_outliers", "l2_normalise", "max_abs_normalise"]
+__all__ = [
+    "apply_preprocessing",
+    "check_steps",
+    "clamp_outliers",
+    "l2_normalise",
+    "max_abs_normalise",
+    "preprocess_values",
+]
+
+
+def _is_tensor(x: Any) -> bool:
+    return hasattr(x, "detach") and hasattr(x, "device")
+
+
+def _l2(x: Any) -> Any:
+    """x_i / ||x_i||_2 of a validated float64 array or tensor (a new array)."""
+    if _is_tensor(x):
+        norms = x.norm(dim=1)
+        zero = (norms == 0).nonzero().flatten().cpu().numpy()
+    else:
+        norms = np.linalg.norm(x, axis=1)
+        zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        raise EmbeddingError(
+            f"x: {zero.size} row(s) are all zeros (first: row {zero[0]}) and cannot be "
+            "L2-normalised; drop them or skip the 'l2' step."
+        )
+    return x / norms[:, None]
+
+
+def _max_abs(x: Any) -> Any:
+    m = float(x.abs().max()) if _is_tensor(x) else float(np.abs(x).max())
+    if m == 0:
+        raise EmbeddingError("x: every entry is zero; max-abs normalisation is undefined.")
+    return x / m
+
+
+def _clamp(x: Any, q: float) -> Any:
+    if not 0 < q <= 1:
+        raise ValueError(f"q must lie in (0, 1], got {q}.")
+    if not _is_tensor(x):
+        v = np.quantile(np.abs(x), q)
+        return np.clip(x, -v, v)
+    # np.quantile's linear rule, h = (n - 1) q, from two order statistics (torch.quantile is
+    # limited to 2^24 entries)
+    a = x.abs().flatten()
+    h = (a.numel() - 1) * q
+    lo = int(np.floor(h))
+    v_lo = a.kthvalue(lo + 1).values
+    v = v_lo if lo + 1 >= a.numel() else v_lo + (h - lo) * (a.kthvalue(lo + 2).values - v_lo)
+    return x.clamp(min=-v, max=v)
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -34,16 +87,7 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     EmbeddingError
         If a row has zero norm (it has no direction).
     """
-    x = as_embedding(x, "x", min_samples=1, allow_constant=True)
-    norms = np.linalg.norm(x, axis=1)
-    zero = np.flatnonzero(norms == 0)
-    if zero.size:
-        raise EmbeddingError(
-            f"x: {zero.size} row(s) are all zeros (first: row {zero[0]}) and cannot be "
-            "L2-normalised; "
-            "drop them or skip the 'l2' step."
-        )
-    return x / norms[:, None]
+    return _l2(as_embedding(x, "x", min_samples=1, allow_constant=True))
 
 
 def max_abs_normalise(x: np.ndarray) -> np.ndarray:
@@ -56,11 +100,7 @@ def max_abs_normalise(x: np.ndarray) -> np.ndarray:
     EmbeddingError
         If every entry is zero.
     """
-    x = as_embedding(x, "x", min_samples=1, allow_constant=True)
-    m = np.abs(x).max()
-    if m == 0:
-        raise EmbeddingError("x: every entry is zero; max-abs normalisation is undefined.")
-    return x / m
+    return _max_abs(as_embedding(x, "x", min_samples=1, allow_constant=True))
 
 
 def clamp_outliers(x: np.ndarray, q: float = 0.95) -> np.ndarray:
@@ -78,12 +118,41 @@ def clamp_outliers(x: np.ndarray, q: float = 0.95) -> np.ndarray:
     """
     if not 0 < q <= 1:
         raise ValueError(f"q must lie in (0, 1], got {q}.")
-    x = as_embedding(x, "x", min_samples=1, allow_constant=True)
-    v = np.quantile(np.abs(x), q)
-    return np.clip(x, -v, v)
+    return _clamp(as_embedding(x, "x", min_samples=1, allow_constant=True), q)
 
 
 _CLAMP = re.compile(r"^clamp-q(0?\.\d+|1(\.0*)?)$")
+
+
+def check_steps(steps: Sequence[str]) -> None:
+    """Raise ``ValueError`` naming the first unknown step of ``steps``."""
+    for step in steps:
+        if step not in ("l2", "max-abs") and _CLAMP.match(step) is None:
+            raise ValueError(
+                f"unknown preprocessing step {step!r}; use 'clamp-q0.95', 'max-abs' or 'l2'."
+            )
+
+
+def preprocess_values(x: Any, steps: Sequence[str] = ()) -> Any:
+    """:func:`apply_preprocessing` of a validated (N, D) float64 array or torch tensor, without
+    copying or scanning it first; a tensor stays where it lives (e.g. on the GPU).
+
+    The input must already be finite (:func:`~._checks.check_values`); tensor and NumPy steps use
+    the same formulas, so results agree to float64 rounding.
+
+    Returns
+    -------
+    (N, D) float64 array or tensor (``x`` itself when ``steps`` is empty)
+    """
+    check_steps(steps)
+    for step in steps:
+        if step == "l2":
+            x = _l2(x)
+        elif step == "max-abs":
+            x = _max_abs(x)
+        else:
+            x = _clamp(x, float(_CLAMP.match(step).group(1)))
+    return x
 
 
 def apply_preprocessing(x: np.ndarray, steps: Sequence[str] = ()) -> np.ndarray:
@@ -99,16 +168,7 @@ def apply_preprocessing(x: np.ndarray, steps: Sequence[str] = ()) -> np.ndarray:
     -------
     (N, D) float64 array
     """
-    out = as_embedding(x, "x", min_samples=1, allow_constant=True)
-    for step in steps:
-        if step == "l2":
-            out = l2_normalise(out)
-        elif step == "max-abs":
-            out = max_abs_normalise(out)
-        elif (m := _CLAMP.match(step)) is not None:
-            out = clamp_outliers(out, float(m.group(1)))
-        else:
-            raise ValueError(
-                f"unknown preprocessing step {step!r}; use 'clamp-q0.95', 'max-abs' or 'l2'."
-            )
-    return out
+    check_steps(steps)
+    return preprocess_values(as_embedding(x, "x", min_samples=1, allow_constant=True), steps)
+
+

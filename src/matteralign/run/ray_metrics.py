@@ -3,9 +3,9 @@
 Per-model work (neighbour graphs, centred features, bases) runs as one task per model; pair-local
 scores (CKNNA, mutual kNN, linear CKA, SVCCA, ...) as blocks of rows of the M x M matrix; streamed
 scores (dCor, RBF CKA, information imbalance, IdCor) as row blocks of the samples whose partial
-sums are added in block order. Results equal :func:`matteralign.metrics.pairwise` (to rounding of
-the float64 sums). CKNNA / mutual kNN pairs run batched on the device
-(:func:`matteralign.metrics.knn_pairs.knn_pair_matrix`).
+sums are added in block order. Every task runs the metric's own engine kernel
+(:func:`matteralign.metrics.engine.kernel_for`) through its public methods, so results equal
+:func:`matteralign.metrics.pairwise` (to rounding of the float64 sums).
 """
 
 from __future__ import annotations
@@ -19,22 +19,15 @@ import numpy as np
 import pandas as pd
 
 from matteralign.metrics._backend import resolve_backend
-from matteralign.metrics.cka import rbf_sigma
-from matteralign.metrics.classical import rsa_matrix
-from matteralign.metrics.dcor import dcor_from_sums
 from matteralign.metrics.engine import (
     AlignmentResult,
+    NeighbourGraphKernel,
     kernel_for,
     prepare_inputs,
     result_from_matrix,
 )
-from matteralign.metrics.idcor import idcor_value
-from matteralign.metrics.information_imbalance import imbalance_from_rank_sums
-from matteralign.metrics.intrinsic_dimension import id_from_graph_values
-from matteralign.metrics.knn_pairs import StackedGraphs, knn_pair_matrix
-from matteralign.metrics.neighbours import NeighbourGraph, nearest_neighbours
+from matteralign.metrics.neighbours import NeighbourGraph
 from matteralign.metrics.registry import MetricSpec, get_metric
-from matteralign.metrics.streams import _Model, _tile, centred_product, pair_two_nn, rank_sums
 
 __all__ = [
     "BlockRunner",
@@ -121,27 +114,29 @@ def _row_blocks(n: int, n_blocks: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
-# ---- batched CKNNA / mutual kNN on the device ------------------------------------------------
+# ---- tasks: each builds the spec's engine kernel where it runs ---------------------------------
+
+
+def _kernel(spec: MetricSpec, device: Any, precision: str | None) -> Any:
+    return kernel_for(spec, resolve_backend(device, precision))
 
 
 def _knn_row_block(spec: MetricSpec, device: Any, precision: str | None, rows: Sequence[int],
                    *graphs: NeighbourGraph) -> dict[str, np.ndarray]:
     """Scores of the rows ``rows`` of the M x M matrix for CKNNA / mutual kNN."""
-    be = resolve_backend(device, precision)
-    stacked = StackedGraphs.build(graphs, be)
-    values, mutual = knn_pair_matrix(stacked, spec.family, be, rows)
-    return {"values": values, "n_mutual": mutual, "tied": stacked.tied}
+    values, mutual = _kernel(spec, device, precision).rows_matrix(graphs, rows)
+    return {"values": values, "n_mutual": mutual,
+            "tied": np.array([g.tied_fraction for g in graphs])}
 
 
-# ---- per-model and pair-block tasks -----------------------------------------------------------
+def _graph(spec: MetricSpec, device: Any, precision: str | None, x: np.ndarray,
+           name: str) -> NeighbourGraph:
+    return _kernel(spec, device, precision).graph(x, name)
 
 
 def _prepare_state(spec: MetricSpec, device: Any, precision: str | None, x: np.ndarray,
                    name: str) -> Any:
-    be = resolve_backend(device, precision)
-    if spec.family in ("cknna", "mknn"):
-        return nearest_neighbours(x, spec.params["k"], "inner", be, name=name)
-    return _to_device(kernel_for(spec, be).prepare(x, name))
+    return _to_device(_kernel(spec, device, precision).prepare(x, name))
 
 
 def _pair_block(spec: MetricSpec, device: Any, precision: str | None,
@@ -159,61 +154,16 @@ def _per_model(spec: MetricSpec, device: Any, x: np.ndarray) -> float:
     return spec.function(x, **spec.params, device=device)
 
 
-def _sigma(x: np.ndarray) -> float:
-    return rbf_sigma(x)
+def _model_terms(spec: MetricSpec, device: Any, precision: str | None, x: np.ndarray,
+                 name: str) -> Any:
+    return _kernel(spec, device, precision).model_terms(x, name)
 
 
-def _knn_indices(device: Any, precision: str | None, k: int, x: np.ndarray, name: str
-                 ) -> np.ndarray:
-    return nearest_neighbours(x, k, "euclidean", resolve_backend(device, precision),
-                              name=name).indices
-
-
-def _knn_values(device: Any, precision: str | None, k: int, x: np.ndarray, name: str
-                ) -> np.ndarray:
-    return nearest_neighbours(x, k, "euclidean", resolve_backend(device, precision),
-                              name=name).values
-
-
-def _cross_sums_rows(device: Any, precision: str | None, kind: str, sigmas: Sequence[float] | None,
-                     zero_diag: bool, start: int, stop: int, *xs: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows [start, stop) of :func:`matteralign.metrics.streams.cross_sums` (right = left).
-
-    Returns the partial S (M, M) over those rows and the row sums (M, stop - start).
-    """
-    import torch
-
-    be = resolve_backend(device, precision)
-    n = xs[0].shape[0]
-    sig = list(sigmas) if sigmas is not None else [None] * len(xs)
-    models = [_Model(x, be, sig[i]) for i, x in enumerate(xs)]
-    step = be.block_rows(n, n_tiles=len(models) + 1)
-    s = torch.zeros((len(models), len(models)), dtype=torch.float64, device=be.device)
-    rs = torch.zeros((len(models), stop - start), dtype=torch.float64, device=be.device)
-    for lo in range(start, stop, step):
-        rows = torch.arange(lo, min(stop, lo + step), device=be.device)
-        tiles = torch.stack([_tile(m, rows, kind, zero_diag).reshape(-1) for m in models])
-        rs[:, rows - start] = tiles.view(len(models), rows.numel(), n).sum(-1)
-        s += tiles @ tiles.T
-        del tiles
-    return s.cpu().numpy(), rs.cpu().numpy()
-
-
-def _rank_sums_rows(device: Any, precision: str | None, start: int, stop: int, n_models: int,
-                    *arrays: np.ndarray) -> np.ndarray:
-    """Rows [start, stop) of :func:`matteralign.metrics.streams.rank_sums` (right = left).
-
-    ``arrays`` holds the M neighbour index arrays (N, k) then the M embeddings.
-    """
-    return rank_sums(arrays[:n_models], arrays[n_models:], resolve_backend(device, precision),
-                     row_range=(start, stop))
-
-
-def _two_nn_rows(device: Any, precision: str | None, pairs: Sequence[tuple[int, int]],
-                 start: int, stop: int, *xs: np.ndarray) -> np.ndarray:
-    """Rows [start, stop) of :func:`matteralign.metrics.streams.pair_two_nn`: (P, stop-start, 2)."""
-    return pair_two_nn(xs, pairs, resolve_backend(device, precision), row_range=(start, stop))
+def _rows_partial(spec: MetricSpec, device: Any, precision: str | None, start: int, stop: int,
+                  n_models: int, *arrays: Any) -> Any:
+    """One row block of a streamed kernel; ``arrays`` holds the M embeddings, then M terms."""
+    return _kernel(spec, device, precision).rows_partial(arrays[:n_models], arrays[n_models:],
+                                                         start, stop)
 
 
 # ---- the distributed engine ----------------------------------------------------------------
@@ -222,55 +172,16 @@ def _two_nn_rows(device: Any, precision: str | None, pairs: Sequence[tuple[int, 
 def _streamed_matrix(spec: MetricSpec, names: list[str], refs: list[Any], xs: list[np.ndarray],
                      runner: BlockRunner, device: Any, precision: str | None,
                      n_row_blocks: int) -> np.ndarray:
+    kern = kernel_for(spec, resolve_backend("cpu"))
+    if not kern.distributable:  # e.g. RSA: every model's ranks go to one scratch disk
+        return kern.matrix(list(xs), None, names, None)
     n, m = xs[0].shape[0], len(xs)
-    blocks = _row_blocks(n, n_row_blocks)
-    p = spec.params
-    if spec.family in ("dcor", "cka"):
-        kind = "distance" if spec.family == "dcor" else "rbf"
-        unb = p["unbiased"]
-        sig = runner.map(_sigma, [(r,) for r in refs]) if kind == "rbf" else None
-        parts = runner.map(_cross_sums_rows,
-                           [(device, precision, kind, sig, unb, a, b, *refs) for a, b in blocks])
-        s = np.zeros((m, m))
-        for part, _ in parts:
-            s += part
-        rl = np.concatenate([rows for _, rows in parts], axis=1)
-        if spec.family == "dcor":
-            out = dcor_from_sums(s, rl, n, unb)
-        else:
-            c = centred_product(s, rl[:, None, :], rl[None, :, :], n, unb)
-            d = np.sqrt(np.where(np.diag(c) > 0, np.diag(c), np.nan))
-            out = c / d[:, None] / d[None, :]
-        return out
-    if spec.family == "ii":
-        k = p["k"]
-        knn = runner.map(_knn_indices, [(device, precision, k, r, nm)
-                                         for r, nm in zip(refs, names, strict=True)])
-        knn_refs = [runner.put(a) for a in knn]
-        parts = runner.map(_rank_sums_rows,
-                           [(device, precision, a, b, m, *knn_refs, *refs) for a, b in blocks])
-        r = np.zeros((m, m))
-        for part in parts:
-            r += part
-        return imbalance_from_rank_sums(r, n, k)
-    if spec.family == "idcor":
-        values = runner.map(_knn_values, [(device, precision, 2, r, nm)
-                                           for r, nm in zip(refs, names, strict=True)])
-        ids = [id_from_graph_values(v, "twonn", 2, 0.1, nm)
-               for v, nm in zip(values, names, strict=True)]
-        pairs = [(a, b) for a in range(m) for b in range(a + 1, m)]
-        parts = runner.map(_two_nn_rows, [(device, precision, pairs, a, b, *refs)
-                                          for a, b in blocks])
-        r = np.concatenate(parts, axis=1)
-        out = np.ones((m, m))
-        for (a, b), rp in zip(pairs, r, strict=True):
-            id_xy = id_from_graph_values(rp, "twonn", 2, 0.1, f"[{names[a]}|{names[b]}]")
-            out[a, b] = out[b, a] = idcor_value(ids[a], ids[b], id_xy)
-        return out
-    if spec.family == "rsa":
-        # every model's distance ranks go to one scratch disk: RSA runs where the engine runs
-        return rsa_matrix(list(xs), None, names)
-    raise KeyError(f"{spec.id}: no streamed kernel")
+    terms = runner.map(_model_terms, [(spec, device, precision, r, nm)
+                                      for r, nm in zip(refs, names, strict=True)])
+    term_refs = [runner.put(t) for t in terms]
+    parts = runner.map(_rows_partial, [(spec, device, precision, a, b, m, *refs, *term_refs)
+                                       for a, b in _row_blocks(n, n_row_blocks)])
+    return kern.combine(parts, xs, terms, names)
 
 
 def pairwise_blocks(
@@ -324,9 +235,9 @@ def pairwise_blocks(
     kern = kernel_for(spec, resolve_backend("cpu"))
     if kern.streamed:
         mat = _streamed_matrix(spec, names, refs, xs, runner, device_name, precision, n_row_blocks)
-    elif spec.family in ("cknna", "mknn"):
-        graphs = runner.map(_prepare_state, [(spec, device_name, precision, r, nm)
-                                             for r, nm in zip(refs, names, strict=True)])
+    elif isinstance(kern, NeighbourGraphKernel):
+        graphs = runner.map(_graph, [(spec, device_name, precision, r, nm)
+                                     for r, nm in zip(refs, names, strict=True)])
         graph_refs = [runner.put(g) for g in graphs]
         per = max(1, pairs_per_block // max(1, m))
         row_sets = [list(range(s, min(m, s + per))) for s in range(0, m, per)]
@@ -340,7 +251,7 @@ def pairwise_blocks(
             mat = upper + np.triu(mat, 1).T
         diags = {"tied_fraction_a": np.repeat(tied[:, None], m, 1),
                  "tied_fraction_b": np.repeat(tied[None, :], m, 0)}
-        if spec.family == "cknna":
+        if kern.mode == "cknna":
             diags["n_mutual"] = mutual
     else:
         states = runner.map(_prepare_state, [(spec, device_name, precision, r, nm)
