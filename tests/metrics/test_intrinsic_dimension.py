@@ -76,3 +76,26 @@ def test_scale_rotation_invariant(manifold):
     for m in ("twonn", "mle"):
         assert rel_close(intrinsic_dimension(manifold @ q * 7, m, k=10),
                          intrinsic_dimension(manifold, m, k=10), 1e-8)
+
+
+@pytest.mark.parametrize("method", ["twonn", "mle"])
+def test_tied_distances_raise_instead_of_nan_or_inf(method):
+    """Simplex vertices (every pair at distance sqrt 2): TwoNN is 0/0, the MLE infinite; both
+    raise, with no numpy warning on the way."""
+    import warnings
+
+    from matteralign.metrics import EmbeddingError
+
+    x = np.eye(30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(EmbeddingError, match="tied|same distance"):
+            intrinsic_dimension(x, method, k=5)
+
+
+def test_engine_names_the_model_with_tied_distances():
+    from matteralign.metrics import EmbeddingError, pairwise
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(EmbeddingError, match="model 'composition'.*same distance"):
+        pairwise({"ok": rng.normal(size=(30, 4)), "composition": np.eye(30)}, "id-mle-k5")

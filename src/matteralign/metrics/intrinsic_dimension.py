@@ -28,28 +28,55 @@ def _need_positive(r: np.ndarray, name: str) -> None:
         )
 
 
-def twonn_from_distances(r: np.ndarray, discard: float = 0.1) -> float:
+def twonn_from_distances(r: np.ndarray, discard: float = 0.1, name: str = "x") -> float:
     """TwoNN (Facco et al. 2017) from (N, >=2) sorted neighbour distances.
 
     mu_i = r_2(i) / r_1(i); sort; keep the smallest n_eff = int(N (1 - discard)) values;
     fit -ln(1 - i/N) = d ln mu_(i), i = 1..n_eff, by least squares through the origin:
     d = sum_i x_i y_i / sum_i x_i^2 (DADApy ``compute_id_2NN`` "base", skdim ``TwoNN``).
+
+    Raises
+    ------
+    EmbeddingError
+        When every kept mu_i is 1 (r_2 = r_1: tied distances, e.g. points of a lattice or a
+        simplex), where the fit is 0 / 0.
     """
     n = r.shape[0]
     mu = np.sort(np.log(r[:, 1] / r[:, 0]))
     n_eff = int(n * (1.0 - discard))
     xs = mu[:n_eff]
     ys = -np.log(1.0 - np.arange(1, n_eff + 1) / n)
+    if not np.dot(xs, xs) > 0:
+        raise EmbeddingError(
+            f"{name}: TwoNN is undefined: the first and second neighbour distances are tied "
+            f"(r2 = r1) for all {n_eff} samples the fit keeps ({int(np.sum(mu == 0))} of {n} "
+            "overall); the points lie on a lattice or are equidistant. Use another estimator "
+            "(id-gride) or data without tied distances."
+        )
     return float(np.dot(xs, ys) / np.dot(xs, xs))
 
 
-def mle_from_distances(r: np.ndarray, k: int) -> float:
+def mle_from_distances(r: np.ndarray, k: int, name: str = "x") -> float:
     """Levina-Bickel MLE at k from (N, >=k) sorted neighbour distances T_1..T_k.
 
-    m_i = [ (1/(k-1)) sum_{j=1}^{k-1} ln(T_k(i) / T_j(i)) ]^-1,  m = mean_i m_i.
+    m_i = [ (1/(k-1)) sum_{j=1}^{k-1} ln(T_k(i) / T_j(i)) ]^-1,  m = mean_i m_i
+    (the arithmetic mean over samples; skdim's ``MLE`` default combines the m_i by a harmonic mean).
+
+    Raises
+    ------
+    EmbeddingError
+        When a sample has all k neighbours at one distance (T_1 = T_k, tied distances), where
+        m_i is infinite.
     """
-    lr = np.log(r[:, k - 1 : k] / r[:, : k - 1])
-    return float(np.mean((k - 1) / lr.sum(1)))
+    lr = np.log(r[:, k - 1 : k] / r[:, : k - 1]).sum(1)
+    tied = np.flatnonzero(lr <= 0)
+    if tied.size:
+        raise EmbeddingError(
+            f"{name}: the MLE at k={k} is infinite: {tied.size} of {r.shape[0]} samples have all "
+            f"{k} neighbours at the same distance (first: row {tied[0]}); the points lie on a "
+            "lattice or are equidistant. Use a larger k or data without tied distances."
+        )
+    return float(np.mean((k - 1) / lr))
 
 
 def gride_from_distances(
@@ -128,7 +155,8 @@ def intrinsic_dimension(
     Raises
     ------
     EmbeddingError
-        Duplicate rows (a zero nearest-neighbour distance) or N <= k.
+        Duplicate rows (a zero nearest-neighbour distance), tied distances that make the
+        estimate 0/0 or infinite (TwoNN, MLE; GRIDE), or N <= k.
     """
     if method not in DEFAULT_K:
         raise ValueError(f"method must be one of {sorted(DEFAULT_K)}, got {method!r}.")
@@ -143,9 +171,9 @@ def id_from_graph_values(r: np.ndarray, method: str, k: int, discard: float, nam
     """Dispatch an estimator on cached (N, >=k) Euclidean neighbour distances."""
     _need_positive(r, name)
     if method == "twonn":
-        return twonn_from_distances(r, discard)
+        return twonn_from_distances(r, discard, name)
     if method == "mle":
         if k < 2:
             raise EmbeddingError(f"mle needs k >= 2, got {k}.")
-        return mle_from_distances(r, k)
+        return mle_from_distances(r, k, name)
     return gride_from_distances(r, k)
