@@ -51,7 +51,7 @@ def test_bad_files_say_what_is_expected(tmp_path):
         load_embedding_file(path)
     dup = tmp_path / "dup.npz"
     np.savez(dup, ids=np.array(["a", "a", "b"]), embeddings=X)
-    with pytest.raises(StoreError, match="not unique"):
+    with pytest.raises(StoreError, match="appears more than once"):
         load_embedding_file(dup)
     with pytest.raises(StoreError, match="unknown embedding file type"):
         (tmp_path / "e.txt").write_text("x")

@@ -32,9 +32,10 @@ def test_extxyz_energies_forces_and_sampling(tmp_path, crystals):
     write(path, crystals)
     dataset = load_file(path)
     assert len(dataset) == 4 and dataset.card.domain == "materials"
-    assert dataset.samples[1].labels == {"energy": -24.0, "energy_per_atom": -3.0}
+    assert dataset.samples[1].labels == pytest.approx(
+        {"energy": -24.0, "energy_per_atom": -3.0, "max_force": 0.1 * np.sqrt(3)})
     np.testing.assert_allclose(dataset.samples[1].atoms.arrays["forces"], 0.1)
-    assert {label.unit for label in dataset.card.labels} == {"eV", "eV/atom"}
+    assert {label.unit for label in dataset.card.labels} == {"eV", "eV/atom", "eV/Å"}
     sample = load_file(path, n=2, seed=7)
     assert len(sample) == 2 and sample.ids == load_file(path, n=2, seed=7).ids
 
@@ -48,8 +49,8 @@ def test_truncated_extxyz_keeps_good_frames(tmp_path, crystals):
     path.write_text("\n".join(lines[:-3]) + "\n")  # last frame loses three atoms
     result = read_file(path)
     assert len(result.dataset) == 3
-    assert len(result.skipped) == 1 and "cut.extxyz:" in result.skipped[0]
-    assert "truncated frame" in result.skipped[0]
+    assert len(result.skipped) == 1 and f"{path}: frame 3: XYZError" in result.skipped[0]
+    assert "Frame has 5 atoms, expected 8" in result.skipped[0]
     assert "1 records skipped" in result.dataset.card.description
 
 
@@ -126,7 +127,8 @@ def test_errors_name_the_file(tmp_path):
         load_file(empty)
     garbage = tmp_path / "garbage.extxyz"
     garbage.write_text("not an xyz file\n")
-    with pytest.raises(DatasetError, match=r"garbage.extxyz: no readable frame.*garbage.extxyz:1"):
+    with pytest.raises(DatasetError,
+                       match=r"garbage.extxyz: no readable record .*garbage.extxyz: frame 0: "):
         load_file(garbage)
     unknown = tmp_path / "data.parquet"
     unknown.write_text("x")

@@ -1,4 +1,5 @@
-"""``matteralign datasets list|show``: the built-in datasets."""
+"""``matteralign datasets list|show|export``: the built-in datasets, a preview of a file, and
+a built-in set written out for outside models."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Built-in datasets and their cards.", no_args_is_help=True)
+app = typer.Typer(help="Built-in datasets and their cards; previews of your files.",
+                  no_args_is_help=True)
 
 
 @app.command("list")
@@ -35,23 +37,50 @@ def list_datasets() -> None:
 
 @app.command("show")
 def show_dataset(
-    name: Annotated[str, typer.Argument(help="A dataset name.")],
+    name: Annotated[str, typer.Argument(help="A dataset name, or a file or folder to preview.")],
     n: Annotated[int | None, typer.Option(help="Build a seeded subset of this size.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the subset.")] = 0,
+    format: Annotated[str | None, typer.Option(help="Format of a file (default: its suffix).")]
+    = None,
+    data_root: Annotated[Path | None, typer.Option(envvar="MATTERALIGN_DATA_ROOT")] = None,
+) -> None:
+    """Build a dataset (or read a file) and print its card, size, labels and fingerprint; for a
+    file, also the first records skipped and why."""
+    import yaml
+
+    from matteralign.cli.main import _guarded
+    from matteralign.data.readers import read_file
+    from matteralign.data.registry import load_dataset
+
+    if Path(name).exists():
+        dataset = _guarded(lambda: read_file(name, format=format, n=n, seed=seed)).dataset
+    else:
+        dataset = _guarded(lambda: load_dataset(name, n=n, seed=seed, data_root=data_root))
+    card = dataset.card.model_dump(mode="json", exclude_defaults=True)
+    card.update(samples=len(dataset), modalities=sorted(dataset.modalities),
+                fingerprint=dataset.fingerprint(), first_ids=dataset.ids[:5])
+    if dataset.skipped:
+        card.update(skipped=len(dataset.skipped), first_skipped=list(dataset.skipped[:5]))
+    typer.echo(yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
+
+
+@app.command("export")
+def export_dataset(
+    name: Annotated[str, typer.Argument(help="A built-in dataset name.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write: .extxyz/.xyz "
+                                      "(structures), .csv (SMILES) or .fasta (sequences).")],
+    n: Annotated[int | None, typer.Option(help="A seeded subset of this size.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the subset.")] = 0,
     data_root: Annotated[Path | None, typer.Option(envvar="MATTERALIGN_DATA_ROOT")] = None,
 ) -> None:
-    """Build a dataset and print its card, size and fingerprint."""
-    import yaml
-
+    """Write a built-in set's structures with their sample ids, to embed with an outside model
+    and come back with `matteralign score --embeddings` (the ids join the two)."""
+    from matteralign.cli.main import _guarded
+    from matteralign.data.export import dataset_text
     from matteralign.data.registry import load_dataset
-    from matteralign.errors import MatterAlignError
+    from matteralign.store.embedding_store import atomic_write_bytes
 
-    try:
-        dataset = load_dataset(name, n=n, seed=seed, data_root=data_root)
-    except MatterAlignError as error:
-        typer.secho(f"error: {error}", fg="red", err=True)
-        raise typer.Exit(1) from None
-    card = dataset.card.model_dump(mode="json")
-    card.update(samples=len(dataset), modalities=sorted(dataset.modalities),
-                fingerprint=dataset.fingerprint(), first_ids=dataset.ids[:5])
-    typer.echo(yaml.safe_dump(card, sort_keys=False))
+    dataset = _guarded(lambda: load_dataset(name, n=n, seed=seed, data_root=data_root))
+    text = _guarded(lambda: dataset_text(dataset, out))
+    _guarded(lambda: atomic_write_bytes(out, text.encode()))
+    typer.echo(f"{len(dataset)} samples of {name} written to {out}")

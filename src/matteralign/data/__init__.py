@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from matteralign.data.readers import load_file, read_file
+from matteralign.data.readers import ReadOptions, load_file, read_file
 from matteralign.data.registry import (
     dataset_names,
     default_suite,
     get_dataset_spec,
     load_dataset,
+    register_file_dataset,
 )
 from matteralign.data.sample import Dataset, DatasetCard, Label, ProteinStructure, Sample
 
@@ -16,6 +17,7 @@ __all__ = [
     "DatasetCard",
     "Label",
     "ProteinStructure",
+    "ReadOptions",
     "Sample",
     "dataset_names",
     "default_suite",
@@ -23,4 +25,5 @@ __all__ = [
     "load_dataset",
     "load_file",
     "read_file",
+    "register_file_dataset",
 ]

@@ -5,8 +5,8 @@ Read from the CSV files of the ``qm9pack`` wheel; a seeded subset parses only th
 
 from __future__ import annotations
 
+import ast
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +76,8 @@ def _sample(row: list[str], header: list[str], where: str) -> Sample:
 
     record = dict(zip(header, row, strict=True))
     symbols = [s.strip().strip("'\"") for s in record["Elements"].strip("[]").split(",")]
-    positions = np.asarray(json.loads(record["XYZ_Ang"]), dtype=np.float64)
+    # Python literals, not JSON: a few rows write zero as ``0.``, which JSON does not allow.
+    positions = np.asarray(ast.literal_eval(record["XYZ_Ang"]), dtype=np.float64)
     if positions.shape != (len(symbols), 3):
         raise DatasetError(
             f"{where}: {len(symbols)} elements but coordinates of shape {positions.shape}"

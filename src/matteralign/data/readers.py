@@ -1,13 +1,16 @@
 """Datasets from local files in the formats of the paper's sources, with a seeded "sample N" option.
 
-ASE db / LMDB (OMat24, OMol25, sAlex), MPtrj JSON, extxyz, CIF, PDB / mmCIF, FASTA, SMILES CSV.
-A bad record inside a readable file is skipped and reported; an unreadable file is a DatasetError.
+ASE db / LMDB (OMat24, OMol25, sAlex), MPtrj JSON, extxyz, CIF, PDB / mmCIF, FASTA, SMILES CSV,
+each read with its field's library (ASE, Biopython, biotite, RDKit). A bad record inside a
+readable file is skipped and reported with its record number and reason; a file with no readable
+record is one DatasetError naming the file and the first bad record.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 import zlib
@@ -17,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from matteralign.data.fasta import read_fasta
 from matteralign.data.protein_structure import read_chains
 from matteralign.data.qm9 import canonical_smiles
-from matteralign.data.sample import Dataset, DatasetCard, Domain, Label, Sample
+from matteralign.data.sample import Dataset, DatasetCard, Domain, Label, Sample, SourceFile
 from matteralign.data.structure_dicts import atoms_from_pymatgen_dict, attach_forces
 from matteralign.errors import DatasetError
 
@@ -47,6 +51,65 @@ ENERGY_FORCE_LABELS = [
     Label(name="energy", unit="eV", description="total energy as stored in the file"),
     Label(name="energy_per_atom", unit="eV/atom", description="energy / number of atoms"),
 ]
+MAX_FORCE_LABEL = Label(
+    name="max_force", unit="eV/Å",
+    description="largest per-atom force norm; the (n_atoms, 3) forces are atoms.arrays['forces']",
+)
+
+
+class ReadOptions(BaseModel):
+    """How to read a file: which keys or columns hold ids, SMILES, labels, energies and forces.
+
+    Each option applies to some formats only (:data:`OPTIONS_BY_FORMAT`); giving one to another
+    format is an error, never ignored.
+
+    Attributes
+    ----------
+    id_key : str, optional
+        extxyz ``info`` key, ASE db / LMDB key, or CSV column holding each record's id.
+    smiles_column : str, optional
+        CSV column holding the SMILES (default: the column named ``smiles``, any case).
+    labels : list of str, optional
+        CSV columns, extxyz ``info`` keys or ASE db keys read as per-sample float labels. For a
+        CSV the default is every numeric column; for atoms formats, energy and forces only.
+    units : dict of str to str
+        Unit of each label (default ``"as in file"``).
+    energy_key, forces_key : str, optional
+        Where the total energy (eV) and the (n_atoms, 3) forces (eV/Å) are: an extxyz ``info``
+        / ``arrays`` key, an ASE db key or ``data`` entry, an MPtrj frame key. Default: the
+        calculator results (``energy``, ``forces``), MPtrj ``corrected_total_energy`` / ``force``.
+    frames : str, optional
+        Which frames of an extxyz trajectory, in ASE's index syntax (``"::10"``, ``"0:100"``,
+        ``"-1"``), counted over every frame of the file.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id_key: str | None = None
+    smiles_column: str | None = None
+    labels: list[str] | None = None
+    units: dict[str, str] = {}
+    energy_key: str | None = None
+    forces_key: str | None = None
+    frames: str | None = None
+
+    def given(self) -> set[str]:
+        """Names of the options set to something other than their default."""
+        return set(self.model_dump(exclude_defaults=True))
+
+
+_ATOMS_DB_OPTIONS = {"id_key", "labels", "units", "energy_key", "forces_key"}
+OPTIONS_BY_FORMAT: dict[str, set[str]] = {
+    "ase-db": _ATOMS_DB_OPTIONS,
+    "ase-lmdb": _ATOMS_DB_OPTIONS,
+    "mptrj": {"energy_key", "forces_key"},
+    "extxyz": _ATOMS_DB_OPTIONS | {"frames"},
+    "cif": set(),
+    "pdb": set(),
+    "mmcif": set(),
+    "fasta": set(),
+    "smiles": {"id_key", "smiles_column", "labels", "units"},
+}
 
 
 @dataclass
@@ -58,7 +121,7 @@ class ReadResult:
     dataset : Dataset
         The samples that were read (after the seeded subset).
     skipped : list of str
-        One ``"<file>:<line or record>: <reason>"`` entry for every record left out.
+        One ``"<file>: <record>: <reason>"`` entry for every record left out.
     """
 
     dataset: Dataset
@@ -121,16 +184,84 @@ def _choose(total: int, n: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
 
 
-def _energy_labels(atoms: Any, energy: float | None) -> dict[str, float]:
-    if energy is None or not np.isfinite(energy):
-        return {}
-    return {"energy": float(energy), "energy_per_atom": float(energy) / max(len(atoms), 1)}
+def file_record(path: Path) -> list[SourceFile]:
+    """Path, size and SHA-256 of ``path`` (of every file, in name order, for a folder)."""
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    records = []
+    for file in files:
+        with file.open("rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        records.append(SourceFile(path=str(file.resolve()), size=file.stat().st_size,
+                                  sha256=digest))
+    return records
+
+
+def _physical_labels(
+    atoms: Any, energy: Any, forces: Any, where: str
+) -> dict[str, float]:
+    """Energy labels and the max-force label; forces go to ``atoms.arrays["forces"]``."""
+    labels: dict[str, float] = {}
+    if energy is not None:
+        value = float(np.asarray(energy, dtype=np.float64))
+        if not np.isfinite(value):
+            raise DatasetError(f"{where}: energy is {value}")
+        labels = {"energy": value, "energy_per_atom": value / max(len(atoms), 1)}
+    if forces is not None:
+        attach_forces(atoms, forces, where)
+        norms = np.linalg.norm(atoms.arrays["forces"], axis=1)
+        if not np.isfinite(norms).all():
+            raise DatasetError(f"{where}: forces are not finite")
+        labels["max_force"] = float(norms.max()) if len(norms) else 0.0
+    return labels
+
+
+def _float_labels(source: Callable[[str], Any], keys: list[str] | None, where: str
+                  ) -> dict[str, float]:
+    """The labels ``keys`` read through ``source(key)`` (None: absent), as floats."""
+    labels = {}
+    for key in keys or []:
+        value = source(key)
+        if value is None:
+            continue
+        try:
+            labels[key] = float(value)
+        except (TypeError, ValueError):
+            raise DatasetError(f"{where}: label {key!r} is {value!r}, not a number") from None
+    return labels
 
 
 # --- atoms formats -------------------------------------------------------------------------
 
 
-def _read_ase_db(path: Path, n: int | None, seed: int) -> tuple[list[Sample], list[str]]:
+def _row_sample(row: Any, record: str, options: ReadOptions, where: str) -> Sample:
+    """A Sample from an ASE ``AtomsRow`` (ASE db and fairchem ASE-LMDB rows)."""
+    data = row.get("data") or {}
+
+    def lookup(key: str) -> Any:
+        value = row.get(key)
+        return data.get(key) if value is None else value
+
+    atoms = row.toatoms()
+    atoms.calc = None
+    energy = lookup(options.energy_key) if options.energy_key else row.get("energy")
+    forces = lookup(options.forces_key) if options.forces_key else row.get("forces")
+    if options.energy_key and energy is None:
+        raise DatasetError(f"{where}: no key {options.energy_key!r}")
+    labels = _physical_labels(atoms, energy, forces, where)
+    labels.update(_float_labels(lookup, options.labels, where))
+    if options.id_key:
+        value = lookup(options.id_key)
+        if value is None:
+            raise DatasetError(f"{where}: no id key {options.id_key!r}")
+        sample_id = str(value)
+    else:
+        sid = row.get("sid")
+        sample_id = f"{record}-{sid}" if sid else record
+    return Sample(id=sample_id, atoms=atoms, labels=labels)
+
+
+def _read_ase_db(path: Path, n: int | None, seed: int, options: ReadOptions
+                 ) -> tuple[list[Sample], list[str]]:
     import ase.db
 
     try:
@@ -143,28 +274,25 @@ def _read_ase_db(path: Path, n: int | None, seed: int) -> tuple[list[Sample], li
     samples, skipped = [], []
     for position in _choose(len(ids), n, seed):
         row_id = ids[position]
+        where = f"{path}: row {row_id}"
         try:
-            row = db.get(id=row_id)
-            atoms = row.toatoms()
-            energy = row.get("energy")
-            forces = row.get("forces")
-        except Exception as error:  # noqa: BLE001
-            skipped.append(f"{path}: row {row_id}: {type(error).__name__}: {error}")
-            continue
-        atoms.calc = None
-        if forces is not None:
-            attach_forces(atoms, forces, f"{path} row {row_id}")
-        sid = row.get("sid")
-        sample_id = f"row{row_id}-{sid}" if sid else f"row{row_id}"
-        samples.append(Sample(id=sample_id, atoms=atoms, labels=_energy_labels(atoms, energy)))
+            samples.append(_row_sample(db.get(id=row_id), f"row{row_id}", options, where))
+        except Exception as error:  # noqa: BLE001 - a bad row is skipped with its reason
+            skipped.append(_reason(where, error))
     return samples, skipped
 
 
-def _read_ase_lmdb(path: Path, n: int | None, seed: int) -> tuple[list[Sample], list[str]]:
-    """fairchem's ``.aselmdb`` files: keys are row ids, values zlib-compressed JSON row dicts.
+def _reason(where: str, error: Exception) -> str:
+    """``"<where>: <reason>"``; our own errors already start with ``where``."""
+    if isinstance(error, DatasetError) and str(error).startswith(where):
+        return str(error)
+    return f"{where}: {type(error).__name__}: {error}"
 
-    Not tested against a real OMat24 file here (the ``lmdb`` package is not installed).
-    """
+
+def _read_ase_lmdb(path: Path, n: int | None, seed: int, options: ReadOptions
+                   ) -> tuple[list[Sample], list[str]]:
+    """fairchem's ASE-LMDB files (OMat24, OMol25, sAlex): keys are row ids, values
+    zlib-compressed JSON row dicts (as fairchem's ``LMDBDatabase`` writes them)."""
     try:
         import lmdb
     except ImportError:
@@ -176,7 +304,8 @@ def _read_ase_lmdb(path: Path, n: int | None, seed: int) -> tuple[list[Sample], 
     from ase.io.jsonio import decode
 
     try:
-        env = lmdb.open(str(path), subdir=False, readonly=True, lock=False, readahead=False)
+        env = lmdb.open(str(path), subdir=path.is_dir(), readonly=True, lock=False,
+                        readahead=False)
         with env.begin() as txn:
             keys = [key for key, _ in txn.cursor() if key.decode("ascii", "replace").isdigit()]
     except Exception as error:  # noqa: BLE001 - lmdb.Error and friends
@@ -187,24 +316,19 @@ def _read_ase_lmdb(path: Path, n: int | None, seed: int) -> tuple[list[Sample], 
     samples, skipped = [], []
     with env.begin() as txn:
         for position in _choose(len(keys), n, seed):
-            key = keys[position]
+            key = keys[position].decode()
+            where = f"{path}: record {key}"
             try:
-                row = AtomsRow(decode(zlib.decompress(txn.get(key)).decode("utf-8")))
-                atoms = row.toatoms()
-                energy, forces = row.get("energy"), row.get("forces")
-            except Exception as error:  # noqa: BLE001
-                skipped.append(f"{path}: record {key.decode()}: {type(error).__name__}: {error}")
-                continue
-            atoms.calc = None
-            if forces is not None:
-                attach_forces(atoms, forces, f"{path} record {key.decode()}")
-            labels = _energy_labels(atoms, energy)
-            samples.append(Sample(id=f"row{key.decode()}", atoms=atoms, labels=labels))
+                row = AtomsRow(decode(zlib.decompress(txn.get(keys[position])).decode("utf-8")))
+                samples.append(_row_sample(row, f"row{key}", options, where))
+            except Exception as error:  # noqa: BLE001 - a bad record is skipped with its reason
+                skipped.append(_reason(where, error))
     env.close()
     return samples, skipped
 
 
-def _read_mptrj(path: Path, n: int | None, seed: int) -> tuple[list[Sample], list[str]]:
+def _read_mptrj(path: Path, n: int | None, seed: int, options: ReadOptions
+                ) -> tuple[list[Sample], list[str]]:
     """MPtrj JSON: ``{mp_id: {frame_id: {"structure", "corrected_total_energy", "force"}}}``."""
     try:
         data = json.loads(_open_text(path))
@@ -228,101 +352,129 @@ def _read_mptrj(path: Path, n: int | None, seed: int) -> tuple[list[Sample], lis
         where = f"{path}: frame {frame_id}"
         try:
             atoms = atoms_from_pymatgen_dict(frame["structure"], where)
-            energy = frame.get("corrected_total_energy", frame.get("uncorrected_total_energy"))
-            if frame.get("force") is not None:
-                attach_forces(atoms, frame["force"], where)
+            if options.energy_key:
+                energy = frame[options.energy_key]
+            else:
+                energy = frame.get("corrected_total_energy", frame.get("uncorrected_total_energy"))
+            labels = _physical_labels(atoms, energy, frame.get(options.forces_key or "force"),
+                                      where)
             if frame.get("stress") is not None:
                 atoms.info["stress_source"] = np.asarray(frame["stress"], dtype=np.float64)
         except (DatasetError, KeyError, TypeError, ValueError) as error:
-            skipped.append(f"{where}: {error}")
+            skipped.append(_reason(where, error))
             continue
         atoms.info["mp_id"] = mp_id
-        samples.append(Sample(id=str(frame_id), atoms=atoms, labels=_energy_labels(atoms, energy)))
+        samples.append(Sample(id=str(frame_id), atoms=atoms, labels=labels))
     return samples, skipped
 
 
-def _extxyz_frames(path: Path, text: str) -> Iterator[tuple[int, str | None, str]]:
-    """``(first line number, frame text or None, reason)`` for each frame of an (ext)xyz file."""
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        if not lines[i].strip():
-            i += 1
-            continue
+def _iread_frames(path: Path, format: str) -> Iterator[tuple[int, Any, str]]:
+    """``(frame number, atoms or None, reason)`` for every frame, through ``ase.io.iread``.
+
+    A frame that ASE cannot parse is reported and reading restarts after it; a broken frame
+    header (atom count) ends the file, since the frames after it cannot be located.
+    """
+    from ase.io import iread
+
+    start, previous, stuck = 0, "", 0
+    while True:
+        frame = start
         try:
-            count = int(lines[i].split()[0])
+            for atoms in iread(str(path), index=f"{start}:", format=format):
+                yield frame, atoms, ""
+                frame += 1
+            return
+        except Exception as error:  # noqa: BLE001 - ase raises many types for bad frames
+            reason = f"{type(error).__name__}: {error}".strip()
+            stuck = stuck + 1 if frame == start and reason == previous else 0
+            if "header" in str(error).lower() or stuck >= _MAX_STUCK:
+                yield frame, None, f"{reason}; the frames after it cannot be located, not read"
+                return
+            yield frame, None, reason
+            previous, start = reason, frame + 1
+
+
+_MAX_STUCK = 20  # restarts failing at once with one message: the file's framing is broken
+
+
+def _read_extxyz(path: Path, n: int | None, seed: int, options: ReadOptions
+                 ) -> tuple[list[Sample], list[str]]:
+    from ase.io.formats import string2index
+
+    frames = list(_iread_frames(path, "extxyz"))
+    if options.frames is not None:
+        try:
+            index = string2index(options.frames)
         except ValueError:
-            yield (
-                i + 1,
-                None,
-                f"expected an atom count, found {lines[i][:40]!r}; rest of file skipped",
-            )
-            return
-        end = i + 2 + count
-        if end > len(lines):
-            yield (
-                i + 1,
-                None,
-                f"truncated frame: {count} atoms announced, {len(lines) - i - 2} lines left",
-            )
-            return
-        yield i + 1, "\n".join(lines[i:end]) + "\n", ""
-        i = end
-
-
-def _read_extxyz(path: Path, n: int | None, seed: int) -> tuple[list[Sample], list[str]]:
-    from ase.io import read
-
-    text = _open_text(path)
-    frames = list(_extxyz_frames(path, text))
-    good = [(line, chunk) for line, chunk, _ in frames if chunk is not None]
-    skipped = [f"{path}:{line}: {reason}" for line, chunk, reason in frames if chunk is None]
-    if not good:
-        raise DatasetError(
-            f"extxyz file {path}: no readable frame" + (f" ({skipped[0]})" if skipped else "")
-        )
+            raise DatasetError(f"file {path}: frames {options.frames!r} is not an index like "
+                               "'::10', '0:100' or '-1'") from None
+        numbers = list(range(len(frames)))
+        chosen = set(numbers[index] if isinstance(index, slice) else [numbers[index]])
+        frames = [f for f in frames if f[0] in chosen]
+    skipped = [f"{path}: frame {number}: {reason}" for number, atoms, reason in frames
+               if atoms is None]
+    good = [(number, atoms) for number, atoms, _ in frames if atoms is not None]
     samples = []
     for position in _choose(len(good), n, seed):
-        line, chunk = good[position]
+        number, atoms = good[position]
+        where = f"{path}: frame {number}"
         try:
-            atoms = read(io.StringIO(chunk), format="extxyz")
-        except Exception as error:  # noqa: BLE001 - ase raises many types for bad frames
-            skipped.append(f"{path}:{line}: {type(error).__name__}: {error}")
-            continue
-        energy, forces = None, None
-        if atoms.calc is not None:
-            energy = atoms.calc.results.get("energy")
-            forces = atoms.calc.results.get("forces")
-            atoms.calc = None
-        energy = atoms.info.pop("energy", energy)
-        if forces is not None:
-            attach_forces(atoms, forces, f"{path}:{line}")
-        sample_id = str(atoms.info.get("id", atoms.info.get("name", f"frame{position}")))
-        samples.append(Sample(id=sample_id, atoms=atoms, labels=_energy_labels(atoms, energy)))
+            samples.append(_extxyz_sample(atoms, number, options, where))
+        except Exception as error:  # noqa: BLE001 - a bad frame is skipped with its reason
+            skipped.append(_reason(where, error))
     return samples, skipped
 
 
-def _read_cif(path: Path, n: int | None, seed: int) -> tuple[list[Sample], list[str]]:
-    """Crystal CIF: every ``data_`` block parsed on its own, so one bad block is skipped."""
-    from ase.io import read
+def _extxyz_sample(atoms: Any, number: int, options: ReadOptions, where: str) -> Sample:
+    results = dict(atoms.calc.results) if atoms.calc is not None else {}
+    atoms.calc = None
 
-    text = _open_text(path)
-    starts = [i for i, line in enumerate(text.splitlines()) if line.lower().startswith("data_")]
-    if not starts:
+    def lookup(key: str) -> Any:
+        for source in (results, atoms.info, atoms.arrays):
+            if key in source:
+                return source[key]
+        return None
+
+    energy = lookup(options.energy_key) if options.energy_key else lookup("energy")
+    if options.energy_key and energy is None:
+        raise DatasetError(f"{where}: no key {options.energy_key!r}")
+    forces = lookup(options.forces_key) if options.forces_key else results.get("forces")
+    atoms.info.pop("energy", None)
+    labels = _physical_labels(atoms, energy, forces, where)
+    labels.update(_float_labels(lambda key: atoms.info.get(key), options.labels, where))
+    if options.id_key:
+        if options.id_key not in atoms.info:
+            raise DatasetError(f"{where}: no id key {options.id_key!r} in the comment line")
+        sample_id = str(atoms.info[options.id_key])
+    else:
+        sample_id = str(atoms.info.get("id", atoms.info.get("name", f"frame{number}")))
+    return Sample(id=sample_id, atoms=atoms, labels=labels)
+
+
+def _read_cif(path: Path, n: int | None, seed: int, options: ReadOptions
+              ) -> tuple[list[Sample], list[str]]:
+    """Crystal CIF through ``ase.io.cif.parse_cif``: one bad ``data_`` block is skipped."""
+    from ase.io.cif import parse_cif
+
+    try:
+        with io.StringIO(_open_text(path)) as handle:
+            blocks = list(parse_cif(handle))
+    except DatasetError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the CIF grammar is broken before any block
+        raise DatasetError(f"CIF file {path}: cannot parse ({type(error).__name__}: {error})"
+                           ) from None
+    if not blocks:
         raise DatasetError(f"CIF file {path}: no data_ block")
-    lines = text.splitlines()
-    blocks = [
-        (s + 1, "\n".join(lines[s:e]) + "\n")
-        for s, e in zip(starts, starts[1:] + [len(lines)], strict=True)
-    ]
     samples, skipped = [], []
     for position in _choose(len(blocks), n, seed):
-        line, block = blocks[position]
-        name = lines[line - 1][5:].strip() or f"block{position}"
+        block = blocks[position]
+        name = block.name or f"block{position}"
+        where = f"{path}: block {position + 1} ({name!r})"
         try:
-            atoms = read(io.StringIO(block), format="cif")
+            atoms = block.get_atoms()
         except Exception as error:  # noqa: BLE001
-            skipped.append(f"{path}:{line}: block {name!r}: {type(error).__name__}: {error}")
+            skipped.append(_reason(where, error))
             continue
         samples.append(Sample(id=name if len(blocks) > 1 else path.name.split(".")[0], atoms=atoms))
     return samples, skipped
@@ -331,7 +483,8 @@ def _read_cif(path: Path, n: int | None, seed: int) -> tuple[list[Sample], list[
 # --- protein and molecule formats ------------------------------------------------------------
 
 
-def _read_structure(path: Path, n: int | None, seed: int) -> tuple[list[Sample], list[str]]:
+def _read_structure(path: Path, n: int | None, seed: int, options: ReadOptions
+                    ) -> tuple[list[Sample], list[str]]:
     stem = path.name.split(".")[0]
     samples = [
         Sample(id=f"{stem}_{chain}", sequence=protein.sequence, protein=protein)
@@ -340,7 +493,8 @@ def _read_structure(path: Path, n: int | None, seed: int) -> tuple[list[Sample],
     return [samples[i] for i in _choose(len(samples), n, seed)], []
 
 
-def _read_fasta(path: Path, n: int | None, seed: int) -> tuple[list[Sample], list[str]]:
+def _read_fasta(path: Path, n: int | None, seed: int, options: ReadOptions
+                ) -> tuple[list[Sample], list[str]]:
     records, skipped = read_fasta(path)
     if not records:
         raise DatasetError(f"FASTA file {path}: no valid record ({skipped[0]})")
@@ -353,55 +507,94 @@ def _read_fasta(path: Path, n: int | None, seed: int) -> tuple[list[Sample], lis
     return samples, skipped
 
 
-def _read_smiles(path: Path, n: int | None, seed: int) -> tuple[list[Sample], list[str]]:
-    """SMILES CSV (a ``smiles`` column, optional ``id``/``name``, numeric columns as labels) or
-    ``.smi`` (SMILES then an optional name per line)."""
+def _read_smiles(path: Path, n: int | None, seed: int, options: ReadOptions
+                 ) -> tuple[list[Sample], list[str]]:
+    """SMILES CSV (a SMILES column, optional id column, numeric columns as labels) or ``.smi``
+    (through RDKit's ``SmilesMolSupplier``: SMILES then an optional name per line)."""
     text = _open_text(path)
     if not text.strip():
         raise DatasetError(f"SMILES file {path} is empty")
-    rows: list[tuple[int, str, str, dict[str, float]]] = []
-    skipped: list[str] = []
     if _suffix(path) == ".smi":
-        for number, line in enumerate(text.splitlines(), start=1):
-            fields = line.split()
-            if fields and not fields[0].startswith("#"):
-                rows.append(
-                    (number, fields[0], fields[1] if len(fields) > 1 else f"line{number}", {})
-                )
-    else:
-        reader = csv.DictReader(io.StringIO(text))
-        columns = {c.strip().lower(): c for c in reader.fieldnames or []}
-        smiles_column = columns.get("smiles")
-        if smiles_column is None:
-            raise DatasetError(
-                f"SMILES CSV {path}:1: no 'smiles' column (columns: {reader.fieldnames})"
-            )
-        id_column = columns.get("id") or columns.get("name")
-        for number, record in enumerate(reader, start=2):
-            labels = {}
-            for column, value in record.items():
-                if column in (smiles_column, id_column) or column is None:
-                    continue
-                try:
-                    labels[column.strip()] = float(value)
-                except (TypeError, ValueError):
-                    pass
-            name = (record.get(id_column) or "").strip() if id_column else ""
-            rows.append(
-                (number, (record.get(smiles_column) or "").strip(), name or f"row{number}", labels)
-            )
-    samples = []
+        if options.given() - {"id_key"}:
+            raise DatasetError(f"{path}: a .smi file has no columns; options "
+                               f"{sorted(options.given())} need a CSV")
+        return _read_smi(path, text, n, seed)
+    reader = csv.DictReader(io.StringIO(text))
+    fieldnames = [c for c in reader.fieldnames or [] if c is not None]
+    columns = {c.strip().lower(): c for c in fieldnames}
+
+    def column(name: str | None, option: str) -> str | None:
+        if name is None:
+            return None
+        if name not in fieldnames:
+            raise DatasetError(f"SMILES CSV {path}:1: no column {name!r} ({option}); columns: "
+                               f"{fieldnames}")
+        return name
+
+    smiles_column = column(options.smiles_column, "smiles_column") or columns.get("smiles")
+    if smiles_column is None:
+        raise DatasetError(
+            f"SMILES CSV {path}:1: no 'smiles' column (columns: {fieldnames}); "
+            "name it with smiles_column"
+        )
+    id_column = column(options.id_key, "id_key") or columns.get("id") or columns.get("name")
+    label_columns = [column(c, "labels") for c in options.labels or []]
+    rows: list[tuple[int, str, str, dict[str, str]]] = []
+    for number, record in enumerate(reader, start=2):
+        name = (record.get(id_column) or "").strip() if id_column else ""
+        rows.append((number, (record.get(smiles_column) or "").strip(), name or f"row{number}",
+                     record))
+    samples, skipped = [], []
     for position in _choose(len(rows), n, seed):
-        number, smiles, name, labels = rows[position]
+        number, smiles, name, record = rows[position]
+        where = f"{path}:{number}"
         canonical = canonical_smiles(smiles) if smiles else None
         if canonical is None:
-            skipped.append(f"{path}:{number}: invalid SMILES {smiles!r}")
+            skipped.append(f"{where}: invalid SMILES {smiles!r}")
             continue
+        if options.labels is None:
+            labels = {}
+            for key, value in record.items():
+                if key in (smiles_column, id_column) or key is None:
+                    continue
+                try:
+                    labels[key.strip()] = float(value)
+                except (TypeError, ValueError):
+                    pass
+        else:
+            try:
+                labels = _float_labels(lambda key, row=record: (row.get(key) or "").strip()
+                                       or None, label_columns, where)  # type: ignore[arg-type]
+            except DatasetError as error:
+                skipped.append(str(error))
+                continue
         samples.append(Sample(id=name, smiles=canonical, labels=labels))
     return samples, skipped
 
 
-_READERS: dict[str, Callable[[Path, int | None, int], tuple[list[Sample], list[str]]]] = {
+def _read_smi(path: Path, text: str, n: int | None, seed: int
+              ) -> tuple[list[Sample], list[str]]:
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), start=1)
+             if line.strip() and not line.lstrip().startswith("#")]
+    supplier = Chem.SmilesMolSupplierFromText("\n".join(line for _, line in lines) + "\n",
+                                              delimiter=" \t", titleLine=False)
+    samples, skipped = [], []
+    for position in _choose(len(lines), n, seed):
+        number, line = lines[position]
+        mol = supplier[int(position)]
+        if mol is None:
+            skipped.append(f"{path}:{number}: invalid SMILES {line.split()[0]!r}")
+            continue
+        name = mol.GetProp("_Name") if mol.HasProp("_Name") else ""
+        samples.append(Sample(id=name or f"line{number}", smiles=Chem.MolToSmiles(mol)))
+    return samples, skipped
+
+
+_READERS: dict[str, Callable[[Path, int | None, int, ReadOptions],
+                             tuple[list[Sample], list[str]]]] = {
     "ase-db": _read_ase_db,
     "ase-lmdb": _read_ase_lmdb,
     "mptrj": _read_mptrj,
@@ -414,14 +607,16 @@ _READERS: dict[str, Callable[[Path, int | None, int], tuple[list[Sample], list[s
 }
 
 
-def _unique_ids(samples: list[Sample]) -> list[Sample]:
-    """Samples with repeated ids renamed ``<id>-2``, ``<id>-3``, ... in order."""
+def _unique_ids(samples: list[Sample]) -> tuple[list[Sample], list[str]]:
+    """Samples with repeated ids renamed ``<id>-2``, ``<id>-3``, ... in order, and one note per
+    renamed id."""
     seen: dict[str, int] = {}
-    out = []
+    out, notes = [], []
     for sample in samples:
         count = seen.get(sample.id, 0) + 1
         seen[sample.id] = count
         if count > 1:
+            notes.append(f"id {sample.id!r} repeats; this record is {sample.id}-{count}")
             sample = Sample(
                 id=f"{sample.id}-{count}",
                 atoms=sample.atoms,
@@ -431,7 +626,7 @@ def _unique_ids(samples: list[Sample]) -> list[Sample]:
                 labels=sample.labels,
             )
         out.append(sample)
-    return out
+    return out, notes
 
 
 def _domain(format: str, samples: list[Sample]) -> Domain:
@@ -443,12 +638,26 @@ def _domain(format: str, samples: list[Sample]) -> Domain:
     return "materials" if any(periodic) else "molecules"
 
 
+def _card_labels(format: str, samples: list[Sample], options: ReadOptions) -> list[Label]:
+    present = {key for sample in samples for key in sample.labels}
+    fixed = {label.name: label for label in [*ENERGY_FORCE_LABELS, MAX_FORCE_LABEL]}
+    labels = [fixed[name] for name in fixed if name in present]
+    for key in sorted(present - set(fixed)):
+        labels.append(Label(name=key, unit=options.units.get(key, "as in file")))
+    unknown = set(options.units) - present
+    if unknown:
+        raise DatasetError(f"units given for {sorted(unknown)}, which no record has as a label "
+                           f"(labels read: {sorted(present)})")
+    return labels
+
+
 def read_file(
     path: Path | str,
     format: str | None = None,
     n: int | None = None,
     seed: int = 0,
     name: str | None = None,
+    options: ReadOptions | None = None,
 ) -> ReadResult:
     """Read a local file (or a folder of files of one format) into a Dataset, with a report.
 
@@ -459,31 +668,43 @@ def read_file(
     format : str, optional
         One of :data:`FORMATS`; detected from the suffix when None.
     n : int, optional
-        Seeded sample of ``n`` records; for ASE db, LMDB, MPtrj, extxyz and CIF only the
-        chosen records are parsed. A folder is sampled after reading every file.
+        Seeded sample of ``n`` records; for ASE db, LMDB, MPtrj and CIF only the chosen
+        records are parsed. A folder is sampled after reading every file.
     seed : int
         Seed of the sample.
     name : str, optional
         Dataset name; defaults to the file name without suffixes.
+    options : ReadOptions, optional
+        Id, SMILES, label, energy, forces and frame options of the format.
 
     Returns
     -------
     ReadResult
         The dataset and the skipped records with reasons. Energies are labels ``energy`` (eV) and
-        ``energy_per_atom``; forces (N, 3) eV/Å go to ``atoms.arrays["forces"]``.
+        ``energy_per_atom``; forces (N, 3) eV/Å go to ``atoms.arrays["forces"]``, their largest
+        norm to the label ``max_force``. The card lists the file(s) with size and SHA-256, and
+        its version holds the first 12 hex digits of the digest, so an edited file is another
+        dataset (another fingerprint) and a store built from the old one is not reused.
 
     Raises
     ------
     DatasetError
-        If the path is missing, unreadable, empty or truncated before any record (the message
-        names the file and line), or its format is unknown.
+        If the path is missing, unreadable, empty or has no readable record (the message names
+        the file and the first bad record), its format is unknown, or an option does not apply
+        to the format.
     """
     path = Path(path)
+    options = options or ReadOptions()
     if not path.exists():
         raise DatasetError(f"file {path} does not exist")
     format = format or detect_format(path)
     if format not in _READERS:
         raise DatasetError(f"unknown format {format!r}; known formats: {', '.join(FORMATS)}")
+    wrong = options.given() - OPTIONS_BY_FORMAT[format]
+    if wrong:
+        allowed = ", ".join(sorted(OPTIONS_BY_FORMAT[format])) or "none"
+        raise DatasetError(f"file {path}: option(s) {', '.join(sorted(wrong))} do not apply to "
+                           f"{format} files (options of {format}: {allowed})")
     if path.is_file() and path.stat().st_size == 0:
         raise DatasetError(f"file {path} is empty")
     reader = _READERS[format]
@@ -495,7 +716,7 @@ def read_file(
         samples, skipped = [], []
         for file in files:
             try:
-                more, more_skipped = reader(file, None, seed)
+                more, more_skipped = reader(file, None, seed, options)
             except DatasetError as error:
                 skipped.append(str(error))
                 continue
@@ -508,32 +729,33 @@ def read_file(
             )
         samples = [samples[i] for i in _choose(len(samples), n, seed)]
     else:
-        samples, skipped = reader(path, n, seed)
+        samples, skipped = reader(path, n, seed, options)
     if not samples:
         raise DatasetError(
             f"file {path}: no readable record" + (f" ({skipped[0]})" if skipped else "")
         )
-    samples = _unique_ids(samples)
-    has_energy = any("energy" in s.labels for s in samples)
-    labels = ENERGY_FORCE_LABELS if has_energy else []
-    if format == "smiles":
-        keys = sorted({k for s in samples for k in s.labels})
-        labels = [Label(name=k, unit="as in file") for k in keys]
+    samples, renamed = _unique_ids(samples)
+    files = file_record(path)
+    digest = files[0].sha256 if len(files) == 1 else hashlib.sha256(
+        "".join(f.sha256 for f in files).encode()).hexdigest()
     description = f"{len(samples)} records read from {path.name} ({format})"
     if skipped:
         description += (
             f"; {len(skipped)} records skipped (see ReadResult.skipped), first: {skipped[0]}"
         )
+    if renamed:
+        description += f"; {len(renamed)} repeated ids renamed, first: {renamed[0]}"
     card = DatasetCard(
         name=name or path.name.split(".")[0],
-        version=f"file-seed{seed}" + (f"-n{n}" if n is not None else ""),
+        version=f"file-{digest[:12]}-seed{seed}" + (f"-n{n}" if n is not None else ""),
         domain=_domain(format, samples),
         description=description,
         provenance=f"local file {path.resolve()}",
         license="as of the source file",
-        labels=labels,
+        labels=_card_labels(format, samples, options),
+        files=files,
     )
-    return ReadResult(dataset=Dataset(card, samples), skipped=skipped)
+    return ReadResult(dataset=Dataset(card, samples, skipped=skipped), skipped=skipped)
 
 
 def load_file(
@@ -542,6 +764,7 @@ def load_file(
     n: int | None = None,
     seed: int = 0,
     name: str | None = None,
+    options: ReadOptions | None = None,
 ) -> Dataset:
-    """:func:`read_file` without the report (the skipped count is in ``card.description``)."""
-    return read_file(path, format=format, n=n, seed=seed, name=name).dataset
+    """:func:`read_file` without the report (the skipped records are ``dataset.skipped``)."""
+    return read_file(path, format=format, n=n, seed=seed, name=name, options=options).dataset

@@ -1,4 +1,5 @@
-"""Registry of the built-in datasets: names, what they hold, and the function that builds each.
+"""Registry of datasets: the built-in ones (names, what they hold, the function that builds
+each) and datasets read from a user's files, registered under a name by a study.
 
 Listing reads only this table; building imports the source package when asked.
 """
@@ -9,6 +10,7 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from matteralign.data.readers import ReadOptions
 from matteralign.data.sample import Dataset, Domain, Modality
 from matteralign.errors import DatasetError
 
@@ -21,9 +23,10 @@ class DatasetSpec:
     ----------
     name : str
         Registry name, used in configs and on the command line.
-    domain : {"molecules", "materials", "proteins"}
+    domain : {"molecules", "materials", "proteins"}, optional
+        None for a file dataset: known once the file is read (``dataset.card.domain``).
     modalities : tuple of str
-        Modalities every sample has.
+        Modalities every sample has (empty for a file dataset until it is read).
     description : str
     builder : str
         ``"module:function"``; the function takes ``(n, seed, data_root)`` and returns a Dataset.
@@ -36,10 +39,12 @@ class DatasetSpec:
         need files under a data root.
     default_n : int, optional
         Subset size the default suite uses (None: the whole set).
+    file : FileSource, optional
+        For a dataset read from a user's file: what to read and how.
     """
 
     name: str
-    domain: Domain
+    domain: Domain | None
     modalities: tuple[Modality, ...]
     description: str
     builder: str
@@ -47,6 +52,16 @@ class DatasetSpec:
     out_of_distribution: bool = False
     source: str = "generated"
     default_n: int | None = None
+    file: FileSource | None = None
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A file (or folder) to read as a dataset: :func:`matteralign.data.read_file`'s inputs."""
+
+    path: Path
+    format: str | None = None
+    options: ReadOptions = ReadOptions()
 
 
 _BUILTIN: tuple[DatasetSpec, ...] = (
@@ -304,13 +319,42 @@ DEFAULT_SUITE_SHARED: tuple[str, ...] = (
 )
 
 
+_FILES: dict[str, DatasetSpec] = {}
+
+
 def _specs() -> dict[str, DatasetSpec]:
-    return {spec.name: spec for spec in _BUILTIN}
+    return {**{spec.name: spec for spec in _BUILTIN}, **_FILES}
+
+
+def register_file_dataset(
+    name: str, path: Path | str, format: str | None = None, options: ReadOptions | None = None
+) -> DatasetSpec:
+    """Register the file or folder ``path`` as the dataset ``name`` of this process.
+
+    After this, :func:`load_dataset` (and every command that builds datasets by name) reads the
+    file. Registering a name again replaces the earlier file.
+
+    Raises
+    ------
+    DatasetError
+        If ``name`` is a built-in dataset's, or ``path`` does not exist.
+    """
+    if name in {spec.name for spec in _BUILTIN}:
+        raise DatasetError(f"dataset name {name!r} (for {path}) is a built-in dataset's; give "
+                           "the file's dataset another name (name: ...)")
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"dataset {name!r}: file {path} does not exist")
+    spec = DatasetSpec(name=name, domain=None, modalities=(), description=f"read from {path}",
+                       builder="matteralign.data.readers:read_file", size=0, source="file",
+                       file=FileSource(path=path, format=format, options=options or ReadOptions()))
+    _FILES[name] = spec
+    return spec
 
 
 def dataset_names() -> list[str]:
     """Names of every built-in dataset."""
-    return list(_specs())
+    return [spec.name for spec in _BUILTIN]
 
 
 def default_suite(data_root: Path | None = None) -> list[tuple[str, int | None]]:
@@ -362,6 +406,11 @@ def load_dataset(
         Folder with downloaded data files, for sets whose ``source`` is ``"shared-data"``.
     """
     spec = get_dataset_spec(name)
+    if spec.file is not None:
+        from matteralign.data.readers import load_file
+
+        return load_file(spec.file.path, format=spec.file.format, n=n, seed=seed, name=name,
+                         options=spec.file.options)
     module_name, function_name = spec.builder.split(":")
     build = getattr(importlib.import_module(module_name), function_name)
     dataset: Dataset = build(n=n, seed=seed, data_root=data_root)

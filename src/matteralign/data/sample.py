@@ -124,6 +124,16 @@ class Label(BaseModel):
     description: str = ""
 
 
+class SourceFile(BaseModel):
+    """A file a dataset was read from: where it was, how large, and its SHA-256."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    size: int
+    sha256: str
+
+
 class DatasetCard(BaseModel):
     """What a dataset is, where it came from and under which license."""
 
@@ -138,6 +148,7 @@ class DatasetCard(BaseModel):
     labels: list[Label] = []
     out_of_distribution: bool = False
     citation: str = ""
+    files: list[SourceFile] = []
 
 
 class Dataset:
@@ -149,6 +160,8 @@ class Dataset:
         Name, version, provenance, license and labels.
     samples : sequence of Sample
         Samples in a fixed order; ids must be unique.
+    skipped : sequence of str
+        Records of the source that were left out, one ``"<file>: <record>: <reason>"`` each.
 
     Raises
     ------
@@ -156,9 +169,13 @@ class Dataset:
         If two samples share an id (the message names the duplicated ids).
     """
 
-    def __init__(self, card: DatasetCard, samples: Sequence[Sample]) -> None:
+    def __init__(
+        self, card: DatasetCard, samples: Sequence[Sample], skipped: Sequence[str] = ()
+    ) -> None:
         self.card = card
         self.samples: tuple[Sample, ...] = tuple(samples)
+        self.skipped: tuple[str, ...] = tuple(skipped)
+        self._fingerprint: str | None = None
         counts = Counter(sample.id for sample in self.samples)
         duplicates = sorted(sample_id for sample_id, n in counts.items() if n > 1)
         if duplicates:
@@ -209,11 +226,19 @@ class Dataset:
         rng = np.random.default_rng(seed)
         keep = np.sort(rng.choice(len(self), size=n, replace=False))
         card = self.card.model_copy(update={"version": f"{self.card.version}+n{n}s{seed}"})
-        return Dataset(card, [self.samples[i] for i in keep])
+        return Dataset(card, [self.samples[i] for i in keep], skipped=self.skipped)
 
     def fingerprint(self) -> str:
-        """SHA-256 over the name, version and every sample's content hash, in order."""
-        digest = hashlib.sha256(f"{self.name}\0{self.card.version}".encode())
-        for sample in self.samples:
-            digest.update(sample.content_hash().encode())
-        return digest.hexdigest()
+        """SHA-256 over the name, version, source files' digests and every sample's content
+        hash, in order: what a stored embedding or score was computed from.
+
+        Computed once per Dataset (samples are immutable).
+        """
+        if self._fingerprint is None:
+            digest = hashlib.sha256(f"{self.name}\0{self.card.version}".encode())
+            for source in self.card.files:
+                digest.update(source.sha256.encode())
+            for sample in self.samples:
+                digest.update(sample.content_hash().encode())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
