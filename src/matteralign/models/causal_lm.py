@@ -139,6 +139,10 @@ class CausalLMAdapter(ModelAdapter):
 
     @property
     def layer_names(self) -> list[str]:
+        """``"0"`` .. ``"L"``: a checkpoint's own card lists them; the family template reads them
+        from the checkpoint's config once ``path`` is given."""
+        if self.card.layer_names != ["last"]:
+            return self.card.layer_names
         if self._n_layers is None:
             if not self.options.get("path"):
                 return self.card.layer_names
@@ -204,6 +208,8 @@ class CausalLMAdapter(ModelAdapter):
         self.model_ = model.eval()
         config = getattr(model.config, "text_config", None) or model.config
         self._n_layers = int(config.num_hidden_layers)
+        if self.card.layer_names != ["last"]:
+            self._check_layer_count(self._n_layers)
         self.device, self.dtype = device, dtype
 
     def unload(self) -> None:
@@ -224,6 +230,11 @@ class CausalLMAdapter(ModelAdapter):
             if sample.atoms is None:
                 raise SampleError(
                     sample.id, "has no 3D atoms, which the blank-atomistic prompt dumps as text"
+                )
+            if sample.atoms.pbc.any():
+                raise SampleError(
+                    sample.id, "is periodic; the blank-atomistic prompt dumps molecules "
+                    "(zero cell, pbc False)"
                 )
             text = atoms_as_text(sample.atoms)
             return text, text

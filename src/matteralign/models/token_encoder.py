@@ -107,6 +107,11 @@ def _segments(item: TokenizedText, row: int, max_tokens: int, window: int,
     if last - first + 1 != len(real):
         raise AdapterError(f"cannot window {item.text!r}: its real tokens are not contiguous")
     head, tail = tuple(range(first)), tuple(range(last + 1, n))
+    if len(head) + window + len(tail) > max_tokens:
+        raise AdapterError(
+            f"windows of {window} tokens plus {len(head) + len(tail)} special tokens exceed the "
+            f"model's {max_tokens}"
+        )
     return [
         _Segment(row, tuple(item.ids[i] for i in positions), positions)
         for start in window_starts(len(real), window, overlap)
@@ -211,7 +216,8 @@ class TokenEncoderAdapter(ModelAdapter):
         return item
 
     def _window(self) -> tuple[int, int]:
-        """(real tokens per window, overlap), checked against :attr:`max_tokens`."""
+        """(real tokens per window, overlap); the overlap is checked here, the window's length
+        against :attr:`max_tokens` where windows are cut."""
         window = int(self.options.get("window") or self.max_tokens)
         overlap = int(self.options.get("window_overlap", window // 2))
         if not 0 <= overlap < window:
