@@ -65,3 +65,28 @@ def test_invariances(seed, unbiased):
     assert rel_close(cka(y, x, unbiased=unbiased), v, 1e-8)
     assert rel_close(cka(x, x, unbiased=unbiased), 1.0, 1e-9)
     assert v <= 1 + 1e-9
+
+
+@pytest.mark.parametrize("unbiased", [False, True])
+def test_linear_wide_embeddings_use_the_sample_gram(unbiased):
+    """D >> N: (20, 40,000) inputs. The (D, D) form would need 12.8 GB; the (N, N) form is exact."""
+    from matteralign.metrics import pairwise
+    from matteralign.metrics._backend import resolve_backend
+    from matteralign.metrics.cka import linear_state
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(20, 40_000))
+    y = x[:, :30_000] + rng.normal(size=(20, 30_000))
+    z = rng.normal(size=(20, 8))
+    assert linear_state(x, resolve_backend("cpu"), unbiased).gram.shape == (20, 20)
+    assert rel_close(cka(x, y, "linear", unbiased), cka_dense(x @ x.T, y @ y.T, unbiased))
+    assert rel_close(cka(x, z, "linear", unbiased), cka_dense(x @ x.T, z @ z.T, unbiased))
+    mat = pairwise({"x": x, "y": y, "z": z}, "cka-linear" + ("-unbiased" if unbiased else ""))
+    assert rel_close(mat.matrix.loc["x", "y"], cka_dense(x @ x.T, y @ y.T, unbiased))
+
+
+@pytest.mark.parametrize("kernel", ["linear", "rbf"])
+def test_far_from_origin_keeps_precision(pair, kernel):
+    """Distances and centred Grams are translation invariant; an offset of 1e7 changes nothing."""
+    x, y = pair
+    assert cka(x + 1e7, y - 3e6, kernel) == pytest.approx(cka(x, y, kernel), rel=1e-9)

@@ -28,6 +28,8 @@ class LinearCkaState:
     kone : (N,) tensor, row sums of K~ = Xc Xc' with zeroed diagonal
     sum_k : float, 1' K~ 1
     self_term : float, ||Xc'Xc||_F^2 (biased) or the HSIC_1 numerator (unbiased)
+    gram : (N, N) tensor or None
+        Kc = Xc Xc' when D > N (the sample-space form), else None (the feature-space form).
     """
 
     xc: Any
@@ -35,17 +37,23 @@ class LinearCkaState:
     kone: Any
     sum_k: float
     self_term: float
+    gram: Any = None
 
 
 def linear_state(x: np.ndarray, be: Backend, unbiased: bool, name: str = "x") -> LinearCkaState:
-    """Centre the columns and precompute every per-model term of (unbiased) linear CKA."""
+    """Centre the columns and precompute every per-model term of (unbiased) linear CKA.
+
+    ||Xc'Xc||_F = ||Xc Xc'||_F, so the self term is formed from the smaller of the (D, D) and the
+    (N, N) Gram: a (20, 50,000) embedding costs a 20 x 20 matrix, not a 50,000 x 50,000 one.
+    """
     t = be.tensor(x)
     xc = t - t.mean(0, keepdim=True)
     sq = (xc * xc).sum(1)
     kone = xc @ xc.sum(0) - sq
     sum_k = float(kone.sum())
-    st = LinearCkaState(xc, sq, kone, sum_k, 0.0)
-    st.self_term = linear_cross(st, st, unbiased, gram=xc.T @ xc)
+    wide = xc.shape[1] > xc.shape[0]
+    st = LinearCkaState(xc, sq, kone, sum_k, 0.0, xc @ xc.T if wide else None)
+    st.self_term = linear_cross(st, st, unbiased, gram=st.gram if wide else xc.T @ xc)
     if not st.self_term > 0:
         raise EmbeddingError(
             f"{name}: the embedding has no variance after centring (constant rows); CKA is "
@@ -60,9 +68,16 @@ def linear_cross(a: LinearCkaState, b: LinearCkaState, unbiased: bool, gram: Any
     Biased:   ||Yc' Xc||_F^2  (= tr(K H L H) with K = X X', L = Y Y')
     Unbiased: tr(K~ L~) + (1'K~1)(1'L~1)/((N-1)(N-2)) - (2/(N-2)) (K~1).(L~1), with
               tr(K~ L~) = ||Xc'Yc||_F^2 - sum_i ||x_i||^2 ||y_i||^2 (diagonals zeroed).
+
+    ||Yc'Xc||_F^2 = sum_ij (Kc)_ij (Lc)_ij: when both models are wider than N, the (N, N) Grams
+    are used instead of the (D_x, D_y) cross product. ``gram`` is a precomputed Xc'Yc (or, for
+    a self term of a wide model, Kc; both give the same Frobenius norm).
     """
-    c = gram if gram is not None else a.xc.T @ b.xc
-    fro = float((c * c).sum())
+    if gram is None and a.gram is not None and b.gram is not None:
+        fro = float((a.gram * b.gram).sum())
+    else:
+        c = gram if gram is not None else a.xc.T @ b.xc
+        fro = float((c * c).sum())
     if not unbiased:
         return fro
     n = a.xc.shape[0]
@@ -73,11 +88,13 @@ def linear_cross(a: LinearCkaState, b: LinearCkaState, unbiased: bool, gram: Any
 def rbf_sigma(x: np.ndarray) -> float:
     """Default RBF bandwidth: sigma^2 = half the mean squared distance over pairs i != j.
 
-    mean_{i != j} ||x_i - x_j||^2 = (2 N sum_i ||x_i||^2 - 2 ||sum_i x_i||^2) / (N (N - 1)),
-    exact in O(N D) (the median heuristic would need all N^2 distances).
+    mean_{i != j} ||x_i - x_j||^2 = 2 N sum_i ||x_i - xbar||^2 / (N (N - 1)),
+    exact in O(N D) (the median heuristic would need all N^2 distances); computed on the centred
+    rows, so an offset far from the origin does not cancel away the spread.
     """
     n = x.shape[0]
-    msd = (2 * n * float((x * x).sum()) - 2 * float((x.sum(0) ** 2).sum())) / (n * (n - 1))
+    xc = x - x.mean(0)
+    msd = 2 * n * float((xc * xc).sum()) / (n * (n - 1))
     if not msd > 0:
         raise EmbeddingError("x: all rows are identical; the RBF bandwidth is undefined.")
     return float(np.sqrt(msd / 2.0))
