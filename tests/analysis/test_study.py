@@ -34,3 +34,102 @@ def test_missing_store_is_a_note(tmp_path):
     config = StudyConfig(name="none", datasets=[{"name": "x"}], models=[{"id": "y"}])
     result = analyse_study(config, tmp_path)
     assert all("no store" in result.notes[k][0] for k in ANALYSES)
+
+
+def _toy_study(metrics):
+    return StudyConfig(name="scores", datasets=[{"name": "toy"}],
+                       models=[{"id": "toy-geometry"}, {"id": "toy-geometry-b",
+                                                        "options": {"seed": 3}}],
+                       layers="all", metrics=metrics, shard_size=10, device="cpu")
+
+
+def test_the_analyses_read_the_matrices_align_wrote(tmp_path, monkeypatch):
+    """No matrix is recomputed: the analyses get exactly what align wrote, a matrix changed on
+    disk shows in the result, and a metric align skipped (k >= N) is a note, not a lower k."""
+    import pandas as pd
+
+    import matteralign.analysis.study as analysis
+    from matteralign.run import study as run_study
+    from tests.reliability.faulty_models import patch_registry
+
+    patch_registry(monkeypatch)
+    config = _toy_study(["cknna-k10", "cka-linear", "ii-k1", "mknn-k50"])
+    run_study.embed_study(config, tmp_path)
+    run_study.align_study(config, tmp_path)
+
+    def no_rescoring(*args, **kwargs):
+        raise AssertionError("the analyses recomputed a matrix that align wrote")
+
+    monkeypatch.setattr(analysis, "score_dataset", no_rescoring)
+    options = AnalysisOptions(n_permutations=3, n_bootstrap=2, ks=(2, 5))
+    result = analyse_study(config, tmp_path, options)
+    folder = tmp_path / "alignment" / "toy"
+    assert set(result.matrices["toy"]) == {"cknna-k10", "cka-linear", "ii-k1"}
+    for metric, got in result.matrices["toy"].items():
+        pd.testing.assert_frame_equal(got, pd.read_parquet(folder / f"{metric}.parquet"),
+                                      check_exact=True)
+    assert any(note.startswith("metric mknn-k50 on toy left out: ") and "k=50" in note
+               for note in result.notes["matrices"])
+    assert result.main_metric == "cknna-k10"
+
+    changed = pd.read_parquet(folder / "cknna-k10.parquet")
+    changed.loc["toy-geometry", "toy-geometry-b"] = 0.123
+    changed.to_parquet(folder / "cknna-k10.parquet")
+    again = analyse_study(config, tmp_path, options)
+    assert again.matrices["toy"]["cknna-k10"].loc["toy-geometry", "toy-geometry-b"] == 0.123
+    pair = again.pairs.set_index(["model_a", "model_b"]).loc[("toy-geometry", "toy-geometry-b")]
+    assert pair["cknna-k10"] == 0.123
+
+
+def test_without_align_the_same_scoring_function_runs_in_memory(tmp_path, monkeypatch):
+    import matteralign.analysis.matrices as matrices
+    from matteralign.run import study as run_study
+    from tests.reliability.faulty_models import patch_registry
+
+    patch_registry(monkeypatch)
+    config = _toy_study(["cknna-k10"])
+    run_study.embed_study(config, tmp_path)
+    result = analyse_study(config, tmp_path, AnalysisOptions(n_permutations=3, n_bootstrap=2,
+                                                             ks=(2, 5)))
+    stored = [EmbeddingStore(tmp_path / "store").load_finished("toy", m, "last")
+              for m in ("toy-geometry", "toy-geometry-b")]
+    want = matrices.score_dataset(stored, "toy", ["cknna-k10"], config.preprocess)
+    np.testing.assert_array_equal(result.matrices["toy"]["cknna-k10"].to_numpy(),
+                                  want.matrices["cknna-k10"].to_numpy())
+    assert any("has written no scores" in note for note in result.notes["matrices"])
+
+
+def test_energy_error_reads_the_stored_sample_table_not_the_dataset(tmp_path, monkeypatch):
+    """Reference energies and atomic numbers come from the store, written at embed time."""
+    from ase import Atoms
+
+    import matteralign.data.registry as registry
+    from matteralign.analysis.energy import composition_matrix, energy_regression_error
+    from matteralign.data.sample import Sample
+
+    def no_dataset(*args, **kwargs):
+        raise AssertionError("an analysis rebuilt a dataset")
+
+    monkeypatch.setattr(registry, "load_dataset", no_dataset)
+    rng = np.random.default_rng(4)
+    n = 40
+    ids = [f"s{i}" for i in range(n)]
+    atoms = [Atoms("H" * int(rng.integers(1, 5)) + "O" * int(rng.integers(1, 3))) for _ in ids]
+    counts, _ = composition_matrix([a.numbers for a in atoms])
+    reference = counts @ np.array([-13.6, -430.0]) + rng.normal(size=n)
+    store = EmbeddingStore(tmp_path / "store")
+    predicted = {}
+    for j, model in enumerate(("m-a", "m-b")):
+        predicted[model] = reference + 0.1 * (j + 1) * rng.normal(size=n)
+        store.write_shard("d", model, 0, ShardRecord(ids, {"h": rng.normal(size=(n, 5))},
+                                                     predicted[model], [], "h", {}))
+        store.mark_complete("d", model, 1)
+    store.write_samples("d", [Sample(id=i, atoms=a, labels={"energy": float(e)})
+                              for i, a, e in zip(ids, atoms, reference, strict=True)])
+    config = StudyConfig(name="energy", datasets=[{"name": "d"}],
+                         models=[{"id": "m-a"}, {"id": "m-b"}], metrics=["cknna-k5"])
+    result = analyse_study(config, tmp_path, AnalysisOptions(n_permutations=3, n_bootstrap=2,
+                                                             ks=(2, 5)))
+    mae = result.energy.set_index("model").mae
+    for model, values in predicted.items():
+        assert mae[model] == energy_regression_error(reference, values, counts).mae

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
-from matteralign.analysis.matrices import AlignedEmbeddings, align_store, join_on_ids
+from matteralign.analysis.matrices import (
+    AlignedEmbeddings,
+    DatasetScores,
+    join_on_ids,
+    score_dataset,
+)
 
-__all__ = ["AlignedEmbeddings", "align_store", "join_on_ids"]
+__all__ = ["AlignedEmbeddings", "DatasetScores", "join_on_ids", "score_dataset"]

@@ -20,8 +20,9 @@ def pair_scores(matrices: Mapping[str, pd.DataFrame], dataset: str, ood: bool) -
     Parameters
     ----------
     matrices : mapping of metric id to (M, M) DataFrame
-        Asymmetric metrics (``ii-*``) give two columns, ``<id>:a->b`` and ``<id>:b->a``, and a
-        symmetric summary ``<id>`` = their mean.
+        Directed metrics (information imbalance, ridge reconstruction: ``MetricSpec.directed``)
+        give two columns, ``<id>:a->b`` and ``<id>:b->a``, and a symmetric summary ``<id>`` =
+        their mean; the others give score(a -> b).
     dataset : str
     ood : bool
         Whether the dataset is out of distribution for the models.
@@ -31,8 +32,11 @@ def pair_scores(matrices: Mapping[str, pd.DataFrame], dataset: str, ood: bool) -
     DataFrame
         dataset, ood, model_a, model_b, then one column per metric.
     """
+    from matteralign.metrics import get_metric
+
     if not matrices:
         return pd.DataFrame(columns=["dataset", "ood", "model_a", "model_b"])
+    directed = {metric: get_metric(metric).directed for metric in matrices}
     names = list(next(iter(matrices.values())).index)
     recs = []
     for i, a in enumerate(names):
@@ -43,7 +47,7 @@ def pair_scores(matrices: Mapping[str, pd.DataFrame], dataset: str, ood: bool) -
                 if a not in mat.index or b not in mat.index:
                     continue
                 ab, ba = float(mat.loc[a, b]), float(mat.loc[b, a])
-                if metric.startswith("ii"):
+                if directed[metric]:
                     rec[f"{metric}:a->b"], rec[f"{metric}:b->a"] = ab, ba
                     rec[metric] = 0.5 * (ab + ba)
                 else:

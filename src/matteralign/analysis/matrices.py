@@ -1,18 +1,24 @@
-"""Alignment matrices of stored embeddings: join models on sample ids, then score all pairs.
+"""Alignment matrices of stored embeddings: join models on sample ids, score all pairs, and write
+or read the matrices under ``alignment/``.
 
-Models embed different subsets when samples fail; scores use only the ids every model has.
+:func:`score_dataset` is the one scoring function of ``align``, the analyses and the report: they
+apply the same rules (models joined on shared ids, degenerate models left out, metrics that do not
+fit N skipped), and the report reads what ``align`` wrote.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from matteralign.errors import StoreError
-from matteralign.store.embedding_store import EmbeddingStore, StoredEmbeddings
+from matteralign.store.embedding_store import StoredEmbeddings, atomic_write_bytes
 
 
 @dataclass
@@ -68,131 +74,180 @@ def join_on_ids(embeddings: Sequence[StoredEmbeddings]) -> AlignedEmbeddings:
     return AlignedEmbeddings(ids, values, dropped)
 
 
-def degenerate_reason(values: np.ndarray) -> str | None:
-    """Why an embedding cannot be scored at all, or None.
+@dataclass
+class DatasetScores:
+    """Every metric's all-pairs scores of one dataset: what ``align`` writes and the analyses read.
+
+    Attributes
+    ----------
+    dataset : str
+    n : int
+        Samples scored (the ids every model embedded); 0 when nothing was scored.
+    models : list of str
+        Models scored, in study order (degenerate ones left out, see ``skipped``).
+    layers : dict of str to str
+        The layer scored of each model.
+    matrices : dict of str to DataFrame
+        Metric id -> (M, M) matrix labelled by model; row a, column b holds score(a -> b).
+        A per-model metric gives an (M, 1) frame.
+    rows : DataFrame
+        Long form of every score: dataset, model_a, model_b, metric, value, preprocessing,
+        diagnostics, layer_a, layer_b, preprocess, n.
+    skipped : list of (str, str)
+        What was left out and why: models that did not finish or cannot be scored, samples that
+        some model lacks, metrics that cannot score N samples (k >= N or N below the minimum).
+    """
+
+    dataset: str
+    n: int = 0
+    models: list[str] = field(default_factory=list)
+    layers: dict[str, str] = field(default_factory=dict)
+    matrices: dict[str, pd.DataFrame] = field(default_factory=dict)
+    rows: pd.DataFrame = field(default_factory=pd.DataFrame)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def score_dataset(
+    stored: Sequence[StoredEmbeddings],
+    dataset: str,
+    metrics: Sequence[str],
+    preprocess: Sequence[str] = ("l2",),
+    device: Any = "cpu",
+    progress: bool | None = None,
+    skipped: Sequence[tuple[str, str]] = (),
+) -> DatasetScores:
+    """Score every pair of models on one dataset with every metric: the one scoring function of
+    ``matteralign align``, of the analyses and of the report.
+
+    The rules, applied in this order and each recorded in ``skipped``:
+
+    1. the embeddings are joined on the sample ids every model has (:func:`join_on_ids`);
+    2. each model is preprocessed and checked once (:func:`matteralign.metrics.prepare_models`,
+       on the device for a CUDA ``device``); a model with NaN/inf, a constant embedding or a failed
+       step is left out (never the metric);
+    3. a metric whose N is below its minimum or whose k (2k for GRIDE) is >= N is not scored
+       (k is never lowered, samples are never subsampled).
 
     Parameters
     ----------
-    values : (N, D) array
-        One model's embeddings (after preprocessing).
+    stored : sequence of StoredEmbeddings
+        The finished embeddings of the scored layer, one per model, in study order.
+    dataset : str
+    metrics : sequence of str
+        Registered metric ids.
+    preprocess : sequence of str
+    device : str
+        Where the scores are computed ("cpu", "cuda", "auto").
+    progress : bool, optional
+    skipped : sequence of (str, str)
+        Reasons found while loading (models that did not finish), carried into the result.
 
     Returns
     -------
-    str or None
-        Set when an entry is NaN or inf, or when all N rows are the same vector (a constant
-        embedding: neighbours are then ties broken by position, and any score is noise).
+    DatasetScores
     """
-    values = np.asarray(values)
-    if not np.isfinite(values).all():
-        bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
-        return f"{bad.size} of its {len(values)} rows hold NaN or inf"
-    if len(values) > 1:
-        spread = float(np.max(np.ptp(values, axis=0))) if values.shape[1] else 0.0
-        scale = float(np.max(np.abs(values))) if values.size else 0.0
-        if spread <= 1e-12 * max(scale, 1.0):
-            return f"all {len(values)} rows are the same vector (a constant embedding)"
-    return None
+    from matteralign import metrics as m
 
-
-def prepare_for_scoring(
-    aligned: AlignedEmbeddings, preprocess: Sequence[str] = ("l2",)
-) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Preprocess each model's aligned embeddings and set aside those that cannot be scored.
-
-    Returns
-    -------
-    prepared : dict of str to (N, D_m) float64 array
-    unusable : dict of str to str
-        Model id → reason (preprocessing failed, NaN/inf, or a constant embedding).
-    """
-    from matteralign import metrics
-
-    prepared: dict[str, np.ndarray] = {}
-    unusable: dict[str, str] = {}
-    for model, values in aligned.values.items():
-        reason = degenerate_reason(values)
-        if reason:
-            unusable[model] = reason
-            continue
+    out = DatasetScores(dataset, skipped=list(skipped))
+    stored = [s for s in stored if len(s.ids)]
+    if len(stored) < 2:
+        if stored:
+            out.skipped.append((f"alignment on {dataset}", "fewer than two models have embeddings"))
+        return out
+    try:
+        aligned = join_on_ids(stored)
+    except StoreError as error:
+        out.skipped.append((f"alignment on {dataset}", str(error)))
+        return out
+    for model, n_dropped in aligned.dropped.items():
+        if n_dropped:
+            out.skipped.append((f"{n_dropped} samples of {model} on {dataset}",
+                                "another model has no embedding of them (see `matteralign "
+                                f"status`); scores use the {len(aligned.ids)} samples every "
+                                "model embedded"))
+    prepared = m.prepare_models(aligned.values, preprocess, device, drop_degenerate=True)
+    for model, reason in prepared.dropped.items():
+        out.skipped.append((f"model {model} on {dataset}",
+                            f"its embeddings cannot be scored: {reason}"))
+    if len(prepared.names) < 2:
+        out.skipped.append((f"alignment on {dataset}", "fewer than two models can be scored"))
+        return out
+    out.n, out.models = prepared.n_samples, list(prepared.names)
+    out.layers = {s.model: s.layer for s in stored if s.model in prepared.names}
+    frames = []
+    for metric in metrics:
         try:
-            ready = metrics.apply_preprocessing(values, steps=list(preprocess))
-        except metrics.EmbeddingError as error:
-            unusable[model] = f"preprocessing {','.join(preprocess)} failed: {error}"
+            result = m.pairwise(prepared, metric, progress=progress)
+        except m.EmbeddingError as error:
+            out.skipped.append((f"metric {metric} on {dataset}", str(error)))
             continue
-        reason = degenerate_reason(ready)
-        if reason:
-            unusable[model] = reason
-        else:
-            prepared[model] = ready
-    return prepared, unusable
+        spec = result.metric
+        out.matrices[spec.id] = (result.per_model.to_frame() if spec.per_model
+                                 else result.matrix)
+        rows = result.rows.copy()
+        rows.insert(0, "dataset", dataset)
+        rows["layer_a"] = rows["model_a"].map(out.layers)
+        rows["layer_b"] = rows["model_b"].map(out.layers)
+        rows["preprocess"] = ",".join(preprocess)
+        rows["n"] = out.n
+        frames.append(rows)
+    if frames:
+        out.rows = pd.concat(frames, ignore_index=True)
+    return out
 
 
-def score_prepared(
-    prepared: Mapping[str, np.ndarray],
-    dataset: str,
-    layers: Mapping[str, str],
-    metric: str,
-    preprocess: Sequence[str] = ("l2",),
-    progress: bool = True,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score every pair of already preprocessed embeddings of the same N samples.
+#: The index of one dataset's scores under ``alignment/<dataset>/``.
+SCORES_INDEX = "scores.json"
 
-    Returns the matrix and long-form rows of :func:`align_store`.
+
+def write_dataset_scores(root: Path, scores: DatasetScores) -> dict[str, Path]:
+    """Write ``alignment/<dataset>/<metric>.parquet`` and the index ``scores.json`` under ``root``.
+
+    Each file is written atomically; the index (n, models, layers, metrics written, skipped with
+    reasons) is written last, so a reader that finds it finds every matrix it names.
+
+    Returns
+    -------
+    dict of metric id to path relative to ``root``
+    """
+    folder = Path("alignment") / scores.dataset
+    written = {}
+    for metric, matrix in scores.matrices.items():
+        path = folder / f"{metric}.parquet"
+        atomic_write_bytes(Path(root) / path, matrix.to_parquet())
+        written[metric] = path
+    index = {"dataset": scores.dataset, "n": scores.n, "models": scores.models,
+             "layers": scores.layers, "metrics": list(scores.matrices),
+             "skipped": [{"what": what, "why": why} for what, why in scores.skipped]}
+    atomic_write_bytes(Path(root) / folder / SCORES_INDEX, json.dumps(index, indent=1).encode())
+    return written
+
+
+def read_dataset_scores(out: Path, dataset: str) -> DatasetScores | None:
+    """The scores ``align`` wrote for ``dataset`` under ``out``, or None when it wrote none.
 
     Raises
     ------
-    matteralign.metrics.EmbeddingError
-        If the metric cannot score them (for example N <= k for a kNN metric).
+    StoreError
+        If the index names a matrix that cannot be read.
     """
-    from matteralign import metrics
+    folder = Path(out) / "alignment" / dataset
+    try:
+        index = json.loads((folder / SCORES_INDEX).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise StoreError(f"{folder / SCORES_INDEX} cannot be read ({error}); rerun "
+                         "`matteralign align`") from None
+    matrices = {}
+    for metric in index["metrics"]:
+        path = folder / f"{metric}.parquet"
+        try:
+            matrices[metric] = pd.read_parquet(path)
+        except (OSError, ValueError) as error:
+            raise StoreError(f"{path} cannot be read ({error}); rerun `matteralign align`"
+                             ) from None
+    return DatasetScores(dataset, int(index["n"]), list(index["models"]), dict(index["layers"]),
+                         matrices, skipped=[(s["what"], s["why"]) for s in index["skipped"]])
 
-    result = metrics.pairwise(dict(prepared), metric, progress=progress)
-    rows = result.rows.copy()
-    rows.insert(0, "dataset", dataset)
-    rows["layer_a"] = rows["model_a"].map(layers)
-    rows["layer_b"] = rows["model_b"].map(layers)
-    rows["preprocess"] = ",".join(preprocess)
-    rows["n"] = len(next(iter(prepared.values())))
-    return result.matrix, rows
 
-
-def align_store(
-    store: EmbeddingStore,
-    dataset: str,
-    layers: Mapping[str, str],
-    metric: str,
-    preprocess: Sequence[str] = ("l2",),
-    progress: bool = True,
-) -> tuple[pd.DataFrame, pd.DataFrame, AlignedEmbeddings]:
-    """Score every pair of models on one dataset with one metric.
-
-    Parameters
-    ----------
-    store : EmbeddingStore
-    dataset : str
-    layers : mapping of model id to layer name
-        Which stored layer of each model to compare.
-    metric : str
-        A registered metric id, e.g. ``"cknna-k25"``.
-    preprocess : sequence of str
-        Preprocessing steps applied to each model's embeddings in order (see
-        :func:`matteralign.metrics.apply_preprocessing`).
-
-    Returns
-    -------
-    matrix : (M, M) DataFrame
-        Scores labelled by model id; row a, column b holds score(a → b).
-    rows : DataFrame
-        Long form: dataset, model_a, model_b, layer_a, layer_b, metric, preprocess, n, value.
-    aligned : AlignedEmbeddings
-    """
-    from matteralign import metrics
-
-    aligned = join_on_ids([store.load_finished(dataset, model, layer)
-                           for model, layer in layers.items()])
-    prepared = {
-        model: metrics.apply_preprocessing(values, steps=list(preprocess))
-        for model, values in aligned.values.items()
-    }
-    matrix, rows = score_prepared(prepared, dataset, layers, metric, preprocess, progress)
-    return matrix, rows, aligned

@@ -1,12 +1,16 @@
 """All analyses of a finished study, from its store: matrices, convergence, in/out of distribution,
 intrinsic dimension, k sweep, tree, embedding map, layer-wise alignment and leaderboard.
 
-An analysis that lacks input (one model, no energies) records a note instead of failing.
+The alignment matrices are the ones ``matteralign align`` wrote under ``alignment/`` (read, never
+recomputed); where align has not run, the same function scores them in memory
+(:func:`~matteralign.analysis.matrices.score_dataset`), by the same rules. Reference labels
+(energies, atomic numbers) come from the store's sample table, written at embed time; no analysis
+rebuilds a dataset. An analysis that lacks input (one model, no energies) records a note instead
+of failing.
 """
 
 from __future__ import annotations
 
-import os
 import time
 import traceback
 from collections.abc import Callable
@@ -30,7 +34,12 @@ from matteralign.analysis.families import (
 from matteralign.analysis.k_sweep import DEFAULT_KS, cknna_k_sweep, rank_stability
 from matteralign.analysis.layers import layerwise_alignment, load_layers, summarise_layers
 from matteralign.analysis.leaderboard import leaderboard, strongest_models
-from matteralign.analysis.matrices import join_on_ids
+from matteralign.analysis.matrices import (
+    DatasetScores,
+    join_on_ids,
+    read_dataset_scores,
+    score_dataset,
+)
 from matteralign.analysis.tree import TreeResult, alignment_tree
 from matteralign.config import StudyConfig
 from matteralign.errors import MatterAlignError
@@ -65,14 +74,17 @@ class AnalysisOptions:
     Attributes
     ----------
     max_samples : int, optional
-        Seeded subsample of each dataset's shared ids used by every analysis (None: all).
+        Seeded subsample of each dataset's shared ids for the analyses that compute from the
+        embeddings themselves (intrinsic dimension, layer-wise alignment, leaderboard nulls);
+        None: all. The alignment matrices, and every analysis built on them (tree,
+        distributions, convergence), always use align's scores on all shared samples.
     k_sweep_max_samples : int
         Smaller subsample for the k sweep, whose largest k costs O(N^2) per model.
     ks : tuple of int
         CKNNA k values of the sweep (capped at N - 1).
-    cknna_metric : str, optional
-        Main metric; default the study's first ``cknna-*`` metric, else ``cknna-k25``.
-    dcor_metric, ii_metric : str
+    main_metric : str, optional
+        The metric of the condensed matrices, tree, layers and leaderboard; default the study's
+        first pairwise metric.
     id_methods : tuple of str
     family_level : {"architecture", "card"}
     projection : {"pca", "umap"}
@@ -88,12 +100,10 @@ class AnalysisOptions:
     seed : int
     """
 
-    max_samples: int | None = 2000
+    max_samples: int | None = None
     k_sweep_max_samples: int = 500
     ks: tuple[int, ...] = DEFAULT_KS
-    cknna_metric: str | None = None
-    dcor_metric: str = "dcor"
-    ii_metric: str = "ii-k1"
+    main_metric: str | None = None
     id_methods: tuple[str, ...] = ("id-twonn", "id-mle-k50")
     family_level: str = "architecture"
     projection: str = "pca"
@@ -108,7 +118,27 @@ class AnalysisOptions:
 
 @dataclass
 class DatasetEmbeddings:
-    """The last-layer embeddings of every model on one dataset, joined on ids and subsampled."""
+    """One dataset of a study: its alignment scores and the embeddings they were computed from.
+
+    Attributes
+    ----------
+    name : str
+    ood : bool
+    layers : dict of str to str
+        The scored layer of each model.
+    ids : list of str
+        Sample ids the embedding-level analyses use: the shared ids, or a seeded subsample of
+        them (``AnalysisOptions.max_samples``).
+    values : dict of str to (len(ids), D) array
+        Raw embeddings of the models align scored (degenerate models left out), rows = ``ids``.
+    energy : dict of str to Series
+        Predicted energies per model, indexed by sample id.
+    n_shared : int
+        Samples every model embedded (= the N of the alignment matrices).
+    stored : dict of str to StoredEmbeddings
+    scores : DatasetScores
+        The matrices ``align`` wrote (or :func:`score_dataset` computed in memory).
+    """
 
     name: str
     ood: bool
@@ -118,6 +148,7 @@ class DatasetEmbeddings:
     energy: dict[str, pd.Series]
     n_shared: int
     stored: dict[str, StoredEmbeddings]
+    scores: DatasetScores
 
 
 @dataclass
@@ -165,20 +196,18 @@ def _attempt(result: StudyAnalysis, analysis: str, what: str, action: Callable[[
 
 
 def _main_metric(config: StudyConfig, options: AnalysisOptions) -> str:
-    if options.cknna_metric:
-        return options.cknna_metric
-    return next((m for m in config.metrics if m.startswith("cknna")), "cknna-k25")
-
-
-def _capped(metric: str, n: int) -> str:
-    """The metric id with its k lowered to N - 1 when N is small."""
     from matteralign import metrics
 
-    spec = metrics.get_metric(metric)
-    k = spec.params.get("k")
-    if k is not None and k > n - 1 and spec.family in ("cknna", "mknn", "ii"):
-        return metrics.get_metric(metric, k=max(n - 1, 1 if spec.family == "ii" else 2)).id
-    return spec.id
+    if options.main_metric:
+        return metrics.get_metric(options.main_metric).id
+    specs = [metrics.get_metric(m) for m in config.metrics]
+    return next((spec.id for spec in specs if not spec.per_model), specs[0].id)
+
+
+def _higher_is_more_similar(metric: str) -> bool:
+    from matteralign import metrics
+
+    return metrics.get_metric(metric).higher_is_more_similar
 
 
 def _is_ood(dataset: str) -> bool:
@@ -189,13 +218,6 @@ def _is_ood(dataset: str) -> bool:
         return bool(get_dataset_spec(dataset).out_of_distribution)
     except DatasetError:
         return False
-
-
-def _data_root(config: StudyConfig) -> Path | None:
-    if config.data_root is not None:
-        return config.data_root
-    env = os.environ.get("MATTERALIGN_DATA_ROOT")
-    return Path(env) if env else None
 
 
 def _card_layers(model: str) -> list[str] | None:
@@ -221,10 +243,17 @@ def _layer_of(store: EmbeddingStore, dataset: str, model: str) -> str:
 
 def load_dataset_embeddings(
     store: EmbeddingStore, config: StudyConfig, dataset: str, options: AnalysisOptions,
-    result: StudyAnalysis,
+    result: StudyAnalysis, out: Path | None = None,
 ) -> DatasetEmbeddings | None:
-    """Join the stored last layers of the study's models on ``dataset``; None when none stored."""
+    """The scores of ``dataset`` and the stored last layers they were computed from.
+
+    The scores are those ``align`` wrote under ``out/alignment/<dataset>/``; where there are none
+    (align has not run, or ``out`` is None), :func:`score_dataset` computes them in memory with
+    align's rules and the analysis says so. Models align left out (unfinished, degenerate) are
+    left out here too, each with align's reason as a note. None when no model is stored.
+    """
     stored: dict[str, StoredEmbeddings] = {}
+    not_finished = []
     for selection in config.models:
         if not store.shard_paths(dataset, selection.id):
             continue
@@ -232,80 +261,98 @@ def load_dataset_embeddings(
             stored[selection.id] = store.load_finished(dataset, selection.id,
                                                        _layer_of(store, dataset, selection.id))
         except MatterAlignError as error:
-            result.note("matrices", f"{selection.id} on {dataset} left out: {error}")
+            not_finished.append((f"model {selection.id} on {dataset}", str(error)))
     stored = {m: s for m, s in stored.items() if len(s.ids)}
+    scores = read_dataset_scores(out, dataset) if out is not None else None
+    if scores is None:
+        scores = score_dataset(list(stored.values()), dataset, config.metrics, config.preprocess,
+                               config.resolved_device(), progress=False, skipped=not_finished)
+        if len(stored) >= 2:
+            result.note("matrices", f"{dataset}: `matteralign align` has written no scores; "
+                                    "scored now by its rules (run align to store them)")
+    else:
+        known = {what for what, _ in scores.skipped}
+        scores.skipped += [(what, why) for what, why in not_finished if what not in known]
+    for what, why in scores.skipped:
+        result.note("matrices", f"{what} left out: {why}")
     if not stored:
         return None
-    aligned = join_on_ids(list(stored.values()))
+    models = [m for m in scores.models if m in stored] or list(stored)
+    aligned = join_on_ids([stored[m] for m in models])
     ids = aligned.ids
-    rng = np.random.default_rng(options.seed)
+    if scores.n and scores.n != len(ids):
+        result.note("matrices", f"{dataset}: the alignment scores are of N = {scores.n} samples "
+                                f"but the store now shares {len(ids)}; rerun `matteralign align`")
     rows = np.arange(len(ids))
     if options.max_samples is not None and len(ids) > options.max_samples:
-        rows = np.sort(rng.choice(len(ids), options.max_samples, replace=False))
-        result.note("matrices", f"{dataset}: a seeded subsample of {len(rows)} of the "
-                                f"{len(ids)} shared samples is analysed (max_samples)")
+        rows = np.sort(np.random.default_rng(options.seed).choice(len(ids), options.max_samples,
+                                                                  replace=False))
+        result.note("matrices", f"{dataset}: intrinsic dimension, layers and leaderboard use a "
+                                f"seeded subsample of {len(rows)} of the {len(ids)} shared "
+                                "samples (max_samples); the matrices use all of them")
     energy = {m: pd.Series(s.energy, index=s.ids, name=m) for m, s in stored.items()
-              if s.energy is not None}
+              if s.energy is not None and m in aligned.values}
     return DatasetEmbeddings(
-        name=dataset, ood=_is_ood(dataset), layers={m: s.layer for m, s in stored.items()},
+        name=dataset, ood=_is_ood(dataset),
+        layers={m: s.layer for m, s in stored.items() if m in aligned.values},
         ids=[ids[i] for i in rows], values={m: v[rows] for m, v in aligned.values.items()},
-        energy=energy, n_shared=len(ids), stored=stored,
+        energy=energy, n_shared=len(ids),
+        stored={m: s for m, s in stored.items() if m in aligned.values}, scores=scores,
     )
 
 
 # --- the analyses ------------------------------------------------------------------------------
 
 
-def _matrices(result: StudyAnalysis, data: DatasetEmbeddings, config: StudyConfig) -> None:
+def _matrices(result: StudyAnalysis, data: DatasetEmbeddings) -> None:
+    """The pairwise matrices align wrote (per-model measures are not matrices)."""
     from matteralign import metrics
 
-    if len(data.values) < 2:
+    if len(data.scores.models) < 2:
         result.note("matrices", f"{data.name}: only {list(data.values)} embedded; alignment needs "
                                 "two models")
         return
-    n = len(data.ids)
-    mats: dict[str, pd.DataFrame] = {}
-    main = _capped(result.main_metric, n)
-    for metric in (main, result.options.dcor_metric, _capped(result.options.ii_metric, n)):
-        mat = _attempt(result, "matrices", f"{metric} on {data.name}", lambda metric=metric:
-                       metrics.pairwise(data.values, metric, preprocessing=config.preprocess,
-                                        progress=False).matrix)
-        if mat is not None:
-            mats[metric if metric != main else result.main_metric] = mat
-    if main != result.main_metric:
-        result.note("matrices", f"{data.name}: {result.main_metric} needs more samples; scored "
-                                f"as {main} (k = N - 1)")
+    keep = [m for m in data.scores.models if m in data.values]  # e.g. a candidate left out
+    if len(keep) < 2:
+        result.note("matrices", f"{data.name}: fewer than two of the study's models are scored")
+        return
+    mats = {metric: mat.loc[keep, keep] for metric, mat in data.scores.matrices.items()
+            if not metrics.get_metric(metric).per_model}
     result.matrices[data.name] = mats
     if result.main_metric in mats:
         result.condensed[data.name] = condense_matrix(
             mats[result.main_metric], result.families.reindex(mats[result.main_metric].index))
 
 
-def _energy(result: StudyAnalysis, data: DatasetEmbeddings, config: StudyConfig) -> pd.DataFrame:
-    from matteralign.data.registry import load_dataset
-
+def _energy(result: StudyAnalysis, data: DatasetEmbeddings, store: EmbeddingStore
+            ) -> pd.DataFrame:
+    """Energy regression MAE per model, against the reference labels stored at embed time."""
     if not data.energy:
         return pd.DataFrame()
-    selection = next(s for s in config.datasets if s.name == data.name)
-    dataset = load_dataset(data.name, n=selection.n, seed=selection.seed,
-                           data_root=_data_root(config))
+    table = store.read_samples(data.name)
+    if table is None:
+        result.note("convergence", f"{data.name}: the store has no sample table (embedded by an "
+                                   "older matteralign); rerun `matteralign embed` to store the "
+                                   "reference energies")
+        return pd.DataFrame()
     label = result.options.energy_label
-    labelled = {s.id: (s.labels[label], s.atoms) for s in dataset.samples
-                if label in s.labels and s.atoms is not None and np.isfinite(s.labels[label])}
-    if not labelled:
+    column = f"label:{label}"
+    if column not in table:
         result.note("convergence", f"{data.name}: no sample has an {label!r} label; the energy "
                                    "error needs reference energies")
         return pd.DataFrame()
-    common = set(labelled)
+    labelled = table[np.isfinite(table[column].to_numpy(float))
+                     & (table.atomic_numbers.map(len) > 0).to_numpy()]
+    common = set(labelled.index)
     for series in data.energy.values():
         common &= set(series.index[np.isfinite(series.to_numpy(dtype=float))])
-    ids = [i for i in labelled if i in common]
+    ids = [i for i in labelled.index if i in common]
     if len(ids) < 3:
         result.note("convergence", f"{data.name}: only {len(ids)} labelled samples have energies "
                                    "from every model")
         return pd.DataFrame()
-    counts, _ = composition_matrix([labelled[i][1].numbers for i in ids])
-    reference = np.array([labelled[i][0] for i in ids])
+    counts, _ = composition_matrix(list(labelled.atomic_numbers.loc[ids]))
+    reference = labelled[column].loc[ids].to_numpy(float)
     recs = []
     for model, series in data.energy.items():
         err = energy_regression_error(reference, series.reindex(ids).to_numpy(float), counts)
@@ -319,7 +366,7 @@ def _convergence(result: StudyAnalysis, data: DatasetEmbeddings) -> None:
         return
     mae = result.energy[result.energy.dataset == data.name].set_index("model").mae
     for metric, mat in result.matrices.get(data.name, {}).items():
-        if metric.startswith("ii"):
+        if not _higher_is_more_similar(metric):
             continue
         res = convergence(mae, mat, metric, n_bootstrap=result.options.n_bootstrap_correlation,
                           seed=result.options.seed)
@@ -349,8 +396,8 @@ def _layers(result: StudyAnalysis, data: DatasetEmbeddings, store: EmbeddingStor
         per_model[model] = {name: v[rows] for name, v in layers.items()}
     if all(len(ls) == 1 for ls in per_model.values()):
         result.note("layers", f"{data.name}: every model has a single stored layer")
-    metric = _capped(result.main_metric, len(data.ids))
-    rows = layerwise_alignment(per_model, metric, config.preprocess).assign(dataset=data.name)
+    rows = layerwise_alignment(per_model, result.main_metric,
+                               config.preprocess).assign(dataset=data.name)
     return rows, summarise_layers(rows).assign(dataset=data.name)
 
 
@@ -362,7 +409,7 @@ def _leaderboard(result: StudyAnalysis, data: DatasetEmbeddings, config: StudyCo
     if not result.energy.empty and data.name in set(result.energy.dataset):
         mae = result.energy[result.energy.dataset == data.name].set_index("model").mae
     refs, basis = strongest_models(mat, mae, result.options.n_references)
-    table = leaderboard(data.values, refs, _capped(result.main_metric, len(data.ids)),
+    table = leaderboard(data.values, refs, result.main_metric,
                         result.options.n_permutations, result.options.n_bootstrap,
                         seed=result.options.seed, preprocessing=config.preprocess)
     result.leaderboards[data.name] = (table, refs, basis)
@@ -438,7 +485,7 @@ def analyse_study(
     clock = time.perf_counter()
     for selection in config.datasets:
         data = _attempt(result, "matrices", f"loading {selection.name}", lambda s=selection:
-                        load_dataset_embeddings(store, config, s.name, options, result))
+                        load_dataset_embeddings(store, config, s.name, options, result, out))
         if data is not None:
             result.datasets[selection.name] = data
         else:
@@ -446,8 +493,8 @@ def analyse_study(
     result.timings["load"] = time.perf_counter() - clock
 
     steps: list[tuple[str, Callable[[DatasetEmbeddings], Any]]] = [
-        ("matrices", lambda d: _matrices(result, d, config)),
-        ("convergence", lambda d: _energy_then_convergence(result, d, config)),
+        ("matrices", lambda d: _matrices(result, d)),
+        ("convergence", lambda d: _energy_then_convergence(result, d, store)),
         ("dimension", lambda d: _dimension(result, d, config)),
         ("k_sweep", lambda d: _collect(result, "k_sweep", _k_sweep(result, d, config))
          if len(d.values) >= 2 else result.note("k_sweep", f"{d.name}: fewer than two models")),
@@ -476,11 +523,11 @@ def analyse_study(
 
 
 def _energy_then_convergence(result: StudyAnalysis, data: DatasetEmbeddings,
-                             config: StudyConfig) -> None:
+                             store: EmbeddingStore) -> None:
     if not data.energy:
         result.note("convergence", f"{data.name}: no model stored predicted energies")
         return
-    table = _energy(result, data, config)
+    table = _energy(result, data, store)
     if not table.empty:
         result.energy = pd.concat([result.energy, table], ignore_index=True)
     _convergence(result, data)
@@ -570,12 +617,13 @@ def study_references(
     references : dict of model id to layer name
     basis : str
     metric : str
-        The main metric id (k capped at N - 1).
+        The main metric id.
 
     Raises
     ------
     StoreError
-        When fewer than one model of the study is stored on ``dataset``.
+        When no model of the study is stored on ``dataset``, or the main metric could not score
+        it (the reason align recorded).
     """
     from matteralign.analysis.leaderboard import strongest_models
     from matteralign.errors import StoreError
@@ -583,20 +631,22 @@ def study_references(
     options = options or AnalysisOptions()
     kept = config.model_copy(update={"models": [m for m in config.models if m.id not in exclude]})
     result = StudyAnalysis(config.name, options, _main_metric(config, options))
-    data = load_dataset_embeddings(EmbeddingStore(Path(out) / "store"), kept, dataset, options,
-                                   result)
+    store = EmbeddingStore(Path(out) / "store")
+    data = load_dataset_embeddings(store, kept, dataset, options, result, Path(out))
     if data is None:
         raise StoreError(f"no model of study {config.name!r} is stored on dataset {dataset!r} "
                          f"under {out}; run `matteralign embed` first")
-    metric = _capped(result.main_metric, len(data.ids))
+    metric = result.main_metric
     if len(data.values) == 1:
         return dict(data.layers), "only stored model", metric
-    _matrices(result, data, kept)
+    _matrices(result, data)
+    if metric not in result.matrices.get(dataset, {}):
+        why = "; ".join(result.notes["matrices"]) or "not scored"
+        raise StoreError(f"{metric} has no matrix on dataset {dataset!r}: {why}")
     mae = None
     if data.energy:
-        table = _attempt(result, "convergence", "energy", lambda: _energy(result, data, kept))
+        table = _attempt(result, "convergence", "energy", lambda: _energy(result, data, store))
         if table is not None and not table.empty:
             mae = table.set_index("model").mae
-    refs, basis = strongest_models(result.matrices[data.name][result.main_metric], mae,
-                                   options.n_references)
+    refs, basis = strongest_models(result.matrices[dataset][metric], mae, options.n_references)
     return {r: data.layers[r] for r in refs}, basis, metric

@@ -61,7 +61,7 @@ register_metric(MetricFamily(
 register_metric(MetricFamily(
     "ii", r"ii(?:-k(?P<k>\d+))?", lambda m: {"k": _k(m, 1)},
     lambda p: f"ii-k{p['k']}", information_imbalance, ImbalanceKernel, ("ii-k1",),
-    k_param="k", symmetric=False, higher_is_more_similar=False,
+    k_param="k", symmetric=False, directed=True, higher_is_more_similar=False,
     description="information imbalance Delta(a -> b) (Glielmo et al. 2022); 0 = same information"))
 register_metric(MetricFamily(
     "id", r"id-(?P<method>twonn|mle|gride)(?:-k(?P<k>\d+))?",
@@ -91,5 +91,5 @@ register_metric(MetricFamily(
 register_metric(MetricFamily(
     "linrec", r"linrec(?:-a(?P<a>[0-9.e-]+))?", lambda m: {"alpha": float(m.group("a") or 1e-3)},
     lambda p: f"linrec-a{_num(p['alpha'])}", linear_reconstruction, LinrecKernel,
-    ("linrec-a0.001",), symmetric=False,
+    ("linrec-a0.001",), symmetric=False, directed=True,
     description="ridge reconstruction R^2 of b from a"))

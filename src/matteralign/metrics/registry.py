@@ -61,6 +61,10 @@ class MetricFamily:
         One value per model (intrinsic dimension), not per pair.
     symmetric : bool
         False when score(a, b) != score(b, a); the engine's matrix[a, b] is then score(a -> b).
+    directed : bool
+        The two orders answer different questions (how well a predicts b, and b predicts a), so
+        analyses report both: information imbalance, ridge reconstruction. CKNNA is asymmetric
+        only through its estimator and is not directed.
     higher_is_more_similar : bool
         Direction of the score: False for dissimilarities (information imbalance, Procrustes).
     value : callable, optional
@@ -81,6 +85,7 @@ class MetricFamily:
     neighbours: Callable[[Mapping[str, Any]], int] | None = None
     per_model: bool = False
     symmetric: bool = True
+    directed: bool = False
     higher_is_more_similar: bool = True
     value: Callable[[Any], float] | None = None
     description: str = ""
@@ -123,6 +128,10 @@ class MetricSpec:
     @property
     def symmetric(self) -> bool:
         return self.definition.symmetric
+
+    @property
+    def directed(self) -> bool:
+        return self.definition.directed
 
     @property
     def higher_is_more_similar(self) -> bool:

@@ -103,6 +103,8 @@ def embed_study(
                        else config.cpu_threads)
         jobs = _plan_jobs(config, datasets, store, device, cpu_threads)
         with store.lock(), _progress() as progress:
+            for dataset in datasets:  # the reference labels the analyses read
+                store.write_samples(dataset.name, dataset.samples)
             tasks = {}
             for job in jobs:
                 key = (job.dataset, job.model)
@@ -168,8 +170,7 @@ def align_study(
     left out and recorded in ``outcome.skipped`` with the reason; the rest is scored. Samples
     that some model lacks are left out of every score of that dataset, and recorded too.
     """
-    from matteralign import metrics
-    from matteralign.analysis.matrices import join_on_ids, prepare_for_scoring, score_prepared
+    from matteralign.analysis.matrices import score_dataset, write_dataset_scores
 
     outcome = outcome or StudyOutcome(out)
     validate_study(config)
@@ -178,52 +179,26 @@ def align_study(
     with store.lock():
         for selection in config.datasets:
             dataset = selection.name
-            layers: dict[str, str] = {}
-            stored = []
+            stored, not_finished = [], []
             for model in config.models:
                 if not store.shard_paths(dataset, model.id):
                     continue
-                layer = get_card(model.id).last_layer
                 try:
-                    stored.append(store.load_finished(dataset, model.id, layer))
+                    stored.append(store.load_finished(dataset, model.id,
+                                                      get_card(model.id).last_layer))
                 except StoreError as error:
-                    _skip(outcome, f"model {model.id} on {dataset}", str(error))
-                    continue
-                layers[model.id] = layer
-            if len(stored) < 2:
-                if stored:
-                    _skip(outcome, f"alignment on {dataset}",
-                          "fewer than two models have embeddings")
+                    not_finished.append((f"model {model.id} on {dataset}", str(error)))
+            scores = score_dataset(stored, dataset, config.metrics, config.preprocess,
+                                   config.resolved_device(), skipped=not_finished)
+            for what, why in scores.skipped:
+                _skip(outcome, what, why)
+            if not stored:
                 continue
-            try:
-                aligned = join_on_ids(stored)
-            except StoreError as error:
-                _skip(outcome, f"alignment on {dataset}", str(error))
-                continue
-            for model, n_dropped in aligned.dropped.items():
-                if n_dropped:
-                    _skip(outcome, f"{n_dropped} samples of {model} on {dataset}",
-                          "another model has no embedding of them (see `matteralign status`); "
-                          f"scores use the {len(aligned.ids)} samples every model embedded")
-            prepared, unusable = prepare_for_scoring(aligned, config.preprocess)
-            for model, reason in unusable.items():
-                _skip(outcome, f"model {model} on {dataset}", f"its embeddings cannot be scored: "
-                      f"{reason}")
-            if len(prepared) < 2:
-                _skip(outcome, f"alignment on {dataset}", "fewer than two models can be scored")
-                continue
-            for metric in config.metrics:
-                try:
-                    matrix, rows = score_prepared(prepared, dataset, layers, metric,
-                                                  config.preprocess)
-                except metrics.EmbeddingError as error:
-                    _skip(outcome, f"metric {metric} on {dataset}", str(error))
-                    continue
-                path = out / "alignment" / dataset / f"{metric}.parquet"
-                atomic_write_bytes(path, matrix.to_parquet())
-                outcome.matrices[(dataset, metric)] = path
-                all_rows.append(rows)
-                _print_matrix(dataset, metric, matrix, len(aligned.ids))
+            for metric, path in write_dataset_scores(out, scores).items():
+                outcome.matrices[(dataset, metric)] = out / path
+                _print_matrix(dataset, metric, scores.matrices[metric], scores.n)
+            if not scores.rows.empty:
+                all_rows.append(scores.rows)
         if all_rows:
             atomic_write_bytes(out / "scores.parquet",
                                pd.concat(all_rows, ignore_index=True).to_parquet(index=False))

@@ -5,6 +5,7 @@ Layout under ``root``::
     embeddings/<dataset>/<model>/shard-00000.safetensors   one shard of pooled embeddings
     embeddings/<dataset>/<model>/complete.json             written once every shard is, with
                                                             the fingerprint of what it embedded
+    samples/<dataset>.parquet                               reference labels of the samples
     manifest.parquet                                        one row per shard
     .lock                                                   held by the run that writes
 
@@ -26,7 +27,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -493,6 +494,59 @@ class EmbeddingStore:
         values = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
         energy = np.concatenate(energies) if len(energies) == len(parts) and parts else None
         return StoredEmbeddings(model, dataset, layer, ids, values, energy, failures)
+
+    # ---- reference labels of the samples -----------------------------------------------------
+    def samples_path(self, dataset: str) -> Path:
+        return self.root / "samples" / f"{dataset}.parquet"
+
+    def write_samples(self, dataset: str, samples: Iterable[Any]) -> Path:
+        """Store the reference labels of a dataset's samples, atomically: what the analyses need
+        from the dataset (energies, atomic numbers), so that none of them rebuilds it.
+
+        Written by the embedding run, beside the embeddings; ``samples/<dataset>.parquet`` has one
+        row per sample: ``id``, ``atomic_numbers`` (list of int, empty for a sample without
+        atoms) and one float column ``label:<name>`` per label (NaN where a sample lacks it).
+
+        Parameters
+        ----------
+        samples : iterable of Sample
+            Objects with ``id``, ``labels`` (dict of str to float) and ``atoms`` (ase.Atoms or
+            None).
+        """
+        import pandas as pd
+
+        samples = list(samples)
+        names = sorted({name for sample in samples for name in sample.labels})
+        frame = pd.DataFrame({
+            "id": [str(sample.id) for sample in samples],
+            "atomic_numbers": [
+                [] if sample.atoms is None else [int(z) for z in sample.atoms.numbers]
+                for sample in samples],
+            **{f"label:{name}": [float(sample.labels.get(name, np.nan)) for sample in samples]
+               for name in names},
+        })
+        path = self.samples_path(dataset)
+        atomic_write_bytes(path, frame.to_parquet(index=False))
+        return path
+
+    def read_samples(self, dataset: str) -> pd.DataFrame | None:
+        """The sample table :meth:`write_samples` stored, indexed by id; None when there is none.
+
+        Raises
+        ------
+        StoreError
+            If the table exists but cannot be read.
+        """
+        import pandas as pd
+
+        path = self.samples_path(dataset)
+        if not path.is_file():
+            return None
+        try:
+            return pd.read_parquet(path).set_index("id")
+        except (OSError, ValueError, KeyError) as error:
+            raise StoreError(f"the sample table {path} cannot be read ({error}); rerun "
+                             "`matteralign embed` to rewrite it") from None
 
     def failures(self) -> list[dict[str, str]]:
         """Every recorded per-sample failure of a readable shard: dataset, model, id, reason."""
