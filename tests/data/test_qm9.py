@@ -56,3 +56,31 @@ def test_subsets_are_deterministic(subset):
     again = qm9.build(n=40, seed=3)
     assert again.fingerprint() == subset.fingerprint()
     assert qm9.build(n=40, seed=4).ids != subset.ids
+
+
+@pytest.mark.parametrize(("part", "row", "index"),
+                         [(0, 3, 4), (0, 22, 23), (0, 23, 24), (0, 476, 486), (1, 14629, 59818)])
+def test_rows_writing_zero_as_a_bare_point_parse(part, row, index):
+    """Five qm9pack rows write coordinates like ``0.`` (not JSON); they used to crash every
+    subset holding one with JSONDecodeError."""
+    import csv
+
+    path = package_file("qm9pack", qm9.PARTS[part], "qm9")
+    header = next(csv.reader([path.open(encoding="utf-8").readline()]))
+    [raw] = qm9._read_rows(path, np.array([row]), qm9._line_starts(path))
+    assert "0.," in raw[header.index("XYZ_Ang")]
+    sample = qm9._sample(raw, header, f"row {row + 2}")
+    assert sample.id == f"qm9-{index:06d}"
+    assert np.isfinite(sample.atoms.positions).all()
+    assert (sample.atoms.positions == 0).any()
+
+
+@pytest.mark.slow
+def test_datasets_show_qm9_builds_every_molecule():
+    from typer.testing import CliRunner
+
+    from matteralign.cli.main import app
+
+    result = CliRunner().invoke(app, ["datasets", "show", "qm9"])
+    assert result.exit_code == 0, result.output
+    assert "samples: 130831" in result.output

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from matteralign.data.readers import detect_format, load_file, read_file
+from matteralign.data.readers import ReadOptions, detect_format, load_file, read_file
 from matteralign.errors import DatasetError
 
 
@@ -150,3 +150,107 @@ def test_lmdb_message_without_package(tmp_path):
             load_file(path)
     else:
         pytest.skip("lmdb is installed")
+
+
+def _write_aselmdb(path, frames, key_value_pairs=None, broken=()):
+    """A fairchem-style ASE-LMDB: key ``"<id>"`` -> zlib(JSON row dict), as fairchem's
+    ``LMDBDatabase._write`` stores rows (numpy arrays as nested lists), plus ``nextid``."""
+    import zlib
+
+    import lmdb
+    from ase.db.row import AtomsRow
+
+    env = lmdb.open(str(path), subdir=False, map_size=2**24)
+    with env.begin(write=True) as txn:
+        for idx, atoms in enumerate(frames, start=1):
+            row = AtomsRow(atoms)
+            dct = {key: row[key] for key in row.__dict__
+                   if key[0] != "_" and key not in row._keys and key != "id"}
+            dct["cell"] = np.asarray(dct["cell"])
+            if key_value_pairs:
+                dct["key_value_pairs"] = key_value_pairs[idx - 1]
+            text = json.dumps(dct, default=lambda a: np.asarray(a).tolist())
+            blob = b"not zlib" if idx in broken else zlib.compress(text.encode())
+            txn.put(str(idx).encode("ascii"), blob)
+        txn.put(b"nextid", zlib.compress(json.dumps(len(frames) + 1).encode()))
+    env.close()
+
+
+def test_ase_lmdb_omat24_style_energies_forces_and_a_broken_record(tmp_path, crystals):
+    path = tmp_path / "omat.aselmdb"
+    _write_aselmdb(path, crystals, broken=(3,))
+    result = read_file(path)
+    assert result.dataset.ids == ["row1", "row2", "row4"]
+    sample = result.dataset.samples[1]
+    assert sample.labels["energy"] == pytest.approx(-24.0)
+    assert sample.labels["max_force"] == pytest.approx(0.1 * np.sqrt(3))
+    np.testing.assert_allclose(sample.atoms.arrays["forces"], 0.1)
+    np.testing.assert_allclose(sample.atoms.cell[:], crystals[1].cell[:])
+    assert result.skipped == [f"{path}: record 3: error: Error -3 while decompressing data: "
+                              "incorrect header check"]
+    assert result.dataset.card.domain == "materials"
+
+
+def test_ase_lmdb_omol25_style_ids_and_labels_from_keys(tmp_path):
+    from ase.build import molecule
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    frames = []
+    for i, name in enumerate(("H2O", "CH4", "NH3")):
+        atoms = molecule(name)
+        atoms.calc = SinglePointCalculator(atoms, energy=-10.0 - i,
+                                           forces=np.zeros((len(atoms), 3)))
+        frames.append(atoms)
+    path = tmp_path / "omol.aselmdb"
+    pairs = [{"source": f"mol-{i}", "charge": 0, "spin": 1 + i} for i in range(3)]
+    _write_aselmdb(path, frames, key_value_pairs=pairs)
+    options = ReadOptions(id_key="source", labels=["spin"], units={"spin": "multiplicity"})
+    dataset = load_file(path, options=options)
+    assert dataset.ids == ["mol-0", "mol-1", "mol-2"] and dataset.card.domain == "molecules"
+    assert [s.labels["spin"] for s in dataset] == [1.0, 2.0, 3.0]
+    assert {label.name: label.unit for label in dataset.card.labels}["spin"] == "multiplicity"
+
+
+def test_extxyz_options_frames_keys_and_labels(tmp_path, crystals):
+    from ase.io import write
+
+    for i, atoms in enumerate(crystals):
+        results = atoms.calc.results
+        atoms.calc = None
+        atoms.info.update(name=f"c{i}", dft_energy=results["energy"], gap=0.5 * i)
+        atoms.arrays["dft_forces"] = results["forces"]
+    path = tmp_path / "traj.extxyz"
+    write(path, crystals)
+    options = ReadOptions(id_key="name", energy_key="dft_energy", forces_key="dft_forces",
+                          labels=["gap"], units={"gap": "eV"}, frames="::2")
+    dataset = load_file(path, options=options)
+    assert dataset.ids == ["c0", "c2"]
+    assert dataset.samples[1].labels == pytest.approx(
+        {"energy": -48.0, "energy_per_atom": -3.0, "max_force": 0.2 * np.sqrt(3), "gap": 1.0})
+    with pytest.raises(DatasetError, match=r"smiles_column do not apply to extxyz"):
+        load_file(path, options=ReadOptions(smiles_column="smiles"))
+    with pytest.raises(DatasetError, match=r"frame 0: no id key 'missing'"):
+        load_file(path, options=ReadOptions(id_key="missing"))
+
+
+def test_smiles_csv_options(tmp_path):
+    path = tmp_path / "mols.csv"
+    path.write_text("name,SMI,homo,note\na,OCC,-7.1,x\nb,c1ccccc1,n/a,y\nc,C,-9.0,z\n")
+    dataset = load_file(path, options=ReadOptions(id_key="name", smiles_column="SMI",
+                                                  labels=["homo"], units={"homo": "eV"}))
+    assert dataset.ids == ["a", "c"]
+    assert dataset.skipped == (f"{path}:3: label 'homo' is 'n/a', not a number",)
+    assert dataset.card.labels[0].unit == "eV"
+    with pytest.raises(DatasetError, match=r"no column 'smiles_x' \(smiles_column\)"):
+        load_file(path, options=ReadOptions(smiles_column="smiles_x"))
+
+
+def test_a_changed_file_is_another_dataset(tmp_path):
+    path = tmp_path / "mols.csv"
+    path.write_text("id,smiles\na,CCO\nb,CCN\n")
+    before = load_file(path)
+    path.write_text("id,smiles\na,CCO\nb,CCC\n")
+    after = load_file(path)
+    assert before.card.files[0].sha256 != after.card.files[0].sha256
+    assert before.card.version != after.card.version
+    assert before.fingerprint() != after.fingerprint()
