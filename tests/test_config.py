@@ -46,5 +46,5 @@ def test_auto_device_is_cpu_without_gpu(monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    config = StudyConfig(name="x", datasets=[], models=[])
+    config = StudyConfig(name="x", datasets=[{"name": "d"}], models=[{"id": "m"}])
     assert config.resolved_device() == "cpu"

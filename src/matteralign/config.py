@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from matteralign.errors import ConfigError
 
@@ -17,13 +25,55 @@ PRESET_DIR = Path(__file__).parent / "presets"
 
 
 class DatasetSelection(BaseModel):
-    """One dataset of a study, optionally a seeded subset."""
+    """One dataset of a study, optionally a seeded subset: a built-in set by ``name``, or a file
+    or folder by ``path`` (with the read options of its format; see ``docs/datasets.md``).
+
+    A relative ``path`` is relative to the folder of the study YAML; the resolved configuration
+    holds it absolute. The file's dataset is registered under ``name`` (default: the file name
+    without suffixes) so every command finds it by that name.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     name: str
     n: int | None = Field(None, ge=1, description="seeded random subset of this many samples")
-    seed: int = 0
+    seed: int = Field(0, ge=0)
+    path: str | None = Field(None, description="a file or folder to read instead of a built-in "
+                              "set (extxyz, CIF, ASE db/LMDB, MPtrj JSON, SMILES CSV, FASTA, PDB)")
+    format: str | None = Field(None, description="the file's format; default from its suffix")
+    id_key: str | None = Field(None, description="extxyz info key, ASE db key or CSV column of "
+                               "the sample ids")
+    smiles_column: str | None = None
+    labels: list[str] | None = Field(None, description="columns / info keys read as labels")
+    units: dict[str, str] = Field({}, description="unit of each label")
+    energy_key: str | None = None
+    forces_key: str | None = None
+    frames: str | None = Field(None, description="frames of a trajectory, ASE index ('::10')")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_from_path(cls, data: object, info: ValidationInfo) -> object:
+        if isinstance(data, dict) and data.get("path") is not None:
+            base = Path((info.context or {}).get("base", "."))
+            path = Path(data["path"]).expanduser()
+            data = {**data, "path": str((base / path).resolve())}
+            data.setdefault("name", path.name.split(".")[0])
+        return data
+
+    @model_validator(mode="after")
+    def _register_file(self) -> DatasetSelection:
+        from matteralign.data.readers import ReadOptions
+        from matteralign.data.registry import register_file_dataset
+
+        options = {key: getattr(self, key) for key in ReadOptions.model_fields}
+        given = sorted(key for key, value in options.items() if value not in (None, {}))
+        if self.path is None:
+            if self.format is not None or given:
+                raise ValueError(f"dataset {self.name!r}: {', '.join(given or ['format'])} "
+                                 "apply only to a dataset read from a file (give path:)")
+            return self
+        register_file_dataset(self.name, self.path, self.format, ReadOptions(**options))
+        return self
 
 
 class ModelSelection(BaseModel):
@@ -32,11 +82,27 @@ class ModelSelection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str
+    card: str | None = Field(None, description="a model card YAML to register (its id is the "
+                              "model's); relative to the study YAML's folder")
     options: dict[str, object] = {}
     pooling: str | None = None
     datasets: list[str] | None = Field(
         None, description="only these datasets (default: every dataset with the model's input)"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _register_card(cls, data: object, info: ValidationInfo) -> object:
+        if not isinstance(data, dict) or data.get("card") is None:
+            return data
+        from matteralign.models.registry import register_card_file
+
+        base = Path((info.context or {}).get("base", "."))
+        path = (base / Path(data["card"]).expanduser()).resolve()
+        card = register_card_file(path)
+        if data.get("id", card.id) != card.id:
+            raise ValueError(f"id {data['id']!r} differs from the id {card.id!r} of card {path}")
+        return {**data, "id": card.id, "card": str(path)}
 
 
 class StudyConfig(BaseModel):
@@ -49,16 +115,16 @@ class StudyConfig(BaseModel):
 
     name: str
     description: str = ""
-    datasets: list[DatasetSelection]
-    models: list[ModelSelection]
-    layers: Literal["last", "all"] | list[str] = "all"
-    metrics: list[str] = ["cknna-k25"]
+    datasets: list[DatasetSelection] = Field(min_length=1)
+    models: list[ModelSelection] = Field(min_length=1)
+    layers: Literal["last", "all"] | Annotated[list[str], Field(min_length=1)] = "all"
+    metrics: list[str] = Field(["cknna-k25"], min_length=1)
     preprocess: list[str] = ["l2"]
     shard_size: int = Field(256, ge=1)
     batch_budget: int | None = Field(None, ge=1)
     device: str = "auto"
     dtype: Literal["float32", "float64"] = "float32"
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     data_root: Path | None = None
     executor: Literal["local", "ray"] = Field(
         "local", description="where embedding jobs (model x dataset shard) run"
@@ -76,6 +142,32 @@ class StudyConfig(BaseModel):
         "shared among the local workers (1 per Ray task)"
     )
 
+    @field_validator("datasets")
+    @classmethod
+    def _datasets_once(cls, datasets: list[DatasetSelection]) -> list[DatasetSelection]:
+        _refuse_repeats("dataset", [d.name for d in datasets])
+        return datasets
+
+    @field_validator("models")
+    @classmethod
+    def _models_once(cls, models: list[ModelSelection]) -> list[ModelSelection]:
+        _refuse_repeats("model", [m.id for m in models])
+        return models
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_once(cls, metrics: list[str]) -> list[str]:
+        _refuse_repeats("metric", metrics)
+        return metrics
+
+    @field_validator("preprocess")
+    @classmethod
+    def _known_steps(cls, steps: list[str]) -> list[str]:
+        from matteralign.metrics.preprocess import check_steps
+
+        check_steps(steps)  # its ValueError becomes a validation error naming the key
+        return steps
+
     def resolved_device(self) -> str:
         if self.device != "auto":
             return self.device
@@ -87,12 +179,58 @@ class StudyConfig(BaseModel):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
+def _refuse_repeats(what: str, names: list[str]) -> None:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{what} {repeated[0]!r} is listed {names.count(repeated[0])} times; "
+                         "list each once")
+
+
+class _DuplicateKeyError(yaml.YAMLError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that gives one key twice (YAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[object, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise _DuplicateKeyError(f"key {key!r} is given twice (lines {seen[key].line + 1} "
+                                         f"and {key_node.start_mark.line + 1}); give it once")
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(path: Path) -> object:
+    """The content of a YAML file, refusing duplicate keys.
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read as text, is not valid YAML, or repeats a key; the message
+        names the file (and the key and line).
+    """
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+    except _DuplicateKeyError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {' '.join(str(error).split())}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path} cannot be read as a YAML text file ({error})") from None
+
+
 def preset_names() -> list[str]:
     return sorted(path.stem for path in PRESET_DIR.glob("*.yaml"))
 
 
 def load_config(source: str | Path) -> StudyConfig:
     """Load a study from a YAML file, or a built-in preset by name (``default``, ``smoke``).
+
+    Relative ``path:`` and ``card:`` entries are relative to the YAML file's folder.
 
     Raises
     ------
@@ -101,7 +239,7 @@ def load_config(source: str | Path) -> StudyConfig:
         names the file and the offending key.
     """
     path = Path(source)
-    if not path.exists():
+    if not path.is_file():  # a folder named like a preset (an --out folder) does not shadow it
         preset = PRESET_DIR / f"{source}.yaml"
         if not preset.exists():
             raise ConfigError(
@@ -109,16 +247,11 @@ def load_config(source: str | Path) -> StudyConfig:
                 f"{', '.join(preset_names())}"
             )
         path = preset
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path} cannot be read as a YAML text file ({error})") from None
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping of settings, not {type(raw).__name__}")
     try:
-        return StudyConfig.model_validate(raw)
+        return StudyConfig.model_validate(raw, context={"base": path.parent})
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"

@@ -51,3 +51,7 @@ class MetricError(MatterAlignError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly
         return str(self.args[0])
+
+
+class NothingScoredError(MatterAlignError, RuntimeError):
+    """A study or ``align`` run produced no score at all (every model or metric was skipped)."""

@@ -77,9 +77,10 @@ class NonFiniteAdapter(GeometryAdapter):
     def embed(self, batch, layers, pooling, per_item=False) -> EmbeddingOutput:
         out = super().embed(batch, layers, pooling, per_item)
         for row, (sample_id, _) in enumerate(batch):
-            for option, value in (("nan", np.nan), ("inf", np.inf)):
-                if sample_id in self.options.get(option, []):
-                    out.pooled[layers[-1]][row, 1] = value
+            if sample_id in self.options.get("nan", []):
+                out.pooled[layers[-1]][row, 1] = np.nan
+            if sample_id in self.options.get("inf", []):
+                out.pooled[layers[-1]][row, 1] = np.inf
             if sample_id in self.options.get("nan_energy", []):
                 out.energy[row] = np.nan
         return out

@@ -16,6 +16,7 @@ from matteralign.run.study import embed_study
 from matteralign.store.embedding_store import EmbeddingStore
 from tests.reliability.faulty_models import patch_registry
 from tests.reliability.toy_cli import spawn
+from tests.store.lock_holder import held_elsewhere
 
 runner = CliRunner()
 
@@ -68,7 +69,7 @@ def test_embed_run_and_align_are_refused_while_another_run_holds_the_lock(tmp_pa
     patch_registry(monkeypatch)
     out = tmp_path / "out"
     config = study_file(tmp_path / "study.yaml", delay=0.0)
-    with EmbeddingStore(out / "store").lock():  # another run is writing
+    with held_elsewhere(out / "store"):  # another run is writing
         for command in ("embed", "run", "align"):
             result = runner.invoke(app, [command, str(config), "--out", str(out)])
             assert result.exit_code == 1, result.output

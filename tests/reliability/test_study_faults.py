@@ -13,7 +13,7 @@ import pytest
 from matteralign import metrics
 from matteralign.analysis.matrices import join_on_ids
 from matteralign.config import StudyConfig
-from matteralign.errors import StoreError
+from matteralign.errors import NothingScoredError, StoreError
 from matteralign.run import study as study_module
 from matteralign.store import embedding_store
 from matteralign.store.embedding_store import EmbeddingStore, StoredEmbeddings
@@ -110,7 +110,8 @@ def test_corrupt_shard_is_never_scored_and_a_rerun_recomputes_only_it(tmp_path, 
     config = StudyConfig(**STUDY)
     aligned = study_module.align_study(config, tmp_path)
     assert _skipped(aligned)["model toy-geometry-b on toy"] == (
-        f"shard {path} fails its checksum; delete it and rerun")
+        f"shard {path} fails its checksum (its tensors, sample ids or header changed since it "
+        "was written); rerun `matteralign embed` to recompute it")
     assert ("toy", "cknna-k10") not in aligned.matrices  # one healthy model left: no score
 
     embedded = study_module.embed_study(config, tmp_path)
@@ -146,11 +147,11 @@ def test_an_unfinished_embedding_is_not_scored(tmp_path, toy_registry):
     assert any("toy-geometry on toy left out: the embedding of model 'toy-geometry' on 'toy' "
                "did not finish" in note for note in result.notes.get("matrices", []))
     assert skipped["model toy-geometry-b on toy"] == (
-        "3 of 4 shards of 'toy-geometry-b' on 'toy' are stored; rerun `matteralign embed` to "
-        "finish")
+        "3 of 4 shards of 'toy-geometry-b' on 'toy' are stored (missing "
+        "shard-00003.safetensors); rerun `matteralign embed` to finish")
     assert ("toy", "cknna-k10") not in outcome.matrices
     # a killed run's half-written temporary file is cleaned up by the next run
-    leftover = store.model_dir("toy", "toy-geometry-b") / ".shard-00003.safetensors.x1y2.tmp"
+    leftover = store.model_dir("toy", "toy-geometry-b") / ".shard-00003.safetensors.x1y2z3w4.tmp"
     leftover.write_bytes(b"half a shard")
     study_module.embed_study(config, tmp_path)
     assert not leftover.exists()
@@ -209,7 +210,9 @@ def test_full_disk_is_a_store_error_naming_the_file_and_leaves_no_temp_file(tmp_
         study_module.embed_study(config, tmp_path)
     assert not list((tmp_path / "store").rglob("*.tmp"))
     monkeypatch.setattr(embedding_store.os, "fdopen", real_fdopen)
-    aligned = study_module.align_study(config, tmp_path)
+    aligned = study_module.StudyOutcome(tmp_path)
+    with pytest.raises(NothingScoredError, match="nothing was scored"):
+        study_module.align_study(config, tmp_path, aligned)
     assert [what for what, _ in aligned.skipped] == ["model toy-geometry on toy",
                                                      "model toy-geometry-b on toy"]
     assert not aligned.matrices

@@ -11,7 +11,8 @@ __all__ = ["report"]
 
 
 def report(
-    config: Annotated[str, typer.Argument(help="A study YAML file, or a preset name.")] = "default",
+    config: Annotated[str | None, typer.Argument(help="A study YAML file, or a preset name; "
+                                                 "default: the study of --out.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="The study folder (holding store/); "
                                       "report.html, figures/ and tables/ are written here.")]
     = Path("results"),
@@ -32,12 +33,19 @@ def report(
     """Analyse a study's store (all nine analyses) and write DIR/report.html."""
     from matteralign.analysis.study import AnalysisOptions
     from matteralign.cli.main import _guarded, _load
-    from matteralign.report import report_study
+    from matteralign.run.study import write_report
 
     if projection not in ("pca", "umap"):
         raise typer.BadParameter("projection must be 'pca' or 'umap'")
-    study = _load(config, data_root)
+    for name, value, least in (("--max-samples", max_samples, 1),
+                               ("--n-permutations", n_permutations, 0),
+                               ("--n-bootstrap", n_bootstrap, 0)):
+        if value < least:
+            typer.secho(f"error: {name} must be at least {least}, not {value}", fg="red",
+                        err=True)
+            raise typer.Exit(2)
+    study = _load(config, data_root, out)
     options = AnalysisOptions(max_samples=max_samples, projection=projection,
                               n_permutations=n_permutations, n_bootstrap=n_bootstrap)
-    path = _guarded(lambda: report_study(study, out, report_dir, options))
+    path = _guarded(lambda: write_report(study, out, report_dir, options))
     typer.echo(f"report in {path}")

@@ -265,6 +265,28 @@ def shard_config_hash(
     )
 
 
+def embedding_fingerprint(
+    dataset: str, dataset_version: str, dataset_fingerprint: str, selection: dict | None,
+    model: str, options: dict[str, Any], pooling: str | None, layers: str | Sequence[str],
+    dtype: str,
+) -> dict[str, Any]:
+    """What a finished embedding was computed from, for its completion record.
+
+    ``selection`` is the study's dataset selection ``{"n": ..., "seed": ...}`` (None outside a
+    study); ``options`` are the adapter options as the study gives them (without
+    ``data_root``, a location). ``align`` refuses to score an embedding whose record disagrees
+    with the configuration it is given.
+    """
+    options = {k: v for k, v in options.items() if k != "data_root"}
+    return {
+        "dataset": {"name": dataset, "version": dataset_version,
+                    "fingerprint": dataset_fingerprint, "selection": selection},
+        "model": {"id": model, "pooling": pooling, "dtype": dtype,
+                  "options": json.loads(json.dumps(options, sort_keys=True, default=str)),
+                  "layers": layers if isinstance(layers, str) else list(layers)},
+    }
+
+
 def compute_shard(
     adapter: ModelAdapter,
     samples: Sequence[Sample],
@@ -327,8 +349,10 @@ def compute_shard(
     provenance = {
         "model": adapter.id,
         "model_version": adapter.card.version,
-        "checkpoint": adapter.card.checkpoint,
-        "checkpoint_sha256": adapter.card.checkpoint_sha256,
+        # adapters that read their checkpoint from a file at load time know its path and hash
+        "checkpoint": str(getattr(adapter, "checkpoint_path", None) or adapter.card.checkpoint),
+        "checkpoint_sha256": (getattr(adapter, "checkpoint_sha256", "")
+                              or adapter.card.checkpoint_sha256),
         "layers": chosen_layers,
         "pooling": pooling,
         "dtype": dtype,
@@ -427,11 +451,16 @@ def embed_dataset(
         if on_progress:
             on_progress(len(samples))
     remove_stale_shards(store, dataset.name, adapter.id, len(slices))
-    store.mark_complete(dataset.name, adapter.id, len(slices))
+    store.mark_complete(dataset.name, adapter.id, len(slices), embedding_fingerprint(
+        dataset.name, dataset.card.version, fingerprint, None, adapter.id, adapter.options,
+        pooling, chosen_layers, dtype))
     return EmbedSummary(dataset.name, adapter.id, len(slices), computed, skipped, embedded, failed)
 
 
 def remove_stale_shards(store: EmbeddingStore, dataset: str, model: str, n_shards: int) -> None:
-    """Delete shards numbered ``n_shards`` and above, left by an earlier, larger dataset."""
-    for stale in store.shard_paths(dataset, model)[n_shards:]:
-        stale.unlink()
+    """Delete shards numbered ``n_shards`` and above, left by an earlier, larger dataset.
+
+    Shards are chosen by the index in their name, never by position in a listing: a file of
+    another name (a backup copy) is not a shard and is never deleted.
+    """
+    store.remove_shards_from(dataset, model, n_shards)

@@ -19,12 +19,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from matteralign.config import StudyConfig
 from matteralign.data.registry import get_dataset_spec, load_dataset
 from matteralign.data.sample import Dataset
-from matteralign.errors import ConfigError, MatterAlignError, StoreError
+from matteralign.errors import ConfigError, MatterAlignError, NothingScoredError, StoreError
 from matteralign.models.registry import get_card
 from matteralign.run.embed import EmbedSummary
 from matteralign.store.embedding_store import EmbeddingStore, atomic_write_bytes
+from matteralign.store.output_set import OutputSet, read_record, remove_output_set
 
 if TYPE_CHECKING:
+    from matteralign.analysis.study import AnalysisOptions
     from matteralign.run.executors import EmbedJob
 
 console = Console(stderr=True)
@@ -59,29 +61,82 @@ def _data_root(config: StudyConfig) -> Path | None:
 
 
 def load_study_datasets(config: StudyConfig, outcome: StudyOutcome) -> list[Dataset]:
-    """Build each dataset of the study; a set that cannot be built is skipped and reported."""
+    """Build each dataset of the study; a set that cannot be built is skipped and reported.
+
+    Raises
+    ------
+    ConfigError
+        If a selection asks for more samples (``n``) than its dataset holds.
+    """
     datasets = []
     for selection in config.datasets:
         try:
-            datasets.append(load_dataset(selection.name, n=selection.n, seed=selection.seed,
-                                         data_root=_data_root(config)))
+            dataset = load_dataset(selection.name, n=selection.n, seed=selection.seed,
+                                   data_root=_data_root(config))
         except MatterAlignError as error:
             outcome.skipped.append((f"dataset {selection.name}", str(error)))
             console.print(f"[yellow]skipping dataset {selection.name}: {error}")
+            continue
+        if selection.n is not None and selection.n > len(dataset):
+            raise ConfigError(
+                f"configuration {config.name!r}, datasets: {selection.name} has "
+                f"{len(dataset)} samples, fewer than n: {selection.n}; lower n or leave it out "
+                "to use every sample"
+            )
+        if dataset.skipped:  # bad records of a file: never left out silently
+            first = "; ".join(dataset.skipped[:3])
+            outcome.skipped.append((f"{len(dataset.skipped)} records of dataset {dataset.name}",
+                                    f"{first}{' ...' if len(dataset.skipped) > 3 else ''}"))
+            console.print(f"[yellow]dataset {dataset.name}: {len(dataset.skipped)} records "
+                          f"skipped, first: {dataset.skipped[0]}")
+        datasets.append(dataset)
     return datasets
 
 
 def validate_study(config: StudyConfig) -> None:
-    """Check that every dataset, model and metric of ``config`` exists, before any work starts."""
+    """Check the study before any work starts: every dataset, model and metric exists, every
+    adapter option is one the adapter reads, and a CUDA device is there if one is asked for.
+
+    Raises
+    ------
+    ConfigError, ModelNotFoundError, DatasetError
+        Naming the key, model, option or dataset at fault.
+    """
+    from matteralign.models.registry import check_options
+
     for selection in config.datasets:
         get_dataset_spec(selection.name)
     for model in config.models:
-        get_card(model.id)
+        check_options(get_card(model.id), model.options)
     _validate_metrics(config)
+    _validate_preprocess(config)
+    _validate_device(config)
+
+
+def _validate_preprocess(config: StudyConfig) -> None:
+    from matteralign.metrics.preprocess import check_steps
+
+    try:
+        check_steps(config.preprocess)
+    except ValueError as error:
+        raise ConfigError(f"configuration {config.name!r}, preprocess: {error}") from None
+
+
+def _validate_device(config: StudyConfig) -> None:
+    if not config.device.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"configuration {config.name!r}, device: {config.device!r} but torch sees no CUDA "
+            "GPU here; use device: auto (GPU when there is one) or cpu"
+        )
 
 
 def embed_study(
-    config: StudyConfig, out: Path, outcome: StudyOutcome | None = None
+    config: StudyConfig, out: Path, outcome: StudyOutcome | None = None,
+    datasets: list[Dataset] | None = None,
 ) -> StudyOutcome:
     """Embed every (dataset, model) pair whose modalities match into ``out/store``.
 
@@ -89,22 +144,38 @@ def embed_study(
     ``config.executor`` names (in process by default, a process pool, or Ray). This process is
     the coordinator: it holds the store lock throughout, and alone removes stale shards and
     writes the manifest. Finished shards are skipped, so rerunning after a kill resumes where
-    it stopped.
+    it stopped. Each finished (dataset, model) gets a completion record with the fingerprint
+    of what it embedded (see :func:`matteralign.run.embed.embedding_fingerprint`).
+
+    Parameters
+    ----------
+    datasets : list of Dataset, optional
+        The study's datasets, already built by :func:`load_study_datasets`; default: build them.
     """
+    outcome = outcome or StudyOutcome(out)
+    store = EmbeddingStore(out / "store")
+    with store.lock():
+        validate_study(config)
+        device = config.resolved_device()
+        if datasets is None:
+            datasets = load_study_datasets(config, outcome)
+        for dataset in datasets:  # the reference labels the analyses read, beside the embeddings
+            store.write_samples(dataset.name, dataset.samples)
+        _embed_locked(config, store, device, datasets, outcome)
+    return outcome
+
+
+def _embed_locked(
+    config: StudyConfig, store: EmbeddingStore, device: str, datasets: list[Dataset],
+    outcome: StudyOutcome,
+) -> None:
     from matteralign.run.executors import collect_summaries, make_executor
 
-    outcome = outcome or StudyOutcome(out)
-    validate_study(config)
-    store = EmbeddingStore(out / "store")
-    device = config.resolved_device()
-    datasets = load_study_datasets(config, outcome)
     with make_executor(config.executor, config.workers, device, config.ray_address) as executor:
         cpu_threads = (executor.default_cpu_threads() if config.cpu_threads == "auto"
                        else config.cpu_threads)
-        jobs = _plan_jobs(config, datasets, store, device, cpu_threads)
-        with store.lock(), _progress() as progress:
-            for dataset in datasets:  # the reference labels the analyses read
-                store.write_samples(dataset.name, dataset.samples)
+        jobs = _plan_jobs(config, datasets, store, device, cpu_threads, outcome)
+        with _progress() as progress:
             tasks = {}
             for job in jobs:
                 key = (job.dataset, job.model)
@@ -118,7 +189,9 @@ def embed_study(
             summaries, failures = collect_summaries(jobs, executor.run(jobs), store, advance)
             outcome.embedded.extend(summaries)
             for summary in summaries:  # align reads only embeddings that finished
-                store.mark_complete(summary.dataset, summary.model, summary.n_shards)
+                store.mark_complete(summary.dataset, summary.model, summary.n_shards,
+                                    _fingerprint(config, datasets, summary.dataset,
+                                                 summary.model))
             reported = set()
             for model, dataset, error in failures:
                 if model in reported:
@@ -127,14 +200,87 @@ def embed_study(
                 outcome.skipped.append((f"model {model} on {dataset}", error))
                 progress.console.print(f"[yellow]skipping {model} on {dataset}: {error}")
             store.write_manifest()
-    return outcome
+
+
+def _fingerprint(
+    config: StudyConfig, datasets: list[Dataset], dataset: str, model: str
+) -> dict[str, object]:
+    """The completion-record fingerprint of (dataset, model) as this study embeds it."""
+    from matteralign.run.embed import embedding_fingerprint
+
+    data = next(d for d in datasets if d.name == dataset)
+    chosen = next(s for s in config.datasets if s.name == dataset)
+    selection = next(m for m in config.models if m.id == model)
+    return embedding_fingerprint(
+        dataset, data.card.version, data.fingerprint(), {"n": chosen.n, "seed": chosen.seed},
+        model, selection.options, selection.pooling, config.layers, config.dtype)
+
+
+def check_stored_selection(config: StudyConfig, store: EmbeddingStore) -> None:
+    """Refuse to score embeddings of another dataset selection or model setting than ``config``.
+
+    Compares every finished (dataset, model) of the study with the fingerprint its completion
+    record holds: the dataset's ``n`` and ``seed``, the model's options, pooling and dtype, and
+    that every model of a dataset embedded the same samples (one dataset fingerprint).
+
+    Raises
+    ------
+    StoreError
+        Naming the dataset (and model) and both settings, and saying what to run.
+    """
+    for chosen in config.datasets:
+        fingerprints: dict[str, str] = {}
+        for model in config.models:
+            record = store.completion(chosen.name, model.id)
+            stored = (record or {}).get("fingerprint") or {}
+            data, embedded = stored.get("dataset") or {}, stored.get("model") or {}
+            selection = data.get("selection")
+            if selection is None:  # unfinished (align skips it), or embedded outside a study
+                continue
+            asked = {"n": chosen.n, "seed": chosen.seed}
+            if selection != asked:
+                raise StoreError(
+                    f"the store {store.root} holds dataset {chosen.name!r} embedded with "
+                    f"{_settings(selection)} (model {model.id}), but configuration "
+                    f"{config.name!r} asks for {_settings(asked)}; run `matteralign embed` with "
+                    "this configuration first, or score the folder it was embedded into"
+                )
+            options = {k: v for k, v in model.options.items() if k != "data_root"}
+            asked_model = {"options": json.loads(json.dumps(options, sort_keys=True,
+                                                            default=str)),
+                           "pooling": model.pooling, "dtype": config.dtype}
+            held = {key: embedded.get(key) for key in asked_model}
+            if held != asked_model:
+                raise StoreError(
+                    f"model {model.id} on dataset {chosen.name!r} was embedded with "
+                    f"{_settings(held)}, but configuration {config.name!r} asks for "
+                    f"{_settings(asked_model)}; run `matteralign embed` with this configuration "
+                    "first"
+                )
+            fingerprints[model.id] = data.get("fingerprint")
+        if len(set(fingerprints.values())) > 1:
+            raise StoreError(
+                f"the models of dataset {chosen.name!r} in {store.root} embedded different "
+                f"samples ({', '.join(sorted(fingerprints))}); run `matteralign embed` to "
+                "re-embed them from one selection"
+            )
+
+
+def _settings(values: dict[str, object]) -> str:
+    return ", ".join(f"{key}={value!r}" for key, value in values.items())
 
 
 def _plan_jobs(
     config: StudyConfig, datasets: list[Dataset], store: EmbeddingStore, device: str,
-    cpu_threads: int,
+    cpu_threads: int, outcome: StudyOutcome | None = None,
 ) -> list[EmbedJob]:
-    """One job per (model, dataset shard), for every model on every dataset it can read."""
+    """One job per (model, dataset shard), for every model on every dataset it can read.
+
+    A model runs on a dataset whose samples carry its input and whose domain its card lists
+    (an atoms model of molecules is not run on crystals); a model that names the dataset in
+    its ``datasets:`` runs there whatever its domain. A model left out for its domain is
+    recorded in ``outcome.skipped`` with the reason.
+    """
     from matteralign.run.executors import plan_embed_jobs
 
     data_root = _data_root(config)
@@ -145,14 +291,22 @@ def _plan_jobs(
         if data_root is not None:
             options.setdefault("data_root", str(data_root))
         for dataset in datasets:
-            wanted = selection.datasets is None or dataset.name in selection.datasets
-            if wanted and card.input in dataset.modalities:
-                jobs += plan_embed_jobs(
-                    card, options, dataset, store, layers=config.layers,
-                    pooling=selection.pooling, shard_size=config.shard_size,
-                    batch_budget=config.batch_budget, device=device, dtype=config.dtype,
-                    cpu_threads=cpu_threads, prepare_workers=config.prepare_workers,
-                )
+            named = selection.datasets is not None and dataset.name in selection.datasets
+            if not (named or selection.datasets is None) or card.input not in dataset.modalities:
+                continue
+            if not named and dataset.card.domain not in card.domain:
+                if outcome is not None:
+                    _skip(outcome, f"model {card.id} on {dataset.name}",
+                          f"its card's domain ({', '.join(card.domain)}) excludes the dataset's "
+                          f"({dataset.card.domain}); name the dataset in the model's datasets: "
+                          "to run it anyway")
+                continue
+            jobs += plan_embed_jobs(
+                card, options, dataset, store, layers=config.layers,
+                pooling=selection.pooling, shard_size=config.shard_size,
+                batch_budget=config.batch_budget, device=device, dtype=config.dtype,
+                cpu_threads=cpu_threads, prepare_workers=config.prepare_workers,
+            )
     return jobs
 
 
@@ -174,9 +328,10 @@ def align_study(
 
     outcome = outcome or StudyOutcome(out)
     validate_study(config)
-    store = EmbeddingStore(out / "store")
+    store = existing_store(out)
     all_rows = []
-    with store.lock():
+    with store.lock(), OutputSet(out, "alignment") as staged:
+        check_stored_selection(config, store)
         for selection in config.datasets:
             dataset = selection.name
             stored, not_finished = [], []
@@ -194,15 +349,44 @@ def align_study(
                 _skip(outcome, what, why)
             if not stored:
                 continue
-            for metric, path in write_dataset_scores(out, scores).items():
+            for metric, path in write_dataset_scores(staged.root, scores).items():
                 outcome.matrices[(dataset, metric)] = out / path
                 _print_matrix(dataset, metric, scores.matrices[metric], scores.n)
             if not scores.rows.empty:
                 all_rows.append(scores.rows)
         if all_rows:
-            atomic_write_bytes(out / "scores.parquet",
+            atomic_write_bytes(staged.root / "scores.parquet",
                                pd.concat(all_rows, ignore_index=True).to_parquet(index=False))
+        _publish_alignment(config, store, out, staged, bool(all_rows))
     return outcome
+
+
+def _publish_alignment(
+    config: StudyConfig, store: EmbeddingStore, out: Path, staged: OutputSet, scored: bool
+) -> None:
+    """Move ``scores.parquet`` and ``alignment/`` into place as one set, with the fingerprint
+    of what they were computed from; with no score, remove the previous set and raise.
+
+    Raises
+    ------
+    NothingScoredError
+        If no metric scored any pair of models: nothing is left claiming to be current.
+    """
+    if not scored:
+        remove_output_set(out, "alignment", also=("scores.parquet",))
+        raise NothingScoredError(
+            f"nothing was scored in {out}: no dataset has two models with finished, scorable "
+            "embeddings and a metric that can score them (the reasons are listed above); no "
+            "scores.parquet is left there"
+        )
+    embedded = {
+        chosen.name: {model.id: (store.completion(chosen.name, model.id) or {}).get("fingerprint")
+                      for model in config.models if store.completion(chosen.name, model.id)}
+        for chosen in config.datasets
+    }
+    staged.commit({"config": config.name, "datasets": [d.model_dump() for d in config.datasets],
+                   "metrics": list(config.metrics), "preprocess": list(config.preprocess),
+                   "embeddings": embedded})
 
 
 def _skip(outcome: StudyOutcome, what: str, why: str) -> None:
@@ -247,18 +431,110 @@ def write_resolved_config(config: StudyConfig, out: Path) -> Path:
 
 
 def run_study(config: StudyConfig, out: Path) -> StudyOutcome:
-    """Embed, align and summarise a whole study into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    write_resolved_config(config, out)
-    outcome = embed_study(config, out)
-    align_study(config, out, outcome)
+    """Embed, align and summarise a whole study into ``out``.
+
+    One store lock is held from the first write (``config.yaml``) to the last (the report), so
+    a second run into ``out`` is refused before it writes anything. The study is checked and
+    its datasets built before ``config.yaml`` is written.
+
+    Raises
+    ------
+    NothingScoredError
+        If no pair of models was scored; ``summary.json`` still lists what was skipped and why.
+    """
+    check_output_folder(out)
+    outcome = StudyOutcome(out)
+    with EmbeddingStore(out / "store").lock():
+        validate_study(config)
+        datasets = load_study_datasets(config, outcome)
+        write_resolved_config(config, out)
+        embed_study(config, out, outcome, datasets)
+        try:
+            align_study(config, out, outcome)
+        finally:
+            _write_summary(out, outcome)
+        console.print(f"report: {write_report(config, out)}")
+    return outcome
+
+
+def write_report(
+    config: StudyConfig, out: Path, report_dir: Path | None = None,
+    options: AnalysisOptions | None = None,
+) -> Path:
+    """:func:`matteralign.report.report_study` under the store lock, its outputs written as one
+    set (see :class:`~matteralign.store.output_set.OutputSet`): ``report.html``, ``figures/``
+    and ``tables/`` appear together with ``report.manifest.json``, or the previous report stays.
+
+    Returns
+    -------
+    Path
+        The report.html written.
+    """
+    from matteralign.report import report_study
+
+    folder = Path(report_dir or out)
+    with existing_store(out).lock():
+        check_output_folder(folder)
+        with OutputSet(folder, "report") as staged:
+            report_study(config, out, staged.root, options)
+            staged.commit({"config": config.name,
+                           "alignment": read_record(out, "alignment") is not None})
+    return folder / "report.html"
+
+
+def embed_into(config: StudyConfig, out: Path) -> StudyOutcome:
+    """``matteralign embed``: check the study, then write ``out/config.yaml`` and embed, all
+    under one store lock (a second run into ``out`` is refused before it writes anything)."""
+    check_output_folder(out)
+    outcome = StudyOutcome(out)
+    with EmbeddingStore(out / "store").lock():
+        validate_study(config)
+        datasets = load_study_datasets(config, outcome)
+        write_resolved_config(config, out)
+        embed_study(config, out, outcome, datasets)
+    return outcome
+
+
+def _write_summary(out: Path, outcome: StudyOutcome) -> None:
     summary = {
         "embedded": [vars(s) for s in outcome.embedded],
         "skipped": [{"what": what, "why": why} for what, why in outcome.skipped],
         "matrices": {f"{d}/{m}": str(p.relative_to(out)) for (d, m), p in outcome.matrices.items()},
     }
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
-    from matteralign.report import report_study
 
-    console.print(f"report: {report_study(config, out)}")
-    return outcome
+
+def check_output_folder(out: Path) -> None:
+    """Create ``out`` if needed and check that results can be written there.
+
+    Raises
+    ------
+    StoreError
+        If ``out`` names a file, or is a folder this user cannot write to.
+    """
+    import os
+
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"--out {out} is a file, not a folder; name a folder for the results")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"cannot create the results folder {out} ({error.strerror})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise StoreError(f"the results folder {out} is not writable; use another --out folder")
+
+
+def existing_store(out: Path) -> EmbeddingStore:
+    """The store under ``out`` for commands that read one (``align``, ``report``, ``status``).
+
+    Raises
+    ------
+    StoreError
+        If ``out`` is a file, or holds no store.
+    """
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"--out {out} is a file, not a folder; name the study's results folder")
+    if not (out / "store").is_dir():
+        raise StoreError(f"no store under {out}; run `matteralign embed` (or `run`) with --out "
+                         f"{out} first")
+    return EmbeddingStore(out / "store", create=False)

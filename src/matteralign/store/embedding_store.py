@@ -47,7 +47,7 @@ SHARD_NAME = re.compile(r"shard-(\d{5})\.safetensors")
 SHARD_FORMAT = "2"  # 2: the checksum covers the header metadata too
 # temporary files of atomic_write_bytes: "." + the final name + mkstemp's 8 characters + ".tmp"
 TEMPORARY_NAME = re.compile(
-    r"\.(shard-\d{5}\.safetensors|complete\.json|manifest\.parquet)\.[a-z0-9_]{8}\.tmp")
+    r"\.(shard-\d{5}\.safetensors|complete\.json|[^/]+\.parquet)\.[a-z0-9_]{8}\.tmp")
 _HEADER_FIELDS = ("ids", "failures", "config_hash", "provenance", "format")
 
 
