@@ -326,7 +326,5 @@ class CausalLMAdapter(ModelAdapter):
                 use_cache=False,
             )
         last = [n - 1 for n in lengths]
-        hidden = (
-            (layer, out.hidden_states[index].float().cpu()) for layer, index in indices.items()
-        )
+        hidden = ((layer, out.hidden_states[index]) for layer, index in indices.items())
         return pooled_hidden_output(hidden, mask, last, pooling, per_item)

@@ -1,7 +1,8 @@
 """Pooling of padded per-token hidden states (B, T, D) into one vector per sequence.
 
 Shared by the sequence adapters (protein LMs, LLMs): the mean over each sample's own tokens,
-the first (CLS/BOS) token, or the last real token; per-token rows on request.
+the first (CLS/BOS) token, or the last real token; per-token rows on request. Pooling runs on the
+device that holds the hidden states; only the pooled (B, D) rows are copied to the host.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def pool_hidden_states(
     Parameters
     ----------
     hidden : (B, T, D) tensor
-        Hidden states of a right-padded batch.
+        Hidden states of a right-padded batch, on any device (pooled there).
     sample_mask : (B, T) bool tensor
         True at the tokens that carry the sample itself (residues, SMILES characters); special
         tokens, prompt text and padding are False.
@@ -46,10 +47,12 @@ def pool_hidden_states(
     if method not in TOKEN_POOLINGS:
         raise ValueError(f"unknown token pooling {method!r}; choose one of {TOKEN_POOLINGS}")
     batch = hidden.shape[0]
+    sample_mask = sample_mask.to(hidden.device)
     if method == "cls":
         pooled = hidden[:, 0]
     elif method == "last":
-        pooled = hidden[torch.arange(batch), torch.as_tensor(list(last_index))]
+        rows = torch.arange(batch, device=hidden.device)
+        pooled = hidden[rows, torch.as_tensor(list(last_index), device=hidden.device)]
     else:
         rows, positions = torch.nonzero(sample_mask, as_tuple=True)
         pooled = pool_segments(hidden[rows, positions].to(torch.float64), rows, batch, "mean")
@@ -68,6 +71,7 @@ def per_token_rows(hidden: torch.Tensor, sample_mask: torch.Tensor) -> list[np.n
     -------
     list of B (n_b, D) float32 arrays, n_b = sample_mask[b].sum()
     """
+    sample_mask = sample_mask.to(hidden.device)
     return [
         hidden[b][sample_mask[b]].detach().to(torch.float32).cpu().numpy()
         for b in range(hidden.shape[0])

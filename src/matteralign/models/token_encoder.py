@@ -338,8 +338,8 @@ class TokenEncoderAdapter(ModelAdapter):
                     f"{len(self.layer_names)} layers"
                 )
             merge = _merge_windows(segments, mask, len(batch), full) if windowed else None
-            hidden = (
-                (layer, (merge(state) if merge else state).to("cpu"))
+            hidden = (  # pooled where the states are; only (B, D) rows go to the host
+                (layer, merge(state) if merge else state)
                 for layer in layers
                 for state in [states[self.layer_names.index(layer)]]
             )

@@ -134,6 +134,9 @@ class HuggingFaceEncoderAdapter(TokenEncoderAdapter):
         untrained pooler out; MolFormer's ``deterministic_eval: true``).
     trust_remote_code : bool
         Run the checkpoint's own modelling and tokenizer code (MolFormer); default False.
+    attn_implementation : {"eager", "sdpa", ...}
+        transformers' attention kernel; default ``eager`` (every model has it); ``sdpa`` for
+        the models that support it (ESM-2, RoBERTa) is faster on GPUs.
     tokenizer : {"rxnfp", "rxnmapper", "auto", "t5"}
         How text is split into tokens.
     tokenizer_kwargs : dict
@@ -153,6 +156,7 @@ class HuggingFaceEncoderAdapter(TokenEncoderAdapter):
     def __init__(self, card: Any, **options: Any) -> None:
         super().__init__(card, **options)
         self._tokenizer: Any = None
+        self._prefix_tokens = 0
 
     def weights_path(self) -> Path:
         if self.options.get("path"):
@@ -208,9 +212,11 @@ class HuggingFaceEncoderAdapter(TokenEncoderAdapter):
                 )
             model = from_pretrained(
                 getattr(transformers, model_class).from_pretrained, source, self.id,
-                attn_implementation="eager", **remote,
+                attn_implementation=str(self.options.get("attn_implementation", "eager")),
+                **remote,
                 **dict(self.options.get("model_kwargs") or {}),
             )
+        self._prefix_tokens = self._count_prefix_tokens()
         model.eval()
         config = model.config
         self._check_layer_count(int(config.num_hidden_layers))
@@ -221,6 +227,15 @@ class HuggingFaceEncoderAdapter(TokenEncoderAdapter):
             or 2**62
         )
         self.device, self.dtype = device, dtype
+
+    def _count_prefix_tokens(self) -> int:
+        """Tokens of the ``prefix`` option that the tokenizer does not mark as special."""
+        prefix = self.options.get("prefix")
+        if not prefix:
+            return 0
+        special = set(self._tokenizer.all_special_ids)
+        ids = self._tokenizer.convert_tokens_to_ids(self._tokenizer.tokenize(str(prefix)))
+        return sum(i not in special for i in ids)
 
     def model_text(self, text: str) -> str:
         """``text`` as the tokenizer receives it: spaced out and after the prefix if the card
@@ -235,22 +250,19 @@ class HuggingFaceEncoderAdapter(TokenEncoderAdapter):
             raise AdapterError(f"model {self.id} is not loaded; call load() before prepare()")
         tokenizer = self._tokenizer
         written = self.model_text(text)
-        tokens = tokenizer.tokenize(written)
-        unknown_id = tokenizer.unk_token_id
-        self.check_unknown(
-            sample_id, text, tokens,
-            [tokenizer.convert_tokens_to_ids(token) != unknown_id for token in tokens],
-        )
         encoded = tokenizer(
             written, add_special_tokens=True, return_special_tokens_mask=True, truncation=False,
             return_attention_mask=False, return_token_type_ids=False, verbose=False,
         )
+        unknown_id = tokenizer.unk_token_id
+        if unknown_id is not None and unknown_id in encoded["input_ids"]:
+            tokens = tokenizer.tokenize(written)  # only to name the unknown tokens
+            self.check_unknown(
+                sample_id, text, tokens,
+                [tokenizer.convert_tokens_to_ids(token) != unknown_id for token in tokens],
+            )
         ordinary = [i for i, flag in enumerate(encoded["special_tokens_mask"]) if flag == 0]
-        prefix = self.options.get("prefix")
-        if prefix:  # the prefix's own tokens are no part of the sample
-            special = set(tokenizer.all_special_ids)
-            prefix_ids = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(str(prefix)))
-            ordinary = ordinary[sum(i not in special for i in prefix_ids):]
+        ordinary = ordinary[self._prefix_tokens:]  # the prefix's own tokens are not the sample
         if self.card.input != "smiles" and len(ordinary) != len(text):
             raise SampleError(
                 sample_id, f"{self.id}'s tokenizer read {len(text)} residues as "
