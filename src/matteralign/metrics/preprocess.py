@@ -31,13 +31,20 @@ def _is_tensor(x: Any) -> bool:
 
 
 def _l2(x: Any) -> Any:
-    """x_i / ||x_i||_2 of a validated float64 array or tensor (a new array)."""
+    """x_i / ||x_i||_2 of a validated float64 array or tensor (a new array).
+
+    The norm is taken of the row divided by its largest |entry| m_i, ||x_i|| = m_i ||x_i / m_i||,
+    so rows of 1e300 (whose squares overflow) or 1e-300 (whose squares underflow to 0) are
+    normalised exactly like rows of 1.
+    """
     if _is_tensor(x):
-        norms = x.norm(dim=1)
-        zero = (norms == 0).nonzero().flatten().cpu().numpy()
+        scale = x.abs().amax(dim=1)
+        zero = (scale == 0).nonzero().flatten().cpu().numpy()
+        norms = scale * (x / scale.clamp_min(np.finfo(np.float64).tiny)[:, None]).norm(dim=1)
     else:
-        norms = np.linalg.norm(x, axis=1)
-        zero = np.flatnonzero(norms == 0)
+        scale = np.abs(x).max(axis=1)
+        zero = np.flatnonzero(scale == 0)
+        norms = scale * np.linalg.norm(x / np.where(scale == 0, 1.0, scale)[:, None], axis=1)
     if zero.size:
         raise EmbeddingError(
             f"x: {zero.size} row(s) are all zeros (first: row {zero[0]}) and cannot be "

@@ -6,15 +6,12 @@ The Python API behind ``matteralign run``, ``embed`` and ``align``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from matteralign.config import StudyConfig
 from matteralign.data.registry import get_dataset_spec, load_dataset
@@ -22,6 +19,7 @@ from matteralign.data.sample import Dataset
 from matteralign.errors import ConfigError, MatterAlignError, NothingScoredError, StoreError
 from matteralign.models.registry import get_card
 from matteralign.run.embed import EmbedSummary
+from matteralign.run.progress import PhaseProgress, phase
 from matteralign.store.embedding_store import EmbeddingStore, atomic_write_bytes
 from matteralign.store.output_set import OutputSet, read_record, remove_output_set
 
@@ -40,15 +38,6 @@ class StudyOutcome:
     embedded: list[EmbedSummary] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (what, why)
     matrices: dict[tuple[str, str], Path] = field(default_factory=dict)
-
-
-@contextmanager
-def _progress() -> Iterator[Progress]:
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False,
-    ) as progress:
-        yield progress
 
 
 def _data_root(config: StudyConfig) -> Path | None:
@@ -175,7 +164,7 @@ def _embed_locked(
         cpu_threads = (executor.default_cpu_threads() if config.cpu_threads == "auto"
                        else config.cpu_threads)
         jobs = _plan_jobs(config, datasets, store, device, cpu_threads, outcome)
-        with _progress() as progress:
+        with PhaseProgress(console) as progress:
             tasks = {}
             for job in jobs:
                 key = (job.dataset, job.model)
@@ -384,7 +373,8 @@ def _publish_alignment(
                       for model in config.models if store.completion(chosen.name, model.id)}
         for chosen in config.datasets
     }
-    staged.commit({"config": config.name, "datasets": [d.model_dump() for d in config.datasets],
+    datasets = [d.model_dump(mode="json", exclude_none=True) for d in config.datasets]
+    staged.commit({"config": config.name, "datasets": datasets,
                    "metrics": list(config.metrics), "preprocess": list(config.preprocess),
                    "embeddings": embedded})
 
@@ -475,7 +465,7 @@ def write_report(
     folder = Path(report_dir or out)
     with existing_store(out).lock():
         check_output_folder(folder)
-        with OutputSet(folder, "report") as staged:
+        with OutputSet(folder, "report") as staged, phase(console, "report"):
             report_study(config, out, staged.root, options)
             staged.commit({"config": config.name,
                            "alignment": read_record(out, "alignment") is not None})
