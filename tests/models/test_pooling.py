@@ -30,3 +30,64 @@ def test_mean_sum_and_per_element_mean_match_loops():
 def test_unknown_pooling_is_refused():
     with pytest.raises(ValueError, match="unknown pooling"):
         pool_segments(torch.zeros(2, 2), torch.zeros(2, dtype=torch.long), 1, "max")
+
+
+def _cumulants_reference(rows: np.ndarray) -> list[np.ndarray]:
+    """κ1..κ8 from scipy's central moments by the explicit formulas in central moments."""
+    from scipy.stats import moment
+
+    m = {p: moment(rows, p, axis=0) for p in range(2, 9)}
+    return [
+        rows.mean(0), m[2], m[3], m[4] - 3 * m[2] ** 2, m[5] - 10 * m[2] * m[3],
+        m[6] - 15 * m[2] * m[4] - 10 * m[3] ** 2 + 30 * m[2] ** 3,
+        m[7] - 21 * m[2] * m[5] - 35 * m[3] * m[4] + 210 * m[2] ** 2 * m[3],
+        # κ8: 420 μ2²μ4 + 560 μ2μ3² (zero for a Gaussian: 105 − 420 − 315 + 1260 − 630 = 0);
+        # Chorna et al.'s calculate_cumulant.py swaps the two coefficients
+        m[8] - 28 * m[2] * m[6] - 56 * m[3] * m[5] - 35 * m[4] ** 2 + 420 * m[2] ** 2 * m[4]
+        + 560 * m[2] * m[3] ** 2 - 630 * m[2] ** 4,
+    ]
+
+
+def test_cumulant_pooling_matches_moment_formulas():
+    rng = np.random.default_rng(1)
+    features = rng.gamma(2.0, size=(40, 3))  # skewed, so odd cumulants are not ~0
+    segment = np.repeat([0, 1, 2, 3], [17, 12, 10, 1])
+    for order in (1, 3, 8):
+        pooled = pool_segments(torch.tensor(features), torch.tensor(segment), 4,
+                               f"cumulants-{order}").numpy()
+        assert pooled.shape == (4, 3 * order)
+        for b in range(4):
+            kappa = _cumulants_reference(features[segment == b])[:order]
+            expected = np.concatenate(
+                [kappa[0]] + [np.sign(k) * np.abs(k) ** (1 / p)
+                              for p, k in enumerate(kappa[1:], start=2)])
+            np.testing.assert_allclose(pooled[b], expected, rtol=1e-9, atol=1e-12)
+    # a one-atom structure: every cumulant beyond the mean is 0
+    assert np.all(pooled[3, 3:] == 0)
+
+
+def test_kstat_agrees_for_large_samples():
+    """scipy's unbiased k-statistics converge to the population cumulants."""
+    from scipy.stats import kstat
+
+    rng = np.random.default_rng(2)
+    features = rng.exponential(size=(200_000, 1))
+    pooled = pool_segments(torch.tensor(features), torch.zeros(len(features), dtype=torch.long),
+                           1, "cumulants-4").numpy()[0]
+    for p in (2, 3, 4):
+        k = kstat(features[:, 0], p)
+        np.testing.assert_allclose(np.sign(k) * abs(k) ** (1 / p), pooled[p - 1], rtol=1e-3)
+
+
+def test_mean_std_is_mean_and_population_std():
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(10, 5)).astype(np.float32)
+    segment = np.repeat([0, 1], [6, 4])
+    pooled = pool_segments(torch.tensor(features), torch.tensor(segment), 2, "mean_std")
+    assert pooled.dtype == torch.float32 and pooled.shape == (2, 10)
+    for b in range(2):
+        rows = features[segment == b].astype(np.float64)
+        np.testing.assert_allclose(pooled[b].numpy(), np.r_[rows.mean(0), rows.std(0)],
+                                   rtol=1e-6)
+    same = pool_segments(torch.tensor(features), torch.tensor(segment), 2, "cumulants-2")
+    assert torch.equal(pooled, same)

@@ -1,10 +1,18 @@
-"""Pooling of per-atom, per-token or per-residue features into one vector per sample."""
+"""Pooling of per-atom, per-token or per-residue features into one vector per sample.
+
+The pooling name is part of every shard's configuration hash and provenance.
+"""
 
 from __future__ import annotations
 
+from math import comb
+
 import torch
 
-POOLINGS = ("mean", "sum", "per_element_mean")
+MAX_CUMULANT_ORDER = 8
+POOLINGS = ("mean", "sum", "per_element_mean", "mean_std") + tuple(
+    f"cumulants-{n}" for n in range(1, MAX_CUMULANT_ORDER + 1)
+)
 
 
 def pool_segments(
@@ -24,22 +32,32 @@ def pool_segments(
         Index of the sample each row belongs to, in ``[0, n_segments)``.
     n_segments : int
         Number of samples B in the batch.
-    method : {"mean", "sum", "per_element_mean"}
+    method : {"mean", "sum", "per_element_mean", "mean_std", "cumulants-n"}
         ``mean``: h_b = (1/n_b) Σ_{i∈b} f_i (the paper's choice). ``sum``: h_b = Σ_{i∈b} f_i.
         ``per_element_mean``: the mean over the elements present in b of each element's mean
         feature, h_b = (1/|Z_b|) Σ_{z∈Z_b} mean_{i∈b, Z_i=z} f_i, so every element weighs the
-        same whatever its count.
+        same whatever its count. ``mean_std``: [mean, σ] with σ² = (1/n_b) Σ_{i∈b} (f_i − mean)²
+        (2D columns). ``cumulants-n`` (n = 1..8): Chorna et al.'s structure-level features, the
+        per-column cumulants κ_1..κ_n of the atoms of b (population moments, see
+        :func:`segment_cumulants`) as signed roots, [κ_1, sgn(κ_2)|κ_2|^{1/2}, ...,
+        sgn(κ_n)|κ_n|^{1/n}] (n·D columns; ``cumulants-2`` equals ``mean_std``).
     atomic_numbers : (n_items,) int tensor, optional
         Needed for ``per_element_mean``.
 
     Returns
     -------
-    (B, D) tensor, float64 accumulation cast back to ``features.dtype``.
+    (B, D) tensor ((B, 2D) for ``mean_std``, (B, nD) for ``cumulants-n``), float64 accumulation
+    cast back to ``features.dtype``.
     """
     if method not in POOLINGS:
         raise ValueError(f"unknown pooling {method!r}; choose one of {POOLINGS}")
     values = features.to(torch.float64)
     dim = values.shape[1]
+    if method == "mean_std" or method.startswith("cumulants-"):
+        order = 2 if method == "mean_std" else int(method.split("-")[1])
+        kappa = segment_cumulants(values, segment, n_segments, order)
+        roots = [kappa[0]] + [signed_root(kappa[p - 1], p) for p in range(2, order + 1)]
+        return torch.cat(roots, dim=1).to(features.dtype)
     if method == "per_element_mean":
         if atomic_numbers is None:
             raise ValueError("per_element_mean pooling needs atomic_numbers")
@@ -55,3 +73,46 @@ def pool_segments(
         return sums.to(features.dtype)
     counts = torch.bincount(segment.to(torch.int64), minlength=n_segments).clamp_min(1)
     return (sums / counts.unsqueeze(1)).to(features.dtype)
+
+
+def segment_cumulants(
+    values: torch.Tensor, segment: torch.Tensor, n_segments: int, order: int
+) -> list[torch.Tensor]:
+    """Per-sample, per-column cumulants κ_1..κ_order of the rows of each sample.
+
+    Population (biased) moments: μ_p = (1/n_b) Σ_{i∈b} (f_i − f̄_b)^p, as
+    ``scipy.stats.moment``; κ_1 = f̄_b, κ_2 = μ_2, κ_3 = μ_3 and
+    κ_p = μ_p − Σ_{m=2}^{p−2} C(p−1, m−1) κ_m μ_{p−m} (the moment-cumulant recursion with
+    μ_1 = 0; e.g. κ_4 = μ_4 − 3μ_2²). A one-row sample has κ_p = 0 for p >= 2.
+
+    Parameters
+    ----------
+    values : (n_items, D) float64 tensor
+    segment : (n_items,) int tensor
+    n_segments : int
+    order : int >= 1
+
+    Returns
+    -------
+    list of ``order`` (B, D) float64 tensors
+    """
+    mean = pool_segments(values, segment, n_segments, "mean")
+    seg = segment.to(torch.int64)
+    centred = values - mean[seg]
+    moments = {1: torch.zeros_like(mean)}
+    power = centred
+    for p in range(2, order + 1):
+        power = power * centred
+        moments[p] = pool_segments(power, seg, n_segments, "mean")
+    kappa = [mean]
+    for p in range(2, order + 1):
+        k = moments[p].clone()
+        for m in range(2, p - 1):
+            k -= comb(p - 1, m - 1) * kappa[m - 1] * moments[p - m]
+        kappa.append(k)
+    return kappa
+
+
+def signed_root(x: torch.Tensor, n: int) -> torch.Tensor:
+    """sgn(x)·|x|^{1/n}, elementwise: a cumulant of order n in the units of the features."""
+    return torch.sign(x) * x.abs().pow(1.0 / n)
