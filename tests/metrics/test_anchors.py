@@ -1,0 +1,94 @@
+"""Anchor (relative) representations and their distortion on planted data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+
+from matteralign.metrics import EmbeddingError
+from matteralign.metrics.anchors import (
+    anchor_distortion,
+    farthest_point_sampling,
+    joint_anchors,
+    pointwise_anchor_distortion,
+    relative_representation,
+    relative_representations,
+)
+
+
+def _fps_reference(x, k, start=0):
+    """Direct transcription: recompute all min-distances to the chosen set at every step."""
+    chosen = [start]
+    for _ in range(k - 1):
+        d = cdist(x, x[chosen]).min(axis=1)
+        chosen.append(int(np.argmax(d)))
+    return np.array(chosen)
+
+
+def test_fps_matches_direct_computation():
+    x = np.random.default_rng(0).normal(size=(200, 7))
+    for start in (0, 13):
+        np.testing.assert_array_equal(farthest_point_sampling(x, 25, start),
+                                      _fps_reference(x, 25, start))
+
+
+def test_fps_refuses_too_many_anchors():
+    x = np.vstack([np.zeros((5, 2)), np.ones((5, 2))])
+    with pytest.raises(EmbeddingError, match="distinct"):
+        farthest_point_sampling(x, 3)
+    with pytest.raises(EmbeddingError, match="anchors among"):
+        farthest_point_sampling(x, 11)
+
+
+def test_relative_representation_is_cosine_to_anchors():
+    x = np.random.default_rng(1).normal(size=(30, 5))
+    idx = np.array([3, 7, 11])
+    expected = 1 - cdist(x, x[idx], metric="cosine")
+    np.testing.assert_allclose(relative_representation(x, idx), expected, atol=1e-12)
+
+
+def test_rotation_and_scale_of_other_width_give_zero_distortion():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(300, 16))
+    q, _ = np.linalg.qr(rng.normal(size=(24, 24)))
+    y = 3.0 * np.hstack([x, np.zeros((300, 8))]) @ q  # wider, rotated, scaled
+    assert anchor_distortion(x, y, k=32) < 1e-12
+    reps, idx = relative_representations({"a": x, "b": y}, 32)
+    assert reps["a"].shape == reps["b"].shape == (300, 32) and len(set(idx)) == 32
+
+
+def test_noise_gives_positive_distortion_that_grows():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 16))
+    small = anchor_distortion(x, x + 0.05 * rng.normal(size=x.shape), k=32)
+    large = anchor_distortion(x, x + 0.5 * rng.normal(size=x.shape), k=32)
+    assert 0 < small < large
+
+
+def test_per_structure_distortion_is_group_mean_in_first_appearance_order():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(40, 6))
+    y = x + 0.3 * rng.normal(size=x.shape)
+    groups = np.array(["s9"] * 10 + ["s1"] * 20 + ["s5"] * 10)
+    per_atom = pointwise_anchor_distortion(x, y, k=8)
+    per_structure = pointwise_anchor_distortion(x, y, k=8, groups=groups)
+    np.testing.assert_allclose(
+        per_structure, [per_atom[:10].mean(), per_atom[10:30].mean(), per_atom[30:].mean()])
+
+
+def test_joint_anchors_do_not_depend_on_model_order():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(50, 4)), 100 * rng.normal(size=(50, 9))
+    np.testing.assert_array_equal(joint_anchors({"a": a, "b": b}, 10),
+                                  joint_anchors({"b": b, "a": a}, 10))
+
+
+def test_bad_input_is_named():
+    x = np.random.default_rng(6).normal(size=(20, 3))
+    with pytest.raises(EmbeddingError, match="zero vectors"):
+        relative_representation(np.vstack([x, np.zeros((1, 3))]), [0, 1])
+    with pytest.raises(EmbeddingError, match="row indices"):
+        relative_representation(x, [0, 99])
+    with pytest.raises(EmbeddingError, match="samples"):
+        anchor_distortion(x, x[:-1], k=4)
