@@ -160,11 +160,12 @@ def benjamini_hochberg(p: np.ndarray | Sequence[float]) -> np.ndarray:
 class _KnnNull:
     """All ordered pairs (a, b[pi]) of CKNNA or mutual kNN in one pass per round.
 
-    The permuted model's graph is its original graph relabelled: row i of y[pi] has neighbours
-    inv[N_y(pi_i)] (inv = pi^-1) with the same inner products. The union of every model's original
-    edges (key i N + j) is indexed once; a round looks up the M N k permuted edges in it and expands
-    each hit to every model holding that edge, giving the mutual edges S_ab of all pairs at once.
-    Per pair (with K = a's and L = b's edge values on S_ab):
+    The permuted model's graph is its original graph relabelled: an edge (p, j) of y becomes the
+    edge (inv_p, inv_j) of y[pi] (inv = pi^-1) with the same inner product, so a round needs two
+    lookups in an N-long array per edge and no neighbour search. The union of every model's
+    original edges (key i N + j) is indexed once; a round looks up the M N k relabelled edges in it
+    and expands each hit to every model holding that edge, giving the mutual edges S_ab of all
+    pairs at once. Per pair (with K = a's and L = b's edge values on S_ab):
 
         mutual kNN = |S_ab| / (N k)
         HSIC_1 = [tr(K L) + (1'K1)(1'L1)/((N-1)(N-2)) - 2/(N-2) 1'K L 1] / (N (N-3))
@@ -182,77 +183,97 @@ class _KnnNull:
         self.family = spec.family
         self.m = len(graphs)
         self.n, self.k = graphs[0].indices.shape
-        self.idx = np.stack([g.indices for g in graphs]).astype(np.int64)   # (M, N, k)
-        self.val = np.stack([g.values for g in graphs]).astype(np.float64)  # (M, N, k)
         n, k, m = self.n, self.k, self.m
-        keys = (np.arange(n, dtype=np.int64)[None, :, None] * n + self.idx).reshape(-1)
-        owner = np.repeat(np.arange(m), n * k)
+        self.cols = np.concatenate([g.indices.reshape(-1) for g in graphs]).astype(np.int64)
+        self.rows = np.tile(np.repeat(np.arange(n, dtype=np.int64), k), m)
+        self.vals = np.concatenate([g.values.reshape(-1) for g in graphs]).astype(np.float64)
+        keys = self.rows * n + self.cols
         order = np.argsort(keys, kind="stable")
-        self.keys_sorted, self.owner, self.kval = keys[order], owner[order], \
-            self.val.reshape(-1)[order]
-        self.unique, self.start = np.unique(self.keys_sorted, return_index=True)
+        self.owner = order // (n * k)                      # model of each sorted original edge
+        self.kval = self.vals[order]
+        self.unique, self.start = np.unique(keys[order], return_index=True)
         self.stop = np.append(self.start[1:], keys.size)
-        self.table = None
+        self.table = self.bits = None
         if n * n <= self.dense_limit:
             self.table = np.full(n * n, -1, dtype=np.int32 if self.unique.size < 2**31 else
                                  np.int64)
             self.table[self.unique] = np.arange(self.unique.size)
-        self.h = (np.array([self_hsic(sorted_graph(g)) for g in graphs])
-                  if self.family == "cknna" else None)
+            present = np.zeros(n * n, dtype=bool)
+            present[self.unique] = True
+            self.bits = np.packbits(present, bitorder="little")  # N^2 / 8 bytes: stays in cache
+        sgs = [sorted_graph(g) for g in graphs]
+        self.h = np.array([self_hsic(sg) for sg in sgs]) if self.family == "cknna" else None
+        # recip[e]: the reverse of original edge e is an edge of the same model. (j, i) is in
+        # S_ab exactly when a's edge and b's (relabelled) edge both have their reverse, so the
+        # tr(K L) term needs no per-round search.
+        self.recip = np.concatenate([_has_reverse(g.indices, sg.keys) for g, sg in
+                                     zip(graphs, sgs, strict=True)])
+        self.recip_sorted = self.recip[order]
 
-    def _lookup(self, q: np.ndarray) -> np.ndarray:
+    def _hits(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of the keys present in the union of original edges, and their entries."""
         if self.table is not None:
-            return self.table[q].astype(np.int64)
-        pos = np.minimum(np.searchsorted(self.unique, q), self.unique.size - 1)
-        return np.where(self.unique[pos] == q, pos, -1)
+            q = np.flatnonzero((self.bits[key >> 3] >> (key & 7).astype(np.uint8)) & 1)
+            return q, self.table[key[q]].astype(np.int64)
+        pos = np.minimum(np.searchsorted(self.unique, key), self.unique.size - 1)
+        q = np.flatnonzero(self.unique[pos] == key)
+        return q, pos[q]
 
     def round(self, perm: np.ndarray) -> np.ndarray:
         """(M, M) null scores of one permutation: [a, b] = score(a, b[perm]); NaN diagonal."""
-        from scipy import sparse
-
         n, k, m = self.n, self.k, self.m
         inv = np.empty(n, dtype=np.int64)
         inv[perm] = np.arange(n)
-        cols = inv[self.idx[:, perm, :]].reshape(-1)               # (M N k)
-        rows = np.tile(np.repeat(np.arange(n, dtype=np.int64), k), m)
-        lval = self.val[:, perm, :].reshape(-1)
-        bmod = np.repeat(np.arange(m), n * k)
-        u = self._lookup(rows * n + cols)
-        hit = np.flatnonzero(u >= 0)
-        u = u[hit]
+        ri, cj = inv[self.rows], inv[self.cols]                # relabelled edges, original order
+        q, u = self._hits(ri * n + cj)
         counts = self.stop[u] - self.start[u]
-        q = np.repeat(hit, counts)
-        first = np.repeat(self.start[u] - (np.cumsum(counts) - counts), counts)
-        h = first + np.arange(q.size)
-        a, b = self.owner[h], bmod[q]
+        first = self.start[u] - (np.cumsum(counts) - counts)
+        q = np.repeat(q, counts)
+        h = np.repeat(first, counts) + np.arange(q.size)
+        a, b = self.owner[h], q // (n * k)
         keep = a != b
-        a, b, q, h = a[keep], b[keep], q[keep], h[keep]
-        pair = a * m + b
-        out = np.zeros(m * m)
+        q, h, pair = q[keep], h[keep], a[keep] * m + b[keep]
         if self.family == "mknn":
-            out += np.bincount(pair, minlength=m * m) / (n * k)
+            out = np.bincount(pair, minlength=m * m) / (n * k)
         else:
-            i, j, kv, lv = rows[q], cols[q], self.kval[h], lval[q]
-            nn = np.int64(n) * n
-            ckey = pair * nn + i * n + j
-            o = np.argsort(ckey, kind="stable")
-            ckey, pair, i, j, kv, lv = ckey[o], pair[o], i[o], j[o], kv[o], lv[o]
-            tkey = pair * nn + j * n + i
-            pos = np.minimum(np.searchsorted(ckey, tkey), max(ckey.size - 1, 0))
-            both = ckey[pos] == tkey if ckey.size else np.zeros(0, dtype=bool)
-            tr = np.bincount(pair[both], weights=kv[both] * lv[both], minlength=m * m)
-            sk = np.bincount(pair, weights=kv, minlength=m * m)
-            sl = np.bincount(pair, weights=lv, minlength=m * m)
-            colk = sparse.csr_matrix((kv, (pair, j)), shape=(m * m, n))
-            rowl = sparse.csr_matrix((lv, (pair, i)), shape=(m * m, n))
-            cross = np.asarray(colk.multiply(rowl).sum(1)).ravel()
-            hab = (tr + sk * sl / ((n - 1) * (n - 2)) - 2.0 * cross / (n - 2)) / (n * (n - 3))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                den = np.sqrt(np.outer(self.h, self.h)).ravel()
-                out = np.where(den > 0, hab / den, np.nan)
-        out = out.reshape(m, m)
+            both = self.recip[q] & self.recip_sorted[h]
+            out = self._cknna(pair, ri[q], cj[q], self.kval[h], self.vals[q], both)
+        out = out.reshape(m, m).astype(np.float64)
         np.fill_diagonal(out, np.nan)
         return out
+
+    def _cknna(self, pair: np.ndarray, i: np.ndarray, j: np.ndarray, kv: np.ndarray,
+               lv: np.ndarray, both: np.ndarray) -> np.ndarray:
+        """CKNNA of every pair from its mutual edges (pair id a M + b, rows i, cols j, values;
+        ``both``: the edge's reverse is also a mutual edge of the pair)."""
+        n, m = self.n, self.m
+        mm = m * m
+        tr = np.bincount(pair[both], weights=kv[both] * lv[both], minlength=mm)
+        sk = np.bincount(pair, weights=kv, minlength=mm)
+        sl = np.bincount(pair, weights=lv, minlength=mm)
+        # 1'KL1 = sum_j colsum(K)_j rowsum(L)_j, per pair; the matches come grouped by b (pair =
+        # a M + b ascending in b's edges), so each b's M pairs use an (M, N) table in cache.
+        cross = np.zeros(mm)
+        b = pair % m
+        bounds = np.searchsorted(b, np.arange(m + 1)) if np.all(np.diff(b) >= 0) else None
+        for bb in range(m):
+            sel = slice(bounds[bb], bounds[bb + 1]) if bounds is not None else b == bb
+            a = pair[sel] // m
+            colk = np.bincount(a * n + j[sel], weights=kv[sel], minlength=m * n)
+            rowl = np.bincount(a * n + i[sel], weights=lv[sel], minlength=m * n)
+            cross[bb::m] = (colk * rowl).reshape(m, n).sum(1)
+        hab = (tr + sk * sl / ((n - 1) * (n - 2)) - 2.0 * cross / (n - 2)) / (n * (n - 3))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            den = np.sqrt(np.outer(self.h, self.h)).ravel()
+            return np.where(den > 0, hab / den, np.nan)
+
+
+def _has_reverse(indices: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """For each edge (i, indices[i, t]) in row-major order: is (indices[i, t], i) an edge too?"""
+    n, k = indices.shape
+    rev = indices.reshape(-1).astype(np.int64) * n + np.repeat(np.arange(n, dtype=np.int64), k)
+    pos = np.minimum(np.searchsorted(keys, rev), keys.size - 1)
+    return keys[pos] == rev
 
 
 def null_matrices(
