@@ -20,8 +20,14 @@ run: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/matteralign run smoke --out results-smoke $(DATA_ROOT_OPTION)
 
+# Model environments (models that cannot share .venv) are built first, layered on .venv; their
+# adapters' tiny-twin checks and the mixed-environment study are the slow tests of ENV_TESTS.
+ENV_TESTS := tests/models/test_mace.py tests/run/test_environments.py
+
 test: $(TEST_STAMP)
+	$(BIN)/matteralign env create --all
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q -m slow $(ENV_TESTS)
 
 install: $(STAMP)
 

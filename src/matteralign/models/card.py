@@ -70,6 +70,12 @@ class ModelCard(BaseModel):
     id: str
     name: str
     family: Family
+    architecture_family: str | None = Field(
+        None,
+        description="the architecture the model belongs to (mace, chgnet, sevennet, m3gnet, esm, "
+        "unirep, ...), shared by its sizes, checkpoints and training sets; condensed matrices "
+        "average over it",
+    )
     input: Modality
     domain: list[Literal["molecules", "materials", "proteins"]]
     adapter: str
@@ -95,7 +101,13 @@ class ModelCard(BaseModel):
     elements: list[str] | None = None
     published_metrics: list[PublishedMetric] = []
     extra: str = Field("", description="pip extra of matteralign that installs the model")
-    environment: Environment | None = None
+    environment: str | Environment | None = Field(
+        None,
+        description="the name of a model environment (src/matteralign/models/environments/"
+        "<name>.yaml, built by `matteralign env create <name>`) in whose Python every job of this "
+        "model runs; or an inline block of packages that Ray installs for it; None: the main "
+        "environment",
+    )
     notes: str = ""
 
     @property

@@ -25,6 +25,7 @@ from matteralign.models.card import ModelCard
 from matteralign.run.embed import (
     EmbedSummary,
     compute_shard,
+    quiet_load,
     remove_stale_shards,
     resolve_layers,
     shard_config_hash,
@@ -190,7 +191,8 @@ def _embed_shard(job: EmbedJob, store: EmbeddingStore) -> tuple[int, int, bool]:
     if store.shard_is_current(job.dataset, job.model, job.shard, expected):
         return (*stored_shard_counts(store, job.dataset, job.model, job.shard), True)
     if _CACHE["loaded"] != (job.device, job.dtype):
-        adapter.load(job.device, job.dtype)
+        with quiet_load(job.model):
+            adapter.load(job.device, job.dtype)
         _CACHE["loaded"] = (job.device, job.dtype)
     n_ok, n_bad = compute_shard(
         adapter, job.samples, store, dataset=job.dataset, dataset_version=job.dataset_version,
@@ -388,6 +390,18 @@ class LocalExecutor(Executor):
         return max(1, _coordinator_threads() // self.workers)
 
     def run(self, jobs: Sequence[EmbedJob]) -> Iterator[JobResult]:
+        """Jobs of main-environment models here (or in the pool), then those of models with
+        an environment of their own, one worker process per (environment, model)."""
+        from matteralign.run.worker import environment_groups, run_in_environment
+
+        here, elsewhere = environment_groups(jobs)
+        yield from self._run_here(here)
+        for environment, group in elsewhere:
+            yield from run_in_environment(environment, group)
+
+    def _run_here(self, jobs: Sequence[EmbedJob]) -> Iterator[JobResult]:
+        if not jobs:
+            return
         if self.workers == 1:
             for job in jobs:
                 yield run_embed_job(job)
@@ -439,11 +453,25 @@ def runtime_env_for(card: ModelCard) -> dict[str, Any] | None:
     matteralign stays importable); a ``python`` version makes it a conda environment with that
     Python, pip and the requirements, plus matteralign itself shipped as a ``py_module``;
     ``no_deps`` packages are installed with ``pip --no-deps`` by a worker setup hook.
+    A named environment (a string) runs the task with that environment's Python
+    (``py_executable``), built beforehand on every node by ``matteralign env create`` (the
+    environment folder must be at the same path on every node, e.g. a shared home).
     None when the card needs no environment of its own.
+
+    Raises
+    ------
+    EnvironmentBuildError
+        If the card names an environment that is not built here; the message gives the command.
     """
     environment = card.environment
     if environment is None:
         return None
+    if isinstance(environment, str):
+        from matteralign.run.environments import get_environment, require_built
+
+        built = get_environment(environment)
+        require_built(built, card.id)
+        return {"py_executable": str(built.python)}
     runtime_env: dict[str, Any] = {}
     if environment.python:
         import matteralign
