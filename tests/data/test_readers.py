@@ -157,8 +157,9 @@ def _write_aselmdb(path, frames, key_value_pairs=None, broken=()):
     ``LMDBDatabase._write`` stores rows (numpy arrays as nested lists), plus ``nextid``."""
     import zlib
 
-    import lmdb
     from ase.db.row import AtomsRow
+
+    lmdb = pytest.importorskip("lmdb")
 
     env = lmdb.open(str(path), subdir=False, map_size=2**24)
     with env.begin(write=True) as txn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,13 +14,17 @@ app = typer.Typer(help="Registered models and their cards.", no_args_is_help=Tru
 def list_models(
     family: Annotated[
         str | None, typer.Option(help="Only this family (mlip, string, ...).")] = None,
+    data_root: Annotated[Path | None, typer.Option(
+        "--data-root", envvar="MATTERALIGN_DATA_ROOT",
+        help="Folder whose weights/ holds checkpoints no package ships.")] = None,
 ) -> None:
-    """List every registered model with its family, input modality and license."""
+    """List every registered model with its family, input modality, license, and whether it
+    can run here (its packages installed and its weights present; nothing is imported)."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    from matteralign.models.registry import list_cards
+    from matteralign.models.registry import list_cards, runs_here
 
     table = Table(title="matteralign models", box=box.SIMPLE_HEAD)
     cards = [card for card in list_cards() if not family or card.family == family]
@@ -29,9 +34,12 @@ def list_models(
     table.add_column("layers", justify="right", min_width=6)
     table.add_column("params", justify="right", no_wrap=True, min_width=6)
     table.add_column("license", overflow="ellipsis", no_wrap=True, max_width=20, min_width=7)
+    table.add_column("runs here", overflow="fold", max_width=40, min_width=9)
     for card in cards:
+        ok, why = runs_here(card, data_root)
         table.add_row(card.id, card.family, card.input, ",".join(card.domain),
-                      str(len(card.layers)), _compact(card.parameters), card.license)
+                      str(len(card.layers)), _compact(card.parameters), card.license,
+                      ("yes" if ok else "no") + (f" ({why})" if why else ""))
     Console().print(table)
 
 

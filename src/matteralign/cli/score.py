@@ -14,14 +14,21 @@ __all__ = ["score"]
 def score(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset of the study to score "
                                          "on; the candidate's ids must be its sample ids.")],
-    config: Annotated[str, typer.Argument(help="A study YAML file, or a preset name.")] = "default",
+    config: Annotated[str | None, typer.Argument(help="A study YAML file, or a preset name; "
+                                                 "default: the study of --out.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="The study folder (holding store/).")]
     = Path("results"),
     model: Annotated[str | None, typer.Option("--model", "-m", help="A registry model id already "
                                               "embedded into the store.")] = None,
     embeddings: Annotated[Path | None, typer.Option("--embeddings", "-e", help="Your own "
-                          "embeddings: .npz (ids, embeddings), .parquet (id + vector columns) or "
-                          ".safetensors (embeddings + ids metadata).")] = None,
+                          "embeddings: .npy (with --ids), .npz (ids, embeddings), .parquet / .csv "
+                          "(id + float vector columns) or .safetensors (embeddings + ids "
+                          "metadata).")] = None,
+    ids: Annotated[Path | None, typer.Option("--ids", help="Sample ids of a .npy file, one per "
+                                             "line in row order.")] = None,
+    columns: Annotated[list[str] | None, typer.Option("--columns", help="Feature columns of a "
+                       ".parquet/.csv file (repeat); default every column but the id, which "
+                       "must then all be float.")] = None,
     name: Annotated[str | None, typer.Option(help="Label of the candidate (default: the model "
                                              "id or the file name).")] = None,
     reference: Annotated[list[str] | None, typer.Option("--reference", "-r", help="Reference "
@@ -38,13 +45,16 @@ def score(
 
     if (model is None) == (embeddings is None):
         raise typer.BadParameter("give exactly one of --model or --embeddings")
-    study = _load(config, data_root)
+    if save is not None and save.is_dir():
+        raise typer.BadParameter(f"--save {save} is a folder; give a CSV file path")
+    study = _load(config, data_root, out)
     result = _guarded(lambda: _score(study, out, dataset, model, embeddings, name, reference,
-                                     n_permutations, n_bootstrap))
-    _print(result, save)
+                                     n_permutations, n_bootstrap, ids, columns))
+    _guarded(lambda: _print(result, save))
 
 
-def _score(study, out, dataset, model, embeddings, name, reference, n_permutations, n_bootstrap):
+def _score(study, out, dataset, model, embeddings, name, reference, n_permutations, n_bootstrap,
+           ids=None, columns=None):
     from matteralign.analysis.embedding_file import load_embedding_file
     from matteralign.analysis.leaderboard import score_candidate
     from matteralign.analysis.study import AnalysisOptions, study_references
@@ -56,7 +66,7 @@ def _score(study, out, dataset, model, embeddings, name, reference, n_permutatio
         stored = store.load_finished(dataset, model, get_card(model).last_layer)
         ids, values, label = stored.ids, stored.values, name or model
     else:
-        ids, values = load_embedding_file(embeddings)
+        ids, values = load_embedding_file(embeddings, ids=ids, columns=columns)
         label = name or embeddings.stem
     options = AnalysisOptions(n_permutations=n_permutations, n_bootstrap=n_bootstrap)
     refs, basis, metric = study_references(study, out, dataset, options, exclude=(label,))
@@ -90,6 +100,7 @@ def _print(outcome, save: Path | None) -> None:
             shown = ", ".join(ids[:5]) + (" …" if len(ids) > 5 else "")
             typer.secho(f"{len(ids)} {what}: {shown}", fg="yellow", err=True)
     if save is not None:
-        save.parent.mkdir(parents=True, exist_ok=True)
-        result.table.to_csv(save, index=False)
+        from matteralign.store.embedding_store import atomic_write_bytes
+
+        atomic_write_bytes(save, result.table.to_csv(index=False).encode())
         typer.echo(f"leaderboard written to {save}")

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import pickle
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,19 @@ class EmbedSummary:
     skipped: int
     n_embedded: int
     n_failed: int
+
+
+@contextmanager
+def quiet_load(model_id: str) -> Iterator[None]:
+    """Keep what a model package prints while it loads (CHGNet's banner, ...) out of the
+    command's output: its stdout goes to the ``matteralign.models`` log at debug level."""
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        yield
+    printed = buffer.getvalue().strip()
+    if printed:
+        logging.getLogger("matteralign.models").debug("%s printed while loading: %s", model_id,
+                                                      printed)
 
 
 def shard_slices(n: int, shard_size: int) -> list[slice]:
@@ -437,7 +452,8 @@ def embed_dataset(
                 on_progress(len(samples))
             continue
         if not loaded:
-            adapter.load(device, dtype)
+            with quiet_load(adapter.id):
+                adapter.load(device, dtype)
             loaded = True
         n_ok, n_bad = compute_shard(
             adapter, samples, store, dataset=dataset.name, dataset_version=dataset.card.version,
