@@ -92,3 +92,15 @@ def test_bad_input_is_named():
         relative_representation(x, [0, 99])
     with pytest.raises(EmbeddingError, match="samples"):
         anchor_distortion(x, x[:-1], k=4)
+
+
+def test_registered_family_matches_the_function():
+    from matteralign.metrics import get_metric, pairwise
+
+    rng = np.random.default_rng(7)
+    emb = {"a": rng.normal(size=(60, 4)), "b": rng.normal(size=(60, 7))}
+    spec = get_metric("anchordist-k8")
+    assert spec.symmetric and not spec.higher_is_more_similar
+    mat = pairwise(emb, spec).matrix
+    assert mat.loc["a", "b"] == pytest.approx(anchor_distortion(emb["a"], emb["b"], k=8))
+    assert mat.loc["b", "a"] == mat.loc["a", "b"]

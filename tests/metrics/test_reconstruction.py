@@ -113,3 +113,21 @@ def test_bad_input_names_the_problem():
     const = np.ones_like(y)
     with pytest.raises(EmbeddingError, match="y"):
         gfre(x, const)
+
+
+def test_registered_families_fill_directed_matrices():
+    from matteralign.metrics import get_metric, pairwise
+
+    x, y = _features(n=80)
+    z = np.random.default_rng(7).normal(size=(80, 5))
+    emb = {"a": x, "b": y, "c": z}
+    for mid, fn, kw in (("gfre", gfre, {}), ("gfrd", gfrd, {}), ("lfre-k6", lfre, {"k": 6}),
+                        ("lfre", lfre, {})):
+        spec = get_metric(mid)
+        assert spec.directed and not spec.symmetric and not spec.higher_is_more_similar
+        mat = pairwise(emb, mid).matrix
+        for a in emb:
+            for b in emb:
+                if a != b:
+                    assert mat.loc[a, b] == pytest.approx(fn(emb[a], emb[b], **kw), abs=1e-12)
+    assert get_metric("lfre", k=6).id == "lfre-k6"

@@ -6,8 +6,12 @@ Measures are registered families (:func:`register_metric`); :func:`list_metrics`
 
 from __future__ import annotations
 
-from . import builtin_families  # noqa: F401  (registers the built-in families)
+from . import (
+    builtin_families,  # noqa: F401  (registers the built-in families)
+    feature_space_families,  # noqa: F401  (registers GFRE, GFRD, LFRE, anchordist)
+)
 from ._checks import EmbeddingError
+from .anchors import anchor_distortion, relative_representations
 from .cka import cka
 from .cknna import cknna
 from .classical import linear_reconstruction, procrustes, rsa, svcca
@@ -19,6 +23,7 @@ from .intrinsic_dimension import intrinsic_dimension
 from .knn import mutual_knn
 from .neighbours import NeighbourGraph, nearest_neighbours
 from .preprocess import apply_preprocessing, clamp_outliers, l2_normalise, max_abs_normalise
+from .reconstruction import gfrd, gfre, lfre
 from .registry import (
     MetricFamily,
     MetricSpec,
@@ -37,6 +42,7 @@ __all__ = [
     "MetricSpec",
     "NeighbourGraph",
     "PreparedModels",
+    "anchor_distortion",
     "apply_preprocessing",
     "bootstrap_ci",
     "cka",
@@ -44,10 +50,13 @@ __all__ = [
     "cknna",
     "distance_correlation",
     "get_metric",
+    "gfrd",
+    "gfre",
     "id_correlation",
     "information_imbalance",
     "intrinsic_dimension",
     "l2_normalise",
+    "lfre",
     "linear_reconstruction",
     "list_families",
     "list_metrics",
@@ -59,6 +68,7 @@ __all__ = [
     "prepare_models",
     "procrustes",
     "register_metric",
+    "relative_representations",
     "rsa",
     "svcca",
 ]

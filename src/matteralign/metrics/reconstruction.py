@@ -200,13 +200,19 @@ def _ridge_2fold_cutoff(x: Any, y: Any, folds: tuple[np.ndarray, np.ndarray],
     scaled = smax[:, None] * al[None, :]  # (T, n_alpha)
 
     def fold_scores(a, b, s, target):
-        out = []
+        out: list[Any] = []
+        last = None
         for i in range(al.shape[0]):
             keep = s > torch.clamp(scaled[:, i : i + 1], min=rcond)
+            if last is not None and torch.equal(keep, last):  # same kept set: same score
+                out.append(out[-1])
+                continue
             inv = torch.where(keep, 1.0 / torch.where(keep, s, 1.0), 0.0)
             pred = a @ (inv[:, :, None] * b)
-            rmse = ((target - pred) ** 2).mean(dim=1).sqrt().mean(dim=1)  # mean over outputs
+            pred.sub_(target)
+            rmse = pred.mul_(pred).mean(dim=1).sqrt().mean(dim=1)  # mean over outputs
             out.append(-rmse)
+            last = keep
         return torch.stack(out, dim=1)  # (T, n_alpha)
 
     cv = (fold_scores(a1, b1, s1, y2) + fold_scores(a2, b2, s2, y1)) / 2
