@@ -13,7 +13,6 @@ import numpy as np
 import torch
 
 from matteralign.models.adapter import EmbeddingOutput
-from matteralign.models.pooling import pool_segments
 
 TOKEN_POOLINGS = ("mean", "cls", "last")
 
@@ -53,9 +52,11 @@ def pool_hidden_states(
     elif method == "last":
         rows = torch.arange(batch, device=hidden.device)
         pooled = hidden[rows, torch.as_tensor(list(last_index), device=hidden.device)]
-    else:
-        rows, positions = torch.nonzero(sample_mask, as_tuple=True)
-        pooled = pool_segments(hidden[rows, positions].to(torch.float64), rows, batch, "mean")
+    else:  # one batched matrix product with the (B, 1, T) weights mask / n_b
+        weights = sample_mask.to(torch.float64)
+        weights = weights / weights.sum(1, keepdim=True).clamp_min(1.0)
+        values = hidden.to(torch.float64, copy=True).masked_fill_(~sample_mask.unsqueeze(-1), 0.0)
+        pooled = torch.bmm(weights.unsqueeze(1), values).squeeze(1)  # NaN in padding stays out
     return pooled.detach().to(torch.float32).cpu().numpy()
 
 
