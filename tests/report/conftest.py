@@ -46,6 +46,7 @@ def write_store(root: Path) -> EmbeddingStore:
     rotation, _ = np.linalg.qr(rng.normal(size=(6, 6)))
     mixing = rng.normal(size=(6, 8))
     for dataset in DATASETS:
+        store.write_samples(dataset, toy_dataset(dataset).samples)
         ids, _, latent, counts = _structures(dataset)
         residual = latent[:, 0] + 0.5 * latent[:, 1]
         for model in MODELS:
@@ -85,7 +86,7 @@ def toy_dataset(name: str, n=None, seed=0, data_root=None) -> Dataset:
 
 def toy_config() -> StudyConfig:
     return StudyConfig(name="toy", datasets=[{"name": d} for d in DATASETS],
-                       models=[{"id": m} for m in MODELS], metrics=["cknna-k10"],
+                       models=[{"id": m} for m in MODELS], metrics=["cknna-k10", "dcor", "ii-k1"],
                        preprocess=["l2"])
 
 

@@ -69,10 +69,14 @@ def test_files_are_written_and_the_page_is_self_contained(toy_report):
     _, out, _, path = toy_report
     page = path.read_text()
     assert path == out / "report.html"
-    figures = re.findall(r"<figure id='fig-([^']+)'>", page)
+    figures = re.findall(r"<figure id='fig-([^']+)'", page)
     assert len(figures) >= 15
-    for fig in figures:
-        assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
+    static = re.findall(r"href='figures/([^']+)\.png'", page)
+    assert len(static) >= 15
+    for fig in static:
+        png = (out / "figures" / f"{fig}.png").read_bytes()
+        assert int.from_bytes(png[16:20], "big") <= 2000, fig      # PNG width in pixels
+        assert (out / "figures" / f"{fig}.svg").stat().st_size > 1000
     for key in ANALYSES:
         section = page.split(f"<section id='{key}'")[1].split("</section>")[0]
         assert "<figure" in section, key

@@ -14,11 +14,13 @@ import time
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from matteralign.analysis.study import ANALYSES, AnalysisOptions, StudyAnalysis, analyse_study
 from matteralign.config import StudyConfig
-from matteralign.report.html import ReportFigure, ReportSection, render_html
+from matteralign.report.html import ModelPicker, ReportFigure, ReportSection, render_html
+from matteralign.report.palette import direction, family_palette, higher_is_similar
 from matteralign.store.embedding_store import atomic_write_bytes
 
 __all__ = ["build_report", "report_study"]
@@ -60,6 +62,13 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
 
 
+MAX_FIGURE_PX = 2000
+
+
+def _png_width(png: bytes) -> int:
+    return int.from_bytes(png[16:20], "big")
+
+
 class _Writer:
     """Writes figures and tables under the report folder and keeps them for the page."""
 
@@ -69,17 +78,33 @@ class _Writer:
         (root / "tables").mkdir(parents=True, exist_ok=True)
         self.problems: list[str] = []
 
-    def figure(self, section: ReportSection, fig_id: str, caption: str, fig,
-               wide: bool = False) -> None:
-        import matplotlib.pyplot as plt
-
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=110)
-        plt.close(fig)
-        png = buffer.getvalue()
+    def figure(self, section: ReportSection, fig_id: str, caption: str, fig=None,
+               plot=None, wide: bool = False) -> None:
+        """Add a figure: ``fig`` a matplotlib Figure (written as PNG and SVG under figures/, at
+        most 2,000 px wide), ``plot`` a plotly Figure (drawn in the page instead of the PNG)."""
         fig_id = _slug(fig_id)
-        atomic_write_bytes(self.root / "figures" / f"{fig_id}.png", png)
-        section.figures.append(ReportFigure(fig_id, caption, png, wide))
+        png = None
+        if fig is not None:
+            import matplotlib.pyplot as plt
+
+            dpi = 100.0
+            try:
+                for _ in range(3):
+                    buffer = io.BytesIO()
+                    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+                    png = buffer.getvalue()
+                    if _png_width(png) <= MAX_FIGURE_PX:
+                        break
+                    dpi *= 0.98 * MAX_FIGURE_PX / _png_width(png)
+                svg = io.BytesIO()
+                fig.savefig(svg, format="svg", bbox_inches="tight")
+            finally:
+                plt.close(fig)
+            atomic_write_bytes(self.root / "figures" / f"{fig_id}.png", png)
+            atomic_write_bytes(self.root / "figures" / f"{fig_id}.svg", svg.getvalue())
+        section.figures.append(ReportFigure(
+            fig_id, caption, png=png if plot is None else None,
+            plotly=None if plot is None else plot.to_json(), wide=wide, static=fig is not None))
 
     def table(self, section: ReportSection | None, table_id: str, caption: str,
               frame: pd.DataFrame, index: bool = False) -> None:
@@ -118,30 +143,94 @@ def _parameters(models) -> dict[str, float | None]:
     return out
 
 
-def _sections(result: StudyAnalysis, w: _Writer) -> list[ReportSection]:
+# Statistics of a matrix cell that the analyses may attach beside the raw score, by the suffix of
+# their pair-table column ("<metric>:<suffix>"), in the order the hover lists them.
+CELL_STATISTICS = {"calibrated": "calibrated", "p": "p", "p_fdr": "p (FDR-adjusted)",
+                   "ci_low": "interval low", "ci_high": "interval high"}
+
+
+def _cell_statistics(result: StudyAnalysis, dataset: str, metric: str,
+                     models: list[str]) -> dict[str, pd.DataFrame]:
+    """Per-cell statistics of ``metric`` on ``dataset`` that the pair table carries, as (M, M)
+    frames (symmetric fill; empty when the analysis provides none)."""
+    pairs = result.pairs
+    if pairs.empty:
+        return {}
+    rows = pairs[pairs.dataset == dataset]
+    out = {}
+    for suffix, label in CELL_STATISTICS.items():
+        column = f"{metric}:{suffix}"
+        if column not in rows:
+            continue
+        frame = pd.DataFrame(np.nan, index=models, columns=models)
+        for a, b, v in zip(rows.model_a, rows.model_b, rows[column], strict=True):
+            if a in frame.index and b in frame.index:
+                frame.loc[a, b] = frame.loc[b, a] = v
+        out[label] = frame
+    return out
+
+
+def _metric_k(metric: str) -> int | None:
+    from matteralign.metrics import get_metric
+
+    return get_metric(metric).k
+
+
+def _matrix_caption(metric: str, dataset: str, n: int, k: int | None, stats: list[str]) -> str:
+    from matteralign.metrics import get_metric
+
+    spec = get_metric(metric)
+    what = (f"{metric} between every pair of models on {dataset} (N = {n:,}"
+            f"{f', k = {k}' if k is not None else ''}); {direction(metric)}")
+    if not spec.symmetric:
+        what += "; cell (row a, column b) is the score a → b, the matrix is not symmetric"
+    shown = ", ".join(["raw score", *stats, "N", *(["k"] if k is not None else [])])
+    return (f"{what}. Rows and columns are ordered by average-linkage clustering; the strips "
+            f"and the legend give each model's family. Hover a cell: the pair, {shown}.")
+
+
+def _sections(result: StudyAnalysis, out: Path, w: _Writer) -> list[ReportSection]:
     from matteralign.report import figures as F
+    from matteralign.report import interactive as I
 
     s = {k: ReportSection(k, title, INTROS[k], notes=list(result.notes.get(k, [])))
          for k, title in ANALYSES.items()}
     fam = result.families
+    palette = family_palette(list(fam.astype(str)) + ["unknown"])
     main = result.main_metric
 
     for dataset, mats in result.matrices.items():
+        n = result.datasets[dataset].n_shared
         for metric, mat in mats.items():
-            similar = not metric.startswith("ii")
+            models = list(mat.index)
+            stats = _cell_statistics(result, dataset, metric, models)
+            k = _metric_k(metric)
+            constants = {"N": f"{n:,}", **({"k": k} if k is not None else {})}
+            caption = _matrix_caption(metric, dataset, n, k, list(stats))
+            title = f"{metric} · {dataset}"
             _draw(s["matrices"], f"{metric} on {dataset}", lambda mat=mat, metric=metric,
-                  similar=similar, dataset=dataset: w.figure(
-                      s["matrices"], f"matrix-{dataset}-{metric}",
-                      f"{metric} on {dataset} (N = {len(result.datasets[dataset].ids)})",
-                      F.matrix_heatmap(mat, fam, f"{metric} · {dataset}", similar)))
+                  title=title, caption=caption, stats=stats, constants=constants,
+                  dataset=dataset: w.figure(
+                      s["matrices"], f"matrix-{dataset}-{metric}", caption,
+                      F.matrix_heatmap(mat, fam, palette, title, metric),
+                      I.heatmap_figure(mat, metric, title, fam, palette, stats, constants)))
             w.table(s["matrices"] if metric == main else None, f"matrix-{dataset}-{metric}",
                     f"{metric} matrix on {dataset}", mat, index=True)
         if dataset in result.condensed:
             cond = result.condensed[dataset]
-            _draw(s["matrices"], f"condensed {dataset}", lambda cond=cond, dataset=dataset:
-                  w.figure(s["matrices"], f"condensed-{dataset}-{main}",
-                           f"{main} averaged over families on {dataset}",
-                           F.condensed_heatmap(cond, f"{main} by family · {dataset}")))
+            if len(cond) < 2:
+                s["matrices"].notes.append(f"{dataset}: one family only; no condensed matrix")
+                continue
+            families = pd.Series(list(cond.index), index=list(cond.index))
+            title = f"{main} by family · {dataset}"
+            caption = (f"Mean {main} over each block of two families on {dataset} (self-scores "
+                       f"included, so a diagonal block is below 1 when its members differ); "
+                       f"{direction(main)}.")
+            _draw(s["matrices"], f"condensed {dataset}", lambda cond=cond, dataset=dataset,
+                  title=title, caption=caption, families=families: w.figure(
+                      s["matrices"], f"condensed-{dataset}-{main}", caption,
+                      F.condensed_heatmap(cond, title, main),
+                      I.heatmap_figure(cond, main, title, families, palette)))
             w.table(s["matrices"], f"condensed-{dataset}-{main}",
                     f"condensed {main} on {dataset}", cond, index=True)
 
@@ -151,81 +240,188 @@ def _sections(result: StudyAnalysis, w: _Writer) -> list[ReportSection]:
     params = _parameters(result.families.index)
     corr_rows = []
     for (dataset, metric), res in result.convergence.items():
-        _draw(s["convergence"], f"convergence {dataset} {metric}", lambda res=res, dataset=dataset,
-              metric=metric: w.figure(s["convergence"], f"convergence-{dataset}-{metric}",
-                                      f"{dataset}: energy MAE vs {metric} to {res.reference}",
-                                      F.convergence_plot(res, params)))
         for c in res.correlations:
             corr_rows.append({"dataset": dataset, "metric": metric, "reference": res.reference,
                               **vars(c)})
+        if len(res.table) < 3:
+            s["convergence"].notes.append(
+                f"{dataset}, {metric}: {len(res.table)} model(s) with energies; a convergence "
+                "plot needs at least 3")
+            continue
+        caption = (f"{dataset}: each model's energy MAE after compositional correction (x, eV; "
+                   f"lower = better) against its {metric} to the lowest-MAE model "
+                   f"{res.reference} (y; {direction(metric)}); marker area ∝ parameters, thick "
+                   "edge = the reference. Convergence means points fall to the upper left.")
+        _draw(s["convergence"], f"convergence {dataset} {metric}", lambda res=res,
+              dataset=dataset, metric=metric, caption=caption: w.figure(
+                  s["convergence"], f"convergence-{dataset}-{metric}", caption,
+                  F.convergence_plot(res, params, fam, palette),
+                  I.convergence_figure(res, params, fam, palette)))
     if corr_rows:
         w.table(s["convergence"], "convergence-correlations",
                 "rank correlations of MAE and alignment to the best model", pd.DataFrame(corr_rows))
 
     if not result.pairs.empty:
-        symmetric = [c for c in result.pairs.columns if c not in
-                     ("dataset", "ood", "model_a", "model_b") and ":" not in c]
-        _draw(s["distribution"], "distributions", lambda: w.figure(
-            s["distribution"], "distribution-pairs", "alignment over model pairs per dataset",
-            F.distribution_plot(result.pairs, symmetric), wide=True))
-        ii = next((c.split(":")[0] for c in result.pairs.columns if ":a->b" in c), None)
-        if ii is not None:
-            from matteralign.analysis.distribution import information_plane
-
-            plane = information_plane(result.pairs, ii)
-            colour = [c for c in symmetric if not c.startswith("ii")]
-            _draw(s["distribution"], "information plane", lambda: w.figure(
-                s["distribution"], "information-plane", f"{ii} plane coloured by {colour}",
-                F.information_plane_plot(plane, colour), wide=True))
-        w.table(s["distribution"], "pair-scores", "every pair's scores", result.pairs)
-        if not result.in_out.empty:
-            w.table(s["distribution"], "in-vs-out", "summaries and ID-vs-OOD test",
-                    result.in_out)
+        _distribution_section(result, s["distribution"], w)
 
     if not result.dimensions.empty:
-        _draw(s["dimension"], "intrinsic dimension", lambda: w.figure(
-            s["dimension"], "intrinsic-dimension", "intrinsic dimension per model and dataset",
-            F.dimension_plot(result.dimensions), wide=True))
+        finite = result.dimensions[np.isfinite(result.dimensions.value.astype(float))]
+        if finite.empty:
+            s["dimension"].notes.append("no finite intrinsic dimension estimate; no figure")
+        else:
+            caption = ("Intrinsic dimension of each model's embedding of each dataset (marker "
+                       "symbol: estimator; colour: family). Neither direction is better: the "
+                       "paper reports values in a narrow band per dataset (QM9 ≈ 5, OMat24 ≈ "
+                       "10).")
+            _draw(s["dimension"], "intrinsic dimension", lambda: w.figure(
+                s["dimension"], "intrinsic-dimension", caption,
+                F.dimension_plot(result.dimensions),
+                I.dimension_figure(result.dimensions, fam, palette), wide=True))
         w.table(s["dimension"], "intrinsic-dimension", "intrinsic dimension", result.dimensions)
 
     if not result.k_sweep.empty:
+        caption = ("CKNNA of each model pair against the neighbourhood size k (log axis; ticks at "
+                   "the k swept, capped at N − 1); higher = more similar. Choose a dataset in the "
+                   "menu; click a legend entry to hide a pair. Kendall τ between the pair "
+                   "rankings at successive k is in the table: τ near 1 means the conclusions do "
+                   "not depend on k.")
         _draw(s["k_sweep"], "k sweep", lambda: w.figure(
-            s["k_sweep"], "k-sweep", "CKNNA against k",
-            F.k_sweep_plot(result.k_sweep, result.k_stability), wide=True))
+            s["k_sweep"], "k-sweep", caption, F.k_sweep_plot(result.k_sweep, result.k_stability),
+            I.k_sweep_figure(result.k_sweep, result.options.ks), wide=True))
         w.table(s["k_sweep"], "k-stability", "Kendall τ of pair rankings at successive k",
                 result.k_stability)
         w.table(None, "k-sweep", "CKNNA at each k", result.k_sweep)
 
     for dataset, tree in result.trees.items():
-        _draw(s["tree"], f"tree {dataset}", lambda tree=tree, dataset=dataset: w.figure(
-            s["tree"], f"tree-{dataset}", f"neighbour-joining tree of {main} on {dataset}",
-            F.tree_plot(tree, fam, f"{main} tree · {dataset}")))
+        caption = (f"Neighbour-joining tree of the models on {dataset}, from Jensen–Shannon "
+                   f"distances between their {main} profiles: models joined by short branches "
+                   "align with the same models. Leaf colour = family.")
+        _draw(s["tree"], f"tree {dataset}", lambda tree=tree, dataset=dataset,
+              caption=caption: w.figure(
+                  s["tree"], f"tree-{dataset}", caption,
+                  F.tree_plot(tree, fam, palette, f"{main} tree · {dataset}"),
+                  I.tree_figure(tree, fam, palette, f"{main} tree · {dataset}")))
         atomic_write_bytes(w.root / "tables" / f"tree-{_slug(dataset)}.nwk",
                            (tree.newick + "\n").encode())
         s["tree"].notes.append(f"{dataset} Newick: {tree.newick}")
         w.table(None, f"tree-distances-{dataset}", "JSD distances", tree.distances, index=True)
 
     for emap in result.maps:
-        _draw(s["map"], "map", lambda emap=emap: w.figure(
-            s["map"], f"map-{emap.model}", f"{emap.method.upper()} of {emap.model}'s embeddings",
-            F.embedding_map_plot(emap), wide=True))
+        descriptions = _sample_descriptions(out, emap, s["map"])
+        plots = I.map_figures(emap, descriptions)
+        caption = (f"{emap.method.upper()} projection of {emap.model}'s embeddings of "
+                   f"{', '.join(dict.fromkeys(emap.points.dataset))}: nearby points are embedded "
+                   "alike. Hover a point: sample id, formula / SMILES / sequence, labels and "
+                   "|energy error| (eV, lower = better).")
+        _draw(s["map"], "map", lambda emap=emap, caption=caption, plots=plots: w.figure(
+            s["map"], f"map-{emap.model}", caption, F.embedding_map_plot(emap), plots[0],
+            wide=True))
+        if len(plots) > 1:
+            w.figure(s["map"], f"map-{emap.model}-error", "The same map coloured by |energy "
+                     "error| after compositional correction (eV; lower = better; grey: no "
+                     "reference energy).", plot=plots[1], wide=True)
         w.table(None, f"map-{emap.model}", "map coordinates", emap.points)
 
     if not result.layer_rows.empty:
+        caption = (f"{main} between every stored layer of one model (rows) and of another "
+                   "(columns), for the first pairs; higher = more similar. The table gives every "
+                   "pair's best layer pair, last layers and matched relative depth.")
         _draw(s["layers"], "layer heatmaps", lambda: w.figure(
-            s["layers"], "layers", "layer × layer alignment (first pairs)",
-            F.layer_heatmaps(result.layer_rows), wide=True))
+            s["layers"], "layers", caption, F.layer_heatmaps(result.layer_rows), wide=True))
         w.table(s["layers"], "layer-summary", "best / last / matched-depth alignment per pair",
                 result.layer_summary)
         w.table(None, "layer-pairs", "every layer pair", result.layer_rows)
 
     for dataset, (table, refs, basis) in result.leaderboards.items():
+        if len(table) < 3:
+            s["leaderboard"].notes.append(f"{dataset}: {len(table)} models; no leaderboard plot")
+            continue
+        caption = (f"{dataset}: each model's calibrated {table.metric.iloc[0]} to the "
+                   f"references ({basis}: {', '.join(refs)}), 0 = chance, 1 = identical, higher "
+                   "= more aligned; bars are sample-bootstrap intervals; thick edge = a "
+                   "reference.")
         _draw(s["leaderboard"], f"leaderboard {dataset}", lambda table=table, refs=refs,
-              basis=basis, dataset=dataset: w.figure(
-                  s["leaderboard"], f"leaderboard-{dataset}", f"leaderboard on {dataset}",
-                  F.leaderboard_plot(table, refs, basis, dataset)))
+              basis=basis, dataset=dataset, caption=caption: w.figure(
+                  s["leaderboard"], f"leaderboard-{dataset}", caption,
+                  F.leaderboard_plot(table, refs, basis, dataset),
+                  I.leaderboard_figure(table, refs, basis, dataset, fam, palette)))
         w.table(s["leaderboard"], f"leaderboard-{dataset}", f"leaderboard on {dataset}", table)
     return list(s.values())
+
+
+def _distribution_section(result: StudyAnalysis, section: ReportSection, w: _Writer) -> None:
+    from matteralign.analysis.distribution import information_plane
+    from matteralign.report import figures as F
+    from matteralign.report import interactive as I
+
+    pairs = result.pairs
+    symmetric = [c for c in pairs.columns if c not in ("dataset", "ood", "model_a", "model_b")
+                 and ":" not in c]
+    kinds = ("in and out of distribution" if pairs.ood.nunique() == 2 else
+             "all out of distribution" if pairs.ood.all() else "all in distribution")
+    _draw(section, "distributions", lambda: w.figure(
+        section, "distribution-pairs", f"Scores of every model pair per dataset ({kinds}; "
+        "blue = in, red = out of distribution); each panel's axis says which direction is more "
+        "similar.", F.distribution_plot(pairs, symmetric), wide=True))
+    for metric in symmetric:
+        _draw(section, f"distribution {metric}", lambda metric=metric: w.figure(
+            section, f"distribution-{metric}", f"{metric} over model pairs per dataset ({kinds});"
+            f" {direction(metric)}. Hover a point for its pair.",
+            plot=I.distribution_figure(pairs, metric)))
+    ii = next((c.split(":")[0] for c in pairs.columns if c.endswith(":a->b")), None)
+    colour = next((c for c in symmetric if higher_is_similar(c)), None)
+    if ii is not None and colour is not None:
+        plane = information_plane(pairs, ii)
+        caption = (f"Information-imbalance plane of {ii}: Δ(a→b) (x) against Δ(b→a) (y), one "
+                   f"point per model pair, coloured by {colour} ({direction(colour)}). Lower Δ = "
+                   "more information shared: bottom left, the two models carry the same "
+                   "information; top right, unrelated; off the diagonal, one contains the other.")
+        _draw(section, "information plane", lambda: w.figure(
+            section, "information-plane", caption, F.information_plane_plot(plane, colour),
+            I.plane_figure(plane, colour), wide=True))
+    w.table(section, "pair-scores", "every pair's scores", pairs)
+    if not result.in_out.empty:
+        w.table(section, "in-vs-out", "summaries and ID-vs-OOD test", result.in_out)
+
+
+def _sample_descriptions(out: Path, emap, section: ReportSection) -> pd.DataFrame | None:
+    """Formula and reference labels of the map's samples, from the store's sample tables.
+
+    Returns
+    -------
+    DataFrame or None
+        Indexed by (dataset, id), columns ``what`` (chemical formula, empty without atoms) and
+        ``labels`` (text); None when no dataset of the map has a sample table.
+    """
+    from ase.data import chemical_symbols
+    from ase.formula import Formula
+
+    from matteralign.errors import MatterAlignError
+    from matteralign.store.embedding_store import EmbeddingStore
+
+    store = EmbeddingStore(Path(out) / "store", create=False)
+    frames = []
+    for name in dict.fromkeys(emap.points.dataset):
+        try:
+            table = store.read_samples(name)
+        except MatterAlignError as error:
+            section.notes.append(f"{name}: the map's hover lacks formulas and labels: {error}")
+            continue
+        if table is None:
+            continue
+        ids = [i for i in dict.fromkeys(emap.points.id[emap.points.dataset == name])
+               if i in table.index]
+        rows = table.loc[ids]
+        labels = [c for c in rows.columns if c.startswith("label:")]
+        what = [f"formula {Formula.from_list([chemical_symbols[int(n)] for n in z]):hill}"
+                if len(z) else "" for z in rows.atomic_numbers]
+        text = [", ".join(f"{c[6:]} {v:.6g}" for c, v in zip(labels, values, strict=True)
+                          if np.isfinite(v))
+                for values in rows[labels].to_numpy(dtype=float)]
+        frames.append(pd.DataFrame({"dataset": name, "id": ids, "what": what, "labels": text}))
+    if not frames:
+        return None
+    return pd.concat(frames, ignore_index=True).set_index(["dataset", "id"])
 
 
 def _versions() -> dict[str, str]:
@@ -294,18 +490,144 @@ def _appendix(result: StudyAnalysis, config: StudyConfig, out: Path, w: _Writer,
     return blocks
 
 
+def _score_tables(result: StudyAnalysis) -> tuple[pd.DataFrame, str]:
+    """Every pair's main-metric score (calibrated where the analyses provide it) and its label."""
+    main = result.main_metric
+    pairs = result.pairs
+    if pairs.empty or main not in pairs:
+        return pd.DataFrame(), main
+    column = f"{main}:calibrated"
+    if column in pairs and pairs[column].notna().any():
+        return pairs.assign(score=pairs[column]), f"calibrated {main}"
+    return pairs.assign(score=pairs[main]), f"{main} (raw)"
+
+
+def _pair_text(row) -> str:
+    return (f"<b>{html.escape(row.model_a)}</b> · <b>{html.escape(row.model_b)}</b> on "
+            f"{html.escape(row.dataset)} ({row.score:.3f})")
+
+
+def _summary(result: StudyAnalysis) -> list[str]:
+    """Bullet points (HTML) answering the study's question in numbers, with caveats."""
+    from matteralign.analysis.families import is_random_baseline
+
+    out: list[str] = []
+    main = result.main_metric
+    scores, label = _score_tables(result)
+    caveats: list[str] = []
+    if not scores.empty:
+        base = [is_random_baseline(a, result.card_families.get(a)) or
+                is_random_baseline(b, result.card_families.get(b))
+                for a, b in zip(scores.model_a, scores.model_b, strict=True)]
+        real = scores[~np.array(base, dtype=bool)].dropna(subset=["score"])
+        similar = higher_is_similar(main)
+        ranked = real.sort_values("score", ascending=not similar)
+        if len(ranked):
+            out.append(f"Most aligned pairs ({html.escape(label)}; {direction(main)}): "
+                       + "; ".join(_pair_text(r) for r in ranked.head(3).itertuples()) + ".")
+            out.append("Least aligned pairs (random baselines left out): "
+                       + "; ".join(_pair_text(r) for r in ranked.tail(3).iloc[::-1].itertuples())
+                       + ".")
+        rand = scores[np.array(base, dtype=bool)].dropna(subset=["score"])
+        if len(rand):
+            worst = rand.loc[rand.score.abs().idxmax()]
+            out.append(f"Chance level: the largest |{html.escape(label)}| of a random baseline is "
+                       f"{abs(worst.score):.3f} ({html.escape(worst.model_a)} · "
+                       f"{html.escape(worst.model_b)} on {html.escape(worst.dataset)}); scores "
+                       "near it say nothing.")
+            if abs(worst.score) > 0.2 and "calibrated" not in label:
+                caveats.append(f"a random baseline reaches {abs(worst.score):.2f} raw "
+                               f"{html.escape(main)} on {html.escape(worst.dataset)}: raw scores "
+                               "there sit on a high chance level")
+    best = []
+    for dataset, (table, refs, basis) in result.leaderboards.items():
+        others = table[~table.is_reference].dropna(subset=["score"])
+        if len(others):
+            top = others.iloc[0]
+            best.append(f"{html.escape(dataset)}: <b>{html.escape(top.model)}</b> "
+                        f"({top.score:.3f} [{top.ci_low:.3f}, {top.ci_high:.3f}] calibrated to "
+                        f"{html.escape(', '.join(refs))}, {html.escape(basis)})")
+    if best:
+        out.append("Best non-reference model per dataset by calibrated alignment to the "
+                   "references: " + "; ".join(best) + ".")
+    if not result.pairs.empty:
+        ood = sorted(set(result.pairs[result.pairs.ood].dataset))
+        ind = sorted(set(result.pairs[~result.pairs.ood].dataset))
+        out.append(f"In distribution: {html.escape(', '.join(ind) or 'none')}. Out of "
+                   f"distribution: {html.escape(', '.join(ood) or 'none')}.")
+        io = result.in_out
+        if not io.empty and "mannwhitney_p" in io:
+            test = io[(io.dataset == "ID vs OOD") & (io.metric == main)]
+            for r in test.itertuples():
+                out.append(f"{html.escape(main)} median over pairs: {r.median_id:.3f} in vs "
+                           f"{r.median_ood:.3f} out of distribution (rank-biserial r = "
+                           f"{r.rank_biserial:.2f}, Mann–Whitney p = {r.mannwhitney_p:.2g}; "
+                           "pairs share models, so p is descriptive).")
+    for dataset, data in result.datasets.items():
+        n = data.n_shared
+        k = _metric_k(main)
+        if n < 100:
+            caveats.append(f"{html.escape(dataset)} has N = {n}: chance levels are high and "
+                           "intervals wide")
+        if k is not None and n and k / n >= 0.4:
+            caveats.append(f"{html.escape(dataset)}: k/N = {k}/{n} = {k / n:.2f} ≥ 0.4, where "
+                           "CKNNA can leave [−1, 1]")
+    if not result.energy.empty:
+        exact = result.energy[result.energy.mae < 1e-6]
+        for r in exact.itertuples():
+            caveats.append(f"{html.escape(r.dataset)}: {html.escape(r.model)}'s energy MAE "
+                           f"{r.mae:.1e} eV is an exact fit, not an accuracy")
+    for (dataset, metric), res in result.convergence.items():
+        if metric == main:
+            for c in res.correlations:
+                if c.method == "spearman":
+                    out.append(f"Convergence on {html.escape(dataset)}: Spearman ρ = "
+                               f"{c.value:.2f} [{c.ci_low:.2f}, {c.ci_high:.2f}] between energy "
+                               f"MAE and {html.escape(metric)} to {html.escape(res.reference)} "
+                               f"over n = {c.n} models (negative: lower error, higher "
+                               "alignment).")
+                    if c.n < 6:
+                        caveats.append(f"the convergence correlation on {html.escape(dataset)} "
+                                       f"rests on {c.n} models")
+    rounds = result.options.n_permutations
+    if rounds < 1000:
+        caveats.append(f"{rounds} permutation rounds: no p below {1 / (rounds + 1):.3f}")
+    if caveats:
+        out.append("<div class='caveat'>Caveats: " + "; ".join(dict.fromkeys(caveats))
+                   + ".</div>")
+    return out
+
+
+def _picker(result: StudyAnalysis) -> ModelPicker | None:
+    scores, label = _score_tables(result)
+    if scores.empty:
+        return None
+    rows: dict[str, dict[str, dict[str, float]]] = {}
+    for r in scores.dropna(subset=["score"]).itertuples():
+        d = rows.setdefault(r.dataset, {})
+        d.setdefault(r.model_a, {})[r.model_b] = round(float(r.score), 4)
+        d.setdefault(r.model_b, {})[r.model_a] = round(float(r.score), 4)
+    return ModelPicker(result.main_metric, label, rows)
+
+
 def build_report(result: StudyAnalysis, config: StudyConfig, out: Path, report_dir: Path,
                  started: float | None = None) -> Path:
     """Write report.html, figures/ and tables/ of an analysed study into ``report_dir``."""
+    from matteralign.report.paper_coverage import coverage_lines
+
     started = started or time.perf_counter()
     w = _Writer(report_dir)
-    sections = _sections(result, w)
+    sections = _sections(result, out, w)
     appendix = _appendix(result, config, out, w, time.perf_counter() - started)
-    n_models = len(result.families)
-    subtitle = (f"study {config.name!r} · {len(result.datasets)} dataset(s) · {n_models} model(s)"
-                f" · main metric {result.main_metric} · preprocessing "
-                f"{','.join(config.preprocess) or 'none'} · {time.strftime('%Y-%m-%d %H:%M')}")
-    page = render_html(f"matteralign report: {config.name}", subtitle, sections, appendix)
+    n_models = len({m for d in result.datasets.values() for m in d.values})
+    header = [f"study {config.name!r} · {len(result.datasets)} dataset(s) · {n_models} model(s) "
+              f"with embeddings · main metric {result.main_metric} · preprocessing "
+              f"{','.join(config.preprocess) or 'none'} · {time.strftime('%Y-%m-%d %H:%M')}",
+              *coverage_lines({d: len(v.ids) for d, v in result.datasets.items()},
+                              list(dict.fromkeys(m for d in result.datasets.values()
+                                                 for m in d.values)))]
+    page = render_html(f"matteralign report: {config.name}", header, sections, appendix,
+                       _summary(result), _picker(result))
     path = report_dir / "report.html"
     atomic_write_bytes(path, page.encode())
     return path

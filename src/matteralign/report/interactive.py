@@ -1,0 +1,413 @@
+"""Interactive (plotly) figures of the study analyses: each function returns a ``go.Figure``.
+
+Presentation only: no scores are computed here. Hover text carries the numbers a reader needs
+(model pair, raw score and, where the analysis provides them, calibrated score, p, FDR-adjusted p,
+N and k). Family colours come from :func:`matteralign.report.palette.family_palette`, so a family
+looks the same in every figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from matteralign.analysis.convergence import ConvergenceResult
+from matteralign.analysis.embedding_map import EmbeddingMap
+from matteralign.analysis.families import cluster_order
+from matteralign.analysis.tree import TreeResult
+from matteralign.metrics import get_metric
+from matteralign.report.palette import DATASET_COLOURS, higher_is_similar
+
+__all__ = [
+    "convergence_figure",
+    "dataset_picker",
+    "dimension_figure",
+    "distribution_figure",
+    "heatmap_figure",
+    "k_sweep_figure",
+    "leaderboard_figure",
+    "map_figures",
+    "plane_figure",
+    "tree_figure",
+]
+
+FONT = {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12}
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "triangle-down",
+           "pentagon", "hexagon", "star")
+
+
+def _layout(fig: go.Figure, title: str, width: int | None, height: int, **extra) -> go.Figure:
+    fig.update_layout(title={"text": title, "font": {"size": 14}, "x": 0.01}, font=FONT,
+                      height=height, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      plot_bgcolor="white", paper_bgcolor="white",
+                      hoverlabel={"font_size": 12, "align": "left"}, **extra)
+    if width is not None:
+        fig.update_layout(width=width)
+    fig.update_xaxes(automargin=True, gridcolor="#eee", zerolinecolor="#ccc")
+    fig.update_yaxes(automargin=True, gridcolor="#eee", zerolinecolor="#ccc")
+    return fig
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value):
+            return "–"
+        return f"{value:.3g}" if abs(value) < 1e-3 and value != 0 else f"{value:.3f}"
+    return str(value)
+
+
+def heatmap_figure(
+    matrix: pd.DataFrame,
+    metric: str,
+    title: str,
+    families: pd.Series,
+    palette: Mapping[str, str],
+    statistics: Mapping[str, pd.DataFrame] | None = None,
+    constants: Mapping[str, object] | None = None,
+) -> go.Figure:
+    """Clustered heatmap of an (M, M) matrix with family strips and a hover per cell.
+
+    Parameters
+    ----------
+    matrix : (M, M) DataFrame
+        Raw scores, row model a, column model b (score(a -> b) for an asymmetric metric).
+    metric : str
+        Metric id; its registry direction orders the clustering and the colour scale (the scale
+        always runs from least similar, light, to most similar, dark).
+    families : Series
+        Family per model id (missing: ``"unknown"``).
+    palette : mapping of family to hex colour
+    statistics : mapping of name to (M, M) DataFrame, optional
+        Further per-cell numbers shown in the hover (calibrated score, p, p_fdr, ...).
+    constants : mapping, optional
+        Numbers shared by every cell (N, k), shown in the hover.
+    """
+    similar = higher_is_similar(metric)
+    order = cluster_order(matrix, similar)
+    mat = matrix.loc[order, order]
+    m = len(order)
+    fam = [str(families.get(o, "unknown")) for o in order]
+    stats = {k: v.reindex(index=order, columns=order) for k, v in (statistics or {}).items()}
+    z = mat.to_numpy(dtype=float)
+    custom = np.empty((m, m, 2 + len(stats)), dtype=object)
+    for i in range(m):
+        for j in range(m):
+            custom[i, j, 0], custom[i, j, 1] = fam[i], fam[j]
+            for s, frame in enumerate(stats.values()):
+                custom[i, j, 2 + s] = _fmt(float(frame.iat[i, j]))
+    extra = "".join(f"<br>{name}: %{{customdata[{2 + s}]}}" for s, name in enumerate(stats))
+    shared = "".join(f"<br>{k} = {v}" for k, v in (constants or {}).items())
+    arrow = "·" if get_metric(metric).symmetric else "→"
+    hover = (f"<b>%{{y}}</b> ({'%{customdata[0]}'}) {arrow} <b>%{{x}}</b> ({'%{customdata[1]}'})"
+             f"<br>{metric} (raw): %{{z:.3f}}{extra}{shared}<extra></extra>")
+    scale = "Viridis" if similar else "Viridis_r"
+    fig = go.Figure(go.Heatmap(
+        z=z, x=order, y=order, customdata=custom, hovertemplate=hover, colorscale=scale,
+        xgap=1, ygap=1,
+        colorbar={"title": {"text": f"{metric}<br>({'higher' if similar else 'lower'} = "
+                                    "more similar)", "side": "right"}, "thickness": 14},
+    ))
+    if m <= 12:
+        fig.update_traces(texttemplate="%{z:.2f}", textfont={"size": 11})
+    cell = max(14, min(36, 640 // max(m, 1)))
+    # family strips: a quarter-cell band left of each row and above each column, inside the axes
+    edge, width = -0.5 - 0.08, 0.3
+    for i, f in enumerate(fam):
+        colour = palette.get(f, "#cccccc")
+        fig.add_shape(type="rect", xref="x", yref="y", x0=edge - width, x1=edge, y0=i - 0.5,
+                      y1=i + 0.5, fillcolor=colour, line_width=0)
+        fig.add_shape(type="rect", xref="x", yref="y", y0=edge - width, y1=edge, x0=i - 0.5,
+                      x1=i + 0.5, fillcolor=colour, line_width=0)
+    for f in dict.fromkeys(fam):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f, showlegend=True,
+                                 marker={"size": 10, "symbol": "square",
+                                         "color": palette.get(f, "#cccccc")}))
+    span = [edge - width - 0.02, m - 0.5]
+    fig.update_xaxes(tickangle=-50, showgrid=False, zeroline=False, range=span,
+                     constrain="domain")
+    fig.update_yaxes(showgrid=False, zeroline=False, range=span[::-1], scaleanchor="x")
+    fig.update_traces(selector={"type": "heatmap"},
+                      colorbar={"len": 0.55, "y": 1, "yanchor": "top"})
+    return _layout(fig, title, None, 280 + cell * m,
+                   legend={"title": {"text": "family"}, "x": 1.02, "y": 0, "yanchor": "bottom",
+                           "font": {"size": 11}})
+
+
+def tree_figure(tree: TreeResult, families: pd.Series, palette: Mapping[str, str],
+                title: str) -> go.Figure:
+    """The neighbour-joining tree drawn as a rectangular cladogram; leaves hover their family."""
+    depths = tree.tree.depths()
+    if not max(depths.values(), default=0):
+        depths = tree.tree.depths(unit_branch_lengths=True)
+    leaves = tree.tree.get_terminals()
+    y = {leaf: i for i, leaf in enumerate(leaves)}
+
+    def place(clade) -> float:
+        if clade not in y:
+            y[clade] = float(np.mean([place(c) for c in clade.clades]))
+        return y[clade]
+
+    place(tree.tree.root)
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for clade in tree.tree.find_clades(order="preorder"):
+        for child in clade.clades:
+            xs += [depths[clade], depths[clade], depths[child], None]
+            ys += [y[clade], y[child], y[child], None]
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", line={"color": "#555", "width": 1.2},
+                               hoverinfo="skip", showlegend=False))
+    for f in dict.fromkeys(str(families.get(leaf.name, "unknown")) for leaf in leaves):
+        chosen = [leaf for leaf in leaves if str(families.get(leaf.name, "unknown")) == f]
+        fig.add_trace(go.Scatter(
+            x=[depths[c] for c in chosen], y=[y[c] for c in chosen], mode="markers+text",
+            text=[c.name for c in chosen], textposition="middle right", name=f,
+            marker={"size": 10, "color": palette.get(f, "#cccccc"),
+                    "line": {"width": 0.5, "color": "#333"}},
+            hovertemplate="<b>%{text}</b><br>family " + f +
+                          "<br>distance from root %{x:.3f}<extra></extra>"))
+    top = max(depths.values()) if depths else 1.0
+    fig.update_xaxes(title="branch length (Jensen–Shannon distance)", range=[-0.02 * top,
+                     top * 1.45], showgrid=False)
+    fig.update_yaxes(visible=False, range=[len(leaves) - 0.5, -0.7])
+    note = f"left out: {', '.join(tree.left_out)}" if tree.left_out else ""
+    if note:
+        fig.add_annotation(text=note, xref="paper", yref="paper", x=1, y=-0.02, showarrow=False,
+                           xanchor="right", yanchor="top", font={"size": 11, "color": "#666"})
+    return _layout(fig, title, None, 140 + 26 * len(leaves), legend={"title": {"text": "family"}})
+
+
+def map_figures(emap: EmbeddingMap, descriptions: pd.DataFrame | None) -> list[go.Figure]:
+    """The embedding map coloured by dataset and (where known) by energy error.
+
+    Parameters
+    ----------
+    emap : EmbeddingMap
+        Points with id, dataset, x, y, energy_error (eV).
+    descriptions : DataFrame, optional
+        Indexed by (dataset, id) with a ``what`` column (formula, SMILES or sequence) and a
+        ``labels`` column (text), shown in the hover.
+    """
+    p = emap.points.copy()
+    if descriptions is not None and len(descriptions):
+        joined = descriptions.reindex(pd.MultiIndex.from_frame(p[["dataset", "id"]]))
+        p["what"] = joined["what"].fillna("").to_numpy()
+        p["labels"] = joined["labels"].fillna("").to_numpy()
+    else:
+        p["what"], p["labels"] = "", ""
+    err = p.energy_error.map(lambda v: "–" if not np.isfinite(v) else f"{v:.4g} eV")
+    p["hover"] = ("<b>" + p["id"].astype(str) + "</b> (" + p.dataset + ")<br>" + p.what +
+                  np.where(p.labels != "", "<br>" + p.labels, "") + "<br>|energy error|: " + err)
+    axis = emap.method.upper()
+    by_dataset = go.Figure()
+    for i, (d, grp) in enumerate(p.groupby("dataset", sort=False)):
+        by_dataset.add_trace(go.Scatter(
+            x=grp.x, y=grp.y, mode="markers", name=d, text=grp.hover, hoverinfo="text",
+            marker={"size": 5, "opacity": 0.75, "color": DATASET_COLOURS[i % 10]}))
+    by_dataset.update_xaxes(title=f"{axis} 1")
+    by_dataset.update_yaxes(title=f"{axis} 2")
+    figs = [_layout(by_dataset, f"{emap.model}: {axis} map coloured by dataset", None, 520,
+                    legend={"title": {"text": "dataset"}})]
+    known = p.energy_error.notna() & np.isfinite(p.energy_error)
+    if known.any():
+        by_error = go.Figure()
+        if (~known).any():
+            by_error.add_trace(go.Scatter(
+                x=p.x[~known], y=p.y[~known], mode="markers", name="no energy label",
+                text=p.hover[~known], hoverinfo="text", marker={"size": 4, "color": "#d0d0d0"}))
+        by_error.add_trace(go.Scatter(
+            x=p.x[known], y=p.y[known], mode="markers", name="energy error", text=p.hover[known],
+            hoverinfo="text", showlegend=False,
+            marker={"size": 5, "color": p.energy_error[known], "colorscale": "Magma_r",
+                    "colorbar": {"title": {"text": "|energy error| (eV)<br>lower = better"}}}))
+        by_error.update_xaxes(title=f"{axis} 1")
+        by_error.update_yaxes(title=f"{axis} 2")
+        figs.append(_layout(by_error, f"{emap.model}: coloured by |energy error| after "
+                                      "compositional correction", None, 520,
+                            legend={"x": 0, "y": 1.08, "orientation": "h"}))
+    return figs
+
+
+def convergence_figure(res: ConvergenceResult, parameters: Mapping[str, float | None],
+                       families: pd.Series, palette: Mapping[str, str],
+                       uncertainty: pd.DataFrame | None = None) -> go.Figure:
+    """Energy MAE (x, eV) against alignment to the reference; marker area ∝ parameters.
+
+    ``uncertainty``, when given, is indexed by model with ``mae_low``/``mae_high`` columns drawn
+    as horizontal error bars.
+    """
+    t = res.table.copy()
+    params = np.array([parameters.get(m) or np.nan for m in t.model], dtype=float)
+    sizes = (10 + 26 * np.sqrt(np.nan_to_num(params, nan=np.nanmin(params)) / np.nanmax(params))
+             if np.isfinite(params).any() else np.full(len(t), 14.0))
+    t["size"], t["params"] = sizes, params
+    t["family"] = [str(families.get(m, "unknown")) for m in t.model]
+    fig = go.Figure()
+    for f, grp in t.groupby("family", sort=True):
+        error_x = None
+        if uncertainty is not None and {"mae_low", "mae_high"} <= set(uncertainty.columns):
+            u = uncertainty.reindex(grp.model)
+            error_x = {"type": "data", "symmetric": False,
+                       "array": (u.mae_high.to_numpy() - grp.mae.to_numpy()),
+                       "arrayminus": (grp.mae.to_numpy() - u.mae_low.to_numpy())}
+        fig.add_trace(go.Scatter(
+            x=grp.mae, y=grp.alignment, mode="markers+text", name=f, text=grp.model,
+            textposition="top center", textfont={"size": 10}, error_x=error_x,
+            customdata=np.stack([grp.params.map(lambda v: "–" if not np.isfinite(v) else
+                                                f"{v:,.0f}"), grp.is_reference], axis=1),
+            marker={"size": grp["size"], "color": palette.get(f, "#ccc"), "opacity": 0.85,
+                    "line": {"width": [2.5 if r else 0.5 for r in grp.is_reference],
+                             "color": "#222"}},
+            hovertemplate="<b>%{text}</b><br>MAE %{x:.4g} eV<br>" + res.metric + " to " +
+                          res.reference + ": %{y:.3f}<br>parameters %{customdata[0]}"
+                          "<extra>" + f + "</extra>"))
+    fig.update_xaxes(title="energy regression MAE after compositional correction (eV; lower = "
+                           "better)")
+    fig.update_yaxes(title=f"{res.metric} to {res.reference}")
+    return _layout(fig, f"alignment to the lowest-MAE model ({res.reference}) vs energy error",
+                   None, 480, legend={"title": {"text": "family"}})
+
+
+def dataset_picker(fig: go.Figure, trace_datasets: Sequence[str | None]) -> go.Figure:
+    """A dropdown that shows one dataset's traces at a time (traces tagged None always show)."""
+    datasets = list(dict.fromkeys(d for d in trace_datasets if d is not None))
+    if len(datasets) <= 1:
+        return fig
+    first = datasets[0]
+    for trace, d in zip(fig.data, trace_datasets, strict=True):
+        trace.visible = d is None or d == first
+    buttons = [{"label": d, "method": "update",
+                "args": [{"visible": [t is None or t == d for t in trace_datasets]},
+                         {"title.text": f"{fig.layout.title.text.split(' — ')[0]} — {d}"}]}
+               for d in datasets]
+    fig.update_layout(updatemenus=[{"buttons": buttons, "x": 1, "xanchor": "right", "y": 1.12,
+                                    "yanchor": "bottom", "direction": "down",
+                                    "showactive": True}],
+                      title_text=f"{fig.layout.title.text} — {first}")
+    return fig
+
+
+def plane_figure(plane: pd.DataFrame, colour_by: str) -> go.Figure:
+    """Δ(a→b) against Δ(b→a), one point per model pair, coloured by ``colour_by``; a dataset
+    dropdown."""
+    fig = go.Figure()
+    tags = []
+    lo, hi = float(plane[colour_by].min()), float(plane[colour_by].max())
+    for d, grp in plane.groupby("dataset", sort=False):
+        ood = " (OOD)" if bool(grp.ood.iloc[0]) else ""
+        fig.add_trace(go.Scatter(
+            x=grp.delta_ab, y=grp.delta_ba, mode="markers", name=d + ood,
+            text=grp.model_a + " → " + grp.model_b,
+            customdata=grp[colour_by].to_numpy(),
+            marker={"size": 10, "color": grp[colour_by], "coloraxis": "coloraxis",
+                    "line": {"width": 0.5, "color": "#333"}},
+            hovertemplate="<b>%{text}</b><br>Δ(a→b) %{x:.3f}, Δ(b→a) %{y:.3f}<br>" + colour_by +
+                          " %{customdata:.3f}<extra>" + d + "</extra>"))
+        tags.append(d)
+    top = max(1.05, float(np.nanmax(plane[["delta_ab", "delta_ba"]].to_numpy())) + 0.05)
+    fig.add_trace(go.Scatter(x=[0, top], y=[0, top], mode="lines", hoverinfo="skip",
+                             line={"dash": "dash", "color": "#aaa", "width": 1}, showlegend=False))
+    tags.append(None)
+    fig.update_xaxes(title="Δ(a→b): how badly a's neighbours predict b's (0 = fully)",
+                     range=[0, top])
+    fig.update_yaxes(title="Δ(b→a)", range=[0, top], scaleanchor="x")
+    fig.update_layout(coloraxis={"colorscale": "Viridis", "cmin": lo, "cmax": hi,
+                                 "colorbar": {"title": {"text": f"{colour_by}<br>(higher = more "
+                                                                "similar)"}}})
+    _layout(fig, "information-imbalance plane", None, 560, showlegend=False)
+    return dataset_picker(fig, tags)
+
+
+def k_sweep_figure(sweep: pd.DataFrame, ks: Sequence[int]) -> go.Figure:
+    """CKNNA of each pair against k (log axis, ticks at the swept k); a dataset dropdown."""
+    fig = go.Figure()
+    tags = []
+    for d, sub in sweep.groupby("dataset", sort=False):
+        for (a, b), grp in sub.groupby(["model_a", "model_b"], sort=False):
+            fig.add_trace(go.Scatter(
+                x=grp.k, y=grp.value, mode="lines+markers", name=f"{a} · {b}",
+                hovertemplate=f"<b>{a} · {b}</b><br>k = %{{x}}<br>CKNNA %{{y:.3f}}"
+                              f"<extra>{d}</extra>", marker={"size": 5}, line={"width": 1.3}))
+            tags.append(d)
+    ticks = sorted({int(k) for k in sweep.k})
+    fig.update_xaxes(type="log", title="k (neighbours; log axis)", tickvals=ticks,
+                     ticktext=[str(k) for k in ticks])
+    fig.update_yaxes(title="CKNNA (higher = more similar)")
+    _layout(fig, "CKNNA against k", None, 500,
+            legend={"font": {"size": 10}, "title": {"text": "pair (click to hide)"}})
+    return dataset_picker(fig, tags)
+
+
+def distribution_figure(pairs: pd.DataFrame, metric: str) -> go.Figure:
+    """Violins of ``metric`` over model pairs, one per dataset, in (blue) vs out (red) of
+    distribution; points hover their pair."""
+    fig = go.Figure()
+    shown: set[bool] = set()
+    for d, grp in pairs.groupby("dataset", sort=False):
+        values = grp[metric].dropna()
+        if values.empty:
+            continue
+        ood = bool(grp.ood.iloc[0])
+        colour = "#d1495b" if ood else "#3b75af"
+        name = "out of distribution" if ood else "in distribution"
+        fig.add_trace(go.Violin(
+            x=[d] * len(values), y=values, name=name, legendgroup=name, showlegend=ood not in
+            shown, line={"color": colour}, fillcolor=colour, opacity=0.55, points="all",
+            pointpos=0, jitter=0.3, marker={"size": 4}, box={"visible": len(values) >= 4},
+            spanmode="hard", text=(grp.model_a + " · " + grp.model_b)[values.index],
+            hovertemplate="<b>%{text}</b><br>" + metric + " %{y:.3f}<extra>" + d + "</extra>"))
+        shown.add(ood)
+    fig.update_yaxes(title=f"{metric} ({'higher' if higher_is_similar(metric) else 'lower'} = "
+                           "more similar)")
+    fig.update_xaxes(tickangle=-30)
+    return _layout(fig, f"{metric} over model pairs per dataset", None, 430,
+                   violinmode="overlay", legend={"orientation": "h", "y": 1.08, "x": 0})
+
+
+def dimension_figure(dimensions: pd.DataFrame, families: pd.Series,
+                     palette: Mapping[str, str]) -> go.Figure:
+    """Intrinsic dimension per model (points coloured by family) and dataset (x), one marker
+    symbol per estimator."""
+    ok = dimensions[np.isfinite(dimensions.value.astype(float))]
+    fig = go.Figure()
+    methods = list(dict.fromkeys(ok.method))
+    fams = [str(families.get(m, "unknown")) for m in ok.model]
+    ok = ok.assign(family=fams)
+    for mi, method in enumerate(methods):
+        for f, grp in ok[ok.method == method].groupby("family", sort=True):
+            fig.add_trace(go.Scatter(
+                x=grp.dataset, y=grp.value, mode="markers", name=f"{f} · {method}",
+                legendgroup=f, text=grp.model,
+                marker={"symbol": SYMBOLS[mi % len(SYMBOLS)], "size": 9,
+                        "color": palette.get(f, "#ccc"), "line": {"width": 0.5, "color": "#333"}},
+                hovertemplate="<b>%{text}</b> (" + f + ")<br>" + method +
+                              ": %{y:.2f}<extra>%{x}</extra>"))
+    fig.update_yaxes(title="intrinsic dimension")
+    fig.update_xaxes(tickangle=-30)
+    return _layout(fig, "intrinsic dimension per model and dataset", None, 460,
+                   legend={"font": {"size": 10}})
+
+
+def leaderboard_figure(table: pd.DataFrame, references: Sequence[str], basis: str, dataset: str,
+                       families: pd.Series, palette: Mapping[str, str]) -> go.Figure:
+    """Calibrated alignment to the references with intervals, best at the top."""
+    t = table.reset_index(drop=True)
+    colours = [palette.get(str(families.get(m, "unknown")), "#ccc") for m in t.model]
+    fig = go.Figure(go.Bar(
+        x=t.score, y=t.model, orientation="h", marker={"color": colours,
+                                                       "line": {"width": [2 if r else 0 for r in
+                                                                          t.is_reference],
+                                                                "color": "#222"}},
+        error_x={"type": "data", "symmetric": False,
+                 "array": (t.ci_high - t.score).clip(lower=0),
+                 "arrayminus": (t.score - t.ci_low).clip(lower=0)},
+        customdata=np.stack([t.ci_low, t.ci_high], axis=1),
+        hovertemplate="<b>%{y}</b><br>calibrated %{x:.3f} [%{customdata[0]:.3f}, "
+                      "%{customdata[1]:.3f}]<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title=f"calibrated {t.metric.iloc[0]} to the references (0 = chance, "
+                           "1 = identical; higher = more aligned)")
+    return _layout(fig, f"{dataset}: references ({basis}) = {', '.join(references)}", None,
+                   160 + 24 * len(t))

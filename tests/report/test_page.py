@@ -1,0 +1,101 @@
+"""The report page and its figures: one embedded plotly.js, hover contents, captions that say
+which direction is better, notes instead of empty figures, the paper-coverage header."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import re
+
+import numpy as np
+import pandas as pd
+
+from matteralign.report.html import ReportFigure, ReportSection, render_html
+from matteralign.report.interactive import distribution_figure, heatmap_figure
+from matteralign.report.palette import family_palette
+from matteralign.report.paper_coverage import coverage_lines
+
+MODELS = ["m-a", "m-b", "m-c"]
+
+
+def _matrix(values) -> pd.DataFrame:
+    return pd.DataFrame(values, index=MODELS, columns=MODELS, dtype=float)
+
+
+def test_family_colours_do_not_depend_on_order_and_baselines_are_grey():
+    one = family_palette(["orb", "mace", "baseline", "esm"])
+    two = family_palette(["esm", "baseline", "mace", "orb", "orb"])
+    assert one == two
+    assert one["baseline"] == "#9E9E9E" and len(set(one.values())) == 4
+
+
+def test_plotly_is_embedded_once_compressed_and_payloads_cannot_close_their_script():
+    from plotly.offline import get_plotlyjs
+
+    fig = heatmap_figure(_matrix(np.eye(3)), "cknna-k10", "t", pd.Series(dtype=object), {})
+    figures = [ReportFigure(f"f{i}", "caption", plotly=fig.to_json()) for i in range(3)]
+    figures.append(ReportFigure("evil", "c", plotly=json.dumps({"data": [],
+                                                               "layout": {"title": "</script>"}})))
+    page = render_html("t", ["h"], [ReportSection("matrices", "M", "intro", figures)], [])
+    assert page.count("id='plotly-gz'") == 1 and page.count("<div class='plot'") == 4
+    bundle = re.search(r"id='plotly-gz'>([^<]+)</script>", page).group(1)
+    assert gzip.decompress(base64.b64decode(bundle)).decode() == get_plotlyjs()
+    assert "<\\/script>" in page and page.count("</script>") == page.count("<script")
+    assert not re.search(r"(src|href)=['\"]https?:", page)
+
+
+def test_heatmap_hover_carries_the_statistics_given():
+    raw = _matrix([[1, 0.5, 0.1], [0.5, 1, 0.2], [0.1, 0.2, 1]])
+    stats = {"calibrated": raw * 0.5, "p (FDR-adjusted)": raw * 0 + 0.004}
+    fig = heatmap_figure(raw, "cknna-k10", "t", pd.Series({"m-a": "x", "m-b": "x", "m-c": "y"}),
+                         family_palette(["x", "y"]), stats, {"N": "120", "k": 10})
+    heat = fig.data[0]
+    assert "calibrated: %{customdata[2]}" in heat.hovertemplate
+    assert "p (FDR-adjusted): %{customdata[3]}" in heat.hovertemplate
+    assert "N = 120" in heat.hovertemplate and "k = 10" in heat.hovertemplate
+    order = list(heat.x)
+    i, j = order.index("m-a"), order.index("m-b")
+    assert heat.customdata[i][j][2] == "0.250" and heat.customdata[i][j][3] == "0.004"
+    assert heat.colorbar.title.text.endswith("(higher = more similar)")
+    # a dissimilarity keeps "similar" at the same end of the colour scale and says so
+    ii = heatmap_figure(1 - raw, "ii-k1", "t", pd.Series(dtype=object), {})
+    assert ii.data[0].colorscale != heat.colorscale
+    assert "(lower = more similar)" in ii.data[0].colorbar.title.text
+
+
+def test_no_ood_legend_without_ood_pairs():
+    pairs = pd.DataFrame({"dataset": ["d"] * 3, "ood": [False] * 3, "model_a": ["a", "a", "b"],
+                          "model_b": ["b", "c", "c"], "cknna-k10": [0.2, 0.4, 0.3]})
+    fig = distribution_figure(pairs, "cknna-k10")
+    assert {t.name for t in fig.data} == {"in distribution"}
+    from matteralign.report.figures import distribution_plot
+
+    static = distribution_plot(pairs, ["cknna-k10"])
+    labels = [t.get_text() for t in static.axes[0].get_legend().get_texts()]
+    assert labels == ["in distribution"]
+
+
+def test_coverage_names_present_and_absent_paper_datasets_and_models():
+    lines = coverage_lines({"qm9": 2000, "mlearn": 60}, ["mace-mp-0-small", "chgnet-0.3.0"])
+    assert lines[0] == ("paper datasets present: QM9 (N = 2,000 of the paper's 50,000); absent: "
+                        "OMat24, sAlex, OMol25, RCSB PDB; not in the paper: mlearn")
+    assert lines[1].startswith("paper models present: 1 of 59 (MACE MP Small); 58 absent; 1 ")
+    assert "N = 60 to 2,000" in lines[2]
+
+
+def test_page_has_summary_header_captions_and_picker(toy_report):
+    _, _, result, path = toy_report
+    page = path.read_text()
+    summary = page.split("<section id='summary'>")[1].split("</section>")[0]
+    assert "Most aligned pairs" in summary and "alpha-large</b> · <b>alpha-small" in summary
+    assert "Least aligned pairs" in summary and "Out of distribution: toy-ood" in summary
+    assert "Best non-reference model per dataset" in summary and "Caveats" in summary
+    assert "paper datasets present: none; absent: QM9" in page
+    assert "lower ii-k1 = more similar" in page and "higher dcor = more similar" in page
+    picker = json.loads(re.search(r"id='picker-data'>([^<]+)</script>", page).group(1))
+    assert set(picker["rows"]) == {"toy-id", "toy-ood"}
+    m = result.matrices["toy-id"]["cknna-k10"]
+    assert picker["rows"]["toy-id"]["alpha-large"]["alpha-small"] == round(
+        float(m.loc["alpha-large", "alpha-small"]), 4)
+    assert "class=\"dataframe sortable\"" in page
