@@ -199,3 +199,20 @@ def test_datasets_show_previews_a_file_with_its_skipped_records(tmp_path):
     assert {label["name"] for label in shown["labels"]} == {"energy", "energy_per_atom",
                                                             "max_force"}
     assert shown["files"][0]["size"] == path.stat().st_size
+
+
+def test_align_notices_a_changed_file_and_embed_re_embeds_it(tmp_path):
+    path = _crystals(tmp_path / "cells.extxyz", n=16)
+    study = {"name": "mine", "datasets": [{"path": "cells.extxyz"}],
+             "models": [{"id": "composition"}, {"id": "random-gaussian"}], **FAST}
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    out = str(tmp_path / "out")
+    assert runner.invoke(app, ["embed", str(tmp_path / "study.yaml"), "--out", out]).exit_code == 0
+    _crystals(path, n=15)  # the user edits the file
+    result = runner.invoke(app, ["align", "--out", out])
+    assert result.exit_code == 1
+    assert f"file {path} of dataset 'cells' changed since" in " ".join(result.output.split())
+    assert runner.invoke(app, ["embed", str(tmp_path / "study.yaml"), "--out", out]).exit_code == 0
+    result = runner.invoke(app, ["align", "--out", out])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(tmp_path / "out" / "scores.parquet")) > 0

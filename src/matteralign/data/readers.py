@@ -196,6 +196,19 @@ def file_record(path: Path) -> list[SourceFile]:
     return records
 
 
+def files_digest(files: list[SourceFile]) -> str:
+    """SHA-256 of a file, or over the digests of a folder's files in name order."""
+    if len(files) == 1:
+        return files[0].sha256
+    return hashlib.sha256("".join(f.sha256 for f in files).encode()).hexdigest()
+
+
+def version_prefix(path: Path | str) -> str:
+    """``"file-<first 12 hex digits of the digest>"``: how a dataset read from ``path`` now
+    begins its version; a stored version that does not begin so was read from another file."""
+    return f"file-{files_digest(file_record(Path(path)))[:12]}"
+
+
 def _physical_labels(
     atoms: Any, energy: Any, forces: Any, where: str
 ) -> dict[str, float]:
@@ -736,8 +749,6 @@ def read_file(
         )
     samples, renamed = _unique_ids(samples)
     files = file_record(path)
-    digest = files[0].sha256 if len(files) == 1 else hashlib.sha256(
-        "".join(f.sha256 for f in files).encode()).hexdigest()
     description = f"{len(samples)} records read from {path.name} ({format})"
     if skipped:
         description += (
@@ -747,7 +758,7 @@ def read_file(
         description += f"; {len(renamed)} repeated ids renamed, first: {renamed[0]}"
     card = DatasetCard(
         name=name or path.name.split(".")[0],
-        version=f"file-{digest[:12]}-seed{seed}" + (f"-n{n}" if n is not None else ""),
+        version=f"file-{files_digest(files)[:12]}-seed{seed}" + (f"-n{n}" if n is not None else ""),
         domain=_domain(format, samples),
         description=description,
         provenance=f"local file {path.resolve()}",

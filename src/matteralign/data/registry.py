@@ -372,6 +372,19 @@ def default_suite(data_root: Path | None = None) -> list[tuple[str, int | None]]
     return [(name, specs[name].default_n) for name in names]
 
 
+def changed_file(name: str, stored_version: str) -> str | None:
+    """For a file dataset whose embeddings were made from version ``stored_version``: the file,
+    if it has changed since (its digest no longer starts the version); else None."""
+    spec = get_dataset_spec(name)
+    if spec.file is None:
+        return None
+    from matteralign.data.readers import version_prefix
+
+    if stored_version.startswith(version_prefix(spec.file.path) + "-"):
+        return None
+    return str(spec.file.path)
+
+
 def get_dataset_spec(name: str) -> DatasetSpec:
     """The spec of the built-in dataset ``name``.
 

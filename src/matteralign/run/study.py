@@ -14,7 +14,7 @@ import pandas as pd
 from rich.console import Console
 
 from matteralign.config import StudyConfig
-from matteralign.data.registry import get_dataset_spec, load_dataset
+from matteralign.data.registry import changed_file, get_dataset_spec, load_dataset
 from matteralign.data.sample import Dataset
 from matteralign.errors import ConfigError, MatterAlignError, NothingScoredError, StoreError
 from matteralign.models.registry import get_card
@@ -226,6 +226,13 @@ def check_stored_selection(config: StudyConfig, store: EmbeddingStore) -> None:
             selection = data.get("selection")
             if selection is None:  # unfinished (align skips it), or embedded outside a study
                 continue
+            changed = changed_file(chosen.name, str(data.get("version", "")))
+            if changed is not None:
+                raise StoreError(
+                    f"file {changed} of dataset {chosen.name!r} changed since model {model.id} "
+                    f"embedded it (version {data.get('version')!r}); run `matteralign embed` "
+                    "to re-embed the new file"
+                )
             asked = {"n": chosen.n, "seed": chosen.seed}
             if selection != asked:
                 raise StoreError(
