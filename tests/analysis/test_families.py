@@ -28,9 +28,23 @@ def block_matrix() -> pd.DataFrame:
     return pd.DataFrame(m, index=MODELS, columns=MODELS)
 
 
-def test_architecture_family_is_the_first_token_of_the_id():
-    assert [architecture_family(m) for m in ("unirep-1900", "chgnet-0.3.0", "so3lr", "random-x")] \
-        == ["unirep", "chgnet", "so3lr", "random"]
+def test_architecture_family_comes_from_the_card():
+    ids = ("unirep-1900", "chgnet-0.3.0", "so3lr", "deepseek-r1-distill-llama-8b",
+           "mace-off23-small-equivariant", "random-x")
+    assert [architecture_family(m) for m in ids] == ["unirep", "chgnet", "so3krates", "llama",
+                                                     "mace", "random"]
+
+
+def test_every_card_names_its_architecture_and_families_have_several_members():
+    from matteralign.models.registry import list_cards
+
+    cards = list_cards()
+    assert [c.id for c in cards if not c.architecture_family] == []
+    families = model_families([c.id for c in cards])
+    sizes = families.value_counts()
+    for fam in ("mace", "chgnet", "sevennet", "m3gnet", "tensornet", "esm", "unirep"):
+        assert sizes[fam] >= 2, fam
+    assert families["so3lr"] == "so3krates" and families["ani-1x"] == "ani"
 
 
 def test_random_baseline_needs_id_and_baseline_family():

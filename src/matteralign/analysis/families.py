@@ -1,6 +1,7 @@
 """Model families and condensed (block-averaged) alignment matrices, with a clustered order.
 
-Families come from the model cards (``family``) or, finer, from the architecture named by the id.
+Families come from the model cards: ``architecture_family`` (MACE, CHGNet, ESM, ...) or, coarser,
+``family`` (mlip, string, protein-sequence, ...).
 """
 
 from __future__ import annotations
@@ -20,17 +21,26 @@ __all__ = [
 
 
 def architecture_family(model_id: str) -> str:
-    """The architecture family named by a model id: its first dash-separated token.
+    """The architecture family of a model: its card's ``architecture_family``.
 
-    ``"unirep-1900"`` and ``"unirep-64"`` are both ``"unirep"``; ``"chgnet-0.3.0"`` is ``"chgnet"``;
-    ``"m3gnet-ani1x-subset"`` is ``"m3gnet"``; ``"random-gaussian-64"`` is ``"random"``.
+    A model without a card, or whose card does not say, falls back to the first dash-separated
+    token of its id (``"random-gaussian-64"`` is ``"random"``).
 
     Examples
     --------
-    >>> architecture_family("iglm-s")
-    'iglm'
+    >>> architecture_family("mace-mp-0-small"), architecture_family("so3lr")
+    ('mace', 'so3krates')
+    >>> architecture_family("my-own-model")
+    'my'
     """
-    return model_id.strip().lower().split("-")[0]
+    from matteralign.errors import ModelNotFoundError
+    from matteralign.models.registry import get_card
+
+    try:
+        family = get_card(model_id).architecture_family
+    except ModelNotFoundError:
+        family = None
+    return family or model_id.strip().lower().split("-")[0]
 
 
 def is_random_baseline(model_id: str, card_family: str | None = None) -> bool:
@@ -51,8 +61,9 @@ def model_families(
     models : sequence of str
         Model ids.
     level : {"architecture", "card"}
-        ``"architecture"``: :func:`architecture_family` of the id; ``"card"``: the card's
-        ``family`` (``mlip``, ``string``, ...), or ``"unknown"`` for ids without a card.
+        ``"architecture"``: :func:`architecture_family` (the card's ``architecture_family``);
+        ``"card"``: the card's ``family`` (``mlip``, ``string``, ...), or ``"unknown"`` for ids
+        without a card.
     overrides : mapping of str to str, optional
         Families that replace the derived ones for the models named.
 
