@@ -216,3 +216,32 @@ def test_align_notices_a_changed_file_and_embed_re_embeds_it(tmp_path):
     result = runner.invoke(app, ["align", "--out", out])
     assert result.exit_code == 0, result.output
     assert len(pd.read_parquet(tmp_path / "out" / "scores.parquet")) > 0
+
+
+def test_score_finds_its_study_and_refuses_bad_candidates_in_one_line(tmp_path):
+    from matteralign.data import load_file
+
+    path = _crystals(tmp_path / "cells.extxyz", n=20)
+    study = {"name": "mine", "datasets": [{"path": "cells.extxyz"}],
+             "models": [{"id": "composition"}, {"id": "random-gaussian"}], **FAST}
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    out = str(tmp_path / "out")
+    assert runner.invoke(app, ["embed", str(tmp_path / "study.yaml"), "--out", out]).exit_code == 0
+    assert runner.invoke(app, ["align", "--out", out]).exit_code == 0
+    ids = load_file(path).ids
+    (tmp_path / "ids.txt").write_text("\n".join(ids) + "\n")
+    values = np.random.default_rng(0).normal(size=(len(ids), 4))
+    np.save(tmp_path / "cand.npy", values)
+    base = ["score", "--dataset", "cells", "--out", out, "--ids", str(tmp_path / "ids.txt"),
+            "--n-permutations", "5", "--n-bootstrap", "5", "--embeddings"]
+    result = runner.invoke(app, [*base, str(tmp_path / "cand.npy"), "--save",
+                                 str(tmp_path / "board.csv")])
+    assert result.exit_code == 0, result.output
+    assert "cand" in set(pd.read_csv(tmp_path / "board.csv").model)
+    values[3, 1] = np.nan
+    np.save(tmp_path / "nan.npy", values)
+    result = runner.invoke(app, [*base, str(tmp_path / "nan.npy")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"nan.npy: row 3 (id '{ids[3]}') holds NaN" in " ".join(result.output.split())
+    result = runner.invoke(app, [*base, str(tmp_path / "cand.npy"), "--save", str(tmp_path)])
+    assert result.exit_code == 2 and "is a folder" in result.output
