@@ -255,3 +255,14 @@ def test_a_changed_file_is_another_dataset(tmp_path):
     assert before.card.files[0].sha256 != after.card.files[0].sha256
     assert before.card.version != after.card.version
     assert before.fingerprint() != after.fingerprint()
+
+
+def test_smi_file_through_rdkit(tmp_path):
+    path = tmp_path / "mols.smi"
+    path.write_text("# a comment\nOCC ethanol\nC1CC broken\nc1ccccc1\n")
+    result = read_file(path)
+    assert result.dataset.ids == ["ethanol", "line4"]
+    assert [s.smiles for s in result.dataset] == ["CCO", "c1ccccc1"]
+    assert result.skipped == [f"{path}:3: invalid SMILES 'C1CC'"]
+    with pytest.raises(DatasetError, match="a .smi file has no columns"):
+        read_file(path, options=ReadOptions(labels=["x"]))
