@@ -171,8 +171,11 @@ def patch_registry(target: Any) -> None:
     def load_dataset(name: str, n: int | None = None, seed: int = 0, data_root: Any = None):
         return DATASETS[name]().subset(n, seed)
 
+    def changed_file(name: str, stored_version: str) -> None:
+        return None  # the toy datasets are built in code, from no file
+
     for name, value in (("get_card", get_card), ("get_dataset_spec", get_dataset_spec),
-                        ("load_dataset", load_dataset)):
+                        ("load_dataset", load_dataset), ("changed_file", changed_file)):
         if hasattr(target, "setattr"):
             target.setattr(study, name, value)
         else:

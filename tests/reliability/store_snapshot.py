@@ -25,7 +25,9 @@ def store_content(root: Path) -> dict[str, Any]:
     content: dict[str, Any] = {"files": files}
     for path in sorted(root.glob("embeddings/*/*/complete.json")):
         content[str(path.relative_to(root))] = path.read_text()
-    for path in sorted(root.glob("embeddings/*/*/shard-*.safetensors")):
+    shards = [path for folder in sorted(root.glob("embeddings/*/*"))
+              for path in store.shard_paths(folder.parent.name, folder.name)]
+    for path in shards:
         record = store.read_shard(path, verify=True)
         provenance = {k: v for k, v in record.provenance.items() if k != "runtime_s"}
         content[str(path.relative_to(root))] = (

@@ -217,7 +217,7 @@ def status(out: OutOption = Path("results")) -> None:
                           str(int(group.n_failed.sum())), str(int((group.status != "ok").sum())),
                           "no" if finished is None else f"{finished} shards")
     console.print(table)
-    for problem in manifest.status[manifest.status != "ok"]:
+    for problem in [*manifest.status[manifest.status != "ok"], *store.embedding_problems()]:
         typer.secho(problem, fg="red", err=True)
     for path in store.foreign_files():
         typer.secho(f"foreign file {path}: not written by matteralign; the store ignores it "

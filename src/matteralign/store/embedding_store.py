@@ -569,6 +569,28 @@ class EmbeddingStore:
                 for dataset in sorted(embeddings.iterdir()) if dataset.is_dir()
                 for model in sorted(dataset.iterdir()) if model.is_dir()]
 
+    def embedding_problems(self) -> list[str]:
+        """One line per (dataset, model) whose shards do not match its completion record:
+        unfinished (no record), or a shard missing or beyond the recorded count."""
+        problems = []
+        for (dataset, model), files in self._model_folders():
+            n_shards = self.completed_shards(dataset, model)
+            if n_shards is None:
+                if files:
+                    problems.append(f"the embedding of model {model!r} on {dataset!r} did not "
+                                    "finish; rerun `matteralign embed` to complete it")
+                continue
+            missing = sorted(set(range(n_shards)) - set(files))
+            extra = sorted(set(files) - set(range(n_shards)))
+            for index in missing:
+                problems.append(f"{self.shard_path(dataset, model, index)} is missing (the "
+                                f"finished embedding has {n_shards} shards); rerun "
+                                "`matteralign embed` to recompute it")
+            for index in extra:
+                problems.append(f"{files[index]} is beyond the {n_shards} shards of the finished "
+                                "embedding; rerun `matteralign embed` to tidy the store")
+        return problems
+
     def foreign_files(self) -> list[Path]:
         """Files under ``embeddings/`` that the store did not write (by name): copies, backups,
         notes. The store never reads, rewrites or deletes them."""
