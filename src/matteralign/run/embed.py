@@ -13,13 +13,14 @@ import math
 import pickle
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from matteralign.data.atom_sample import AtomSampling, atom_row_ids, sample_atoms
 from matteralign.data.sample import Dataset, Sample
 from matteralign.errors import AdapterError, SampleError
 from matteralign.models.adapter import ModelAdapter
@@ -84,13 +85,19 @@ def resolve_layers(adapter: ModelAdapter, layers: str | Sequence[str]) -> list[s
 
 
 class _ShardEmbedder:
-    """Embeds one shard's samples, isolating failures and backing off on out-of-memory."""
+    """Embeds one shard's samples, isolating failures and backing off on out-of-memory.
 
-    def __init__(self, adapter: ModelAdapter, layers: list[str], pooling: str, budget: int):
+    With ``atoms`` ({sample id: atom indices}), the result of a sample is its per-atom features
+    of those atoms, (n_i, D) per layer, instead of its pooled vector.
+    """
+
+    def __init__(self, adapter: ModelAdapter, layers: list[str], pooling: str, budget: int,
+                 atoms: Mapping[str, np.ndarray] | None = None):
         self.adapter = adapter
         self.layers = layers
         self.pooling = pooling
         self.budget = budget
+        self.atoms = atoms
 
     def batches(self, items: Iterable[tuple[str, Any]]) -> Iterator[list[tuple[str, Any]]]:
         """Consecutive batches whose summed cost stays within the budget (at least one item).
@@ -112,7 +119,8 @@ class _ShardEmbedder:
 
     def run(self, batch: list[tuple[str, Any]], results: dict, failures: dict) -> None:
         try:
-            out = self.adapter.embed([item for _, item in batch], self.layers, self.pooling)
+            out = self.adapter.embed([item for _, item in batch], self.layers, self.pooling,
+                                     per_item=self.atoms is not None)
         except SampleError as error:
             if len(batch) == 1:
                 failures[batch[0][0]] = error.reason
@@ -131,7 +139,11 @@ class _ShardEmbedder:
             return
         self._check_output(out, len(batch))
         for row, (sample_id, _) in enumerate(batch):
-            pooled = {layer: out.pooled[layer][row] for layer in self.layers}
+            if self.atoms is not None:
+                pooled = {layer: np.asarray(out.per_item[layer][row])[self.atoms[sample_id]]
+                          for layer in self.layers}
+            else:
+                pooled = {layer: out.pooled[layer][row] for layer in self.layers}
             bad = [layer for layer, vector in pooled.items() if not np.isfinite(vector).all()]
             if bad:
                 failures[sample_id] = f"non-finite embedding in layer(s) {', '.join(bad)}"
@@ -157,6 +169,12 @@ class _ShardEmbedder:
             raise AdapterError(
                 f"model {self.adapter.id} returned energies of shape {np.shape(out.energy)} on a "
                 f"batch of {n}; expected ({n},)"
+            )
+        if self.atoms is not None and (out.per_item is None or any(
+                len(out.per_item.get(layer) or ()) != n for layer in self.layers)):
+            raise AdapterError(
+                f"model {self.adapter.id} returned no per-atom features (per_item) for layers "
+                f"{self.layers}; atom-level embedding needs an adapter that gives them"
             )
 
     def _split(self, batch: list[tuple[str, Any]], results: dict, failures: dict) -> None:
@@ -318,6 +336,7 @@ def compute_shard(
     device: str = "cpu",
     dtype: str = "float32",
     prepare_workers: int = 0,
+    atoms: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[int, int]:
     """Embed one shard's samples with a loaded ``adapter`` and write the shard file.
 
@@ -335,29 +354,38 @@ def compute_shard(
     prepare_workers : int
         Forked processes that run ``adapter.prepare`` while the model embeds earlier batches
         (see :func:`prepared_items`); 0 prepares in this process.
+    atoms : mapping of sample id -> atom indices, optional
+        Atom level: each sample listed gives one row per listed atom, with the row id
+        ``"<sample id>#<atom index>:<element>"`` (:func:`~matteralign.data.atom_sample.atom_row_id`)
+        and no energy; ``samples`` must all be listed.
 
     Returns
     -------
     (n_embedded, n_failed) : tuple of int
+        Stored rows (atoms at atom level) and failed samples.
     """
     chosen_layers = list(layers)
     started = time.perf_counter()
     failures: dict[str, str] = {}
     results: dict[str, tuple[dict[str, np.ndarray], float | None]] = {}
-    embedder = _ShardEmbedder(adapter, chosen_layers, pooling, batch_budget)
+    embedder = _ShardEmbedder(adapter, chosen_layers, pooling, batch_budget, atoms)
     prepared = prepared_items(adapter, samples, failures, prepare_workers)
     for batch in embedder.batches(prepared):
         embedder.run(batch, results, failures)
-    ids = [sample.id for sample in samples if sample.id in results]
+    done = [sample for sample in samples if sample.id in results]
+    ids = [sample.id for sample in done]
+    join = np.stack if atoms is None else np.concatenate
     layer_arrays = {
-        layer: np.stack([results[i][0][layer] for i in ids]) if ids
+        layer: join([results[i][0][layer] for i in ids]) if ids
         else np.zeros((0, 0), dtype=np.float32)
         for layer in chosen_layers
     }
-    energies = [results[i][1] for i in ids]
+    energies = [results[i][1] for i in ids] if atoms is None else []
+    if atoms is not None:
+        ids = [row for sample in done for row in atom_row_ids(sample, atoms[sample.id])]
     energy = (
         np.asarray(energies, dtype=np.float64)
-        if adapter.card.predicts_energy and ids and all(e is not None for e in energies)
+        if adapter.card.predicts_energy and energies and all(e is not None for e in energies)
         else None
     )
     ordered_failures = [(s.id, failures[s.id]) for s in samples if s.id in failures]
@@ -375,6 +403,7 @@ def compute_shard(
         "dataset_version": dataset_version,
         "dataset_fingerprint": dataset_fingerprint,
         "shard": shard,
+        "level": "structures" if atoms is None else "atoms",
         "runtime_s": round(time.perf_counter() - started, 3),
         **environment_provenance(device),
     }
@@ -407,6 +436,7 @@ def embed_dataset(
     dtype: str = "float32",
     on_progress: Callable[[int], None] | None = None,
     prepare_workers: int = 0,
+    atoms: AtomSampling | None = None,
 ) -> EmbedSummary:
     """Embed every sample of ``dataset`` with ``adapter`` into ``store``, resumably.
 
@@ -431,6 +461,11 @@ def embed_dataset(
     prepare_workers : int
         Processes that prepare samples (graph building) while the model runs; 0 = in this
         process. Takes effect for adapters with ``host_prepare`` on Linux; same embeddings.
+    atoms : AtomSampling, optional
+        Atom level: embed the atoms that :func:`~matteralign.data.atom_sample.sample_atoms`
+        chooses (the same for every model), one row per atom keyed
+        ``"<sample id>#<atom index>:<element>"``, stored under the dataset name
+        ``"<dataset>@atoms"``; the sampling settings are part of each shard's hash.
     """
     pooling = pooling or adapter.card.default_pooling
     chosen_layers = resolve_layers(adapter, layers)
@@ -439,38 +474,45 @@ def embed_dataset(
     slices = shard_slices(len(dataset), shard_size)
     computed = skipped = embedded = failed = 0
     loaded = False
+    plan = None if atoms is None else sample_atoms(dataset.samples, atoms)
+    name = dataset.name if atoms is None else f"{dataset.name}@atoms"
     for shard, piece in enumerate(slices):
         samples: Sequence[Sample] = dataset.samples[piece]
         expected = shard_config_hash(adapter, chosen_layers, pooling, dtype, fingerprint,
                                      shard_size, budget, shard)
-        if store.shard_is_current(dataset.name, adapter.id, shard, expected):
-            n_ok, n_bad = stored_shard_counts(store, dataset.name, adapter.id, shard)
+        if plan is not None:
+            samples = [sample for sample in samples if sample.id in plan]
+            expected = config_hash(structure_shard=expected, atoms=atoms.record())
+        if store.shard_is_current(name, adapter.id, shard, expected):
+            n_ok, n_bad = stored_shard_counts(store, name, adapter.id, shard)
             skipped += 1
             embedded += n_ok
             failed += n_bad
             if on_progress:
-                on_progress(len(samples))
+                on_progress(piece.stop - piece.start)
             continue
         if not loaded:
             with quiet_load(adapter.id):
                 adapter.load(device, dtype)
             loaded = True
         n_ok, n_bad = compute_shard(
-            adapter, samples, store, dataset=dataset.name, dataset_version=dataset.card.version,
+            adapter, samples, store, dataset=name, dataset_version=dataset.card.version,
             dataset_fingerprint=fingerprint, shard=shard, layers=chosen_layers, pooling=pooling,
             batch_budget=budget, expected_hash=expected, device=device, dtype=dtype,
-            prepare_workers=prepare_workers,
+            prepare_workers=prepare_workers, atoms=plan,
         )
         computed += 1
         embedded += n_ok
         failed += n_bad
         if on_progress:
-            on_progress(len(samples))
-    remove_stale_shards(store, dataset.name, adapter.id, len(slices))
-    store.mark_complete(dataset.name, adapter.id, len(slices), embedding_fingerprint(
-        dataset.name, dataset.card.version, fingerprint, None, adapter.id, adapter.options,
-        pooling, chosen_layers, dtype))
-    return EmbedSummary(dataset.name, adapter.id, len(slices), computed, skipped, embedded, failed)
+            on_progress(piece.stop - piece.start)
+    remove_stale_shards(store, name, adapter.id, len(slices))
+    record = embedding_fingerprint(dataset.name, dataset.card.version, fingerprint, None,
+                                   adapter.id, adapter.options, pooling, chosen_layers, dtype)
+    if atoms is not None:
+        record["atoms"] = atoms.record()
+    store.mark_complete(name, adapter.id, len(slices), record)
+    return EmbedSummary(name, adapter.id, len(slices), computed, skipped, embedded, failed)
 
 
 def remove_stale_shards(store: EmbeddingStore, dataset: str, model: str, n_shards: int) -> None:
