@@ -78,33 +78,43 @@ class _Writer:
         (root / "tables").mkdir(parents=True, exist_ok=True)
         self.problems: list[str] = []
 
-    def figure(self, section: ReportSection, fig_id: str, caption: str, fig=None,
-               plot=None, wide: bool = False) -> None:
-        """Add a figure: ``fig`` a matplotlib Figure (written as PNG and SVG under figures/, at
-        most 2,000 px wide), ``plot`` a plotly Figure (drawn in the page instead of the PNG)."""
+    def figure(self, section: ReportSection | None, fig_id: str, caption: str, fig=None,
+               plot=None, wide: bool = False, static: str | None = None) -> None:
+        """Add a figure to ``section`` (None: only write its files).
+
+        ``fig``, a matplotlib Figure, is written as figures/<fig_id>.png (at most 2,000 px wide)
+        and .svg; ``plot``, a plotly Figure, is drawn in the page instead of the PNG. ``static``
+        names the files of another figure that export this one's content.
+        """
         fig_id = _slug(fig_id)
         png = None
         if fig is not None:
-            import matplotlib.pyplot as plt
+            png = self._export(fig_id, fig)
+            static = fig_id
+        if section is not None:
+            section.figures.append(ReportFigure(
+                fig_id, caption, png=png if plot is None else None,
+                plotly=None if plot is None else plot.to_json(), wide=wide, static=static))
 
-            dpi = 100.0
-            try:
-                for _ in range(3):
-                    buffer = io.BytesIO()
-                    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-                    png = buffer.getvalue()
-                    if _png_width(png) <= MAX_FIGURE_PX:
-                        break
-                    dpi *= 0.98 * MAX_FIGURE_PX / _png_width(png)
-                svg = io.BytesIO()
-                fig.savefig(svg, format="svg", bbox_inches="tight")
-            finally:
-                plt.close(fig)
-            atomic_write_bytes(self.root / "figures" / f"{fig_id}.png", png)
-            atomic_write_bytes(self.root / "figures" / f"{fig_id}.svg", svg.getvalue())
-        section.figures.append(ReportFigure(
-            fig_id, caption, png=png if plot is None else None,
-            plotly=None if plot is None else plot.to_json(), wide=wide, static=fig is not None))
+    def _export(self, fig_id: str, fig) -> bytes:
+        import matplotlib.pyplot as plt
+
+        dpi = 100.0
+        try:
+            for _ in range(3):
+                buffer = io.BytesIO()
+                fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+                png = buffer.getvalue()
+                if _png_width(png) <= MAX_FIGURE_PX:
+                    break
+                dpi *= 0.98 * MAX_FIGURE_PX / _png_width(png)
+            svg = io.BytesIO()
+            fig.savefig(svg, format="svg", bbox_inches="tight")
+        finally:
+            plt.close(fig)
+        atomic_write_bytes(self.root / "figures" / f"{fig_id}.png", png)
+        atomic_write_bytes(self.root / "figures" / f"{fig_id}.svg", svg.getvalue())
+        return png
 
     def table(self, section: ReportSection | None, table_id: str, caption: str,
               frame: pd.DataFrame, index: bool = False) -> None:
@@ -145,8 +155,9 @@ def _parameters(models) -> dict[str, float | None]:
 
 # Statistics of a matrix cell that the analyses may attach beside the raw score, by the suffix of
 # their pair-table column ("<metric>:<suffix>"), in the order the hover lists them.
-CELL_STATISTICS = {"calibrated": "calibrated", "p": "p", "p_fdr": "p (FDR-adjusted)",
-                   "ci_low": "interval low", "ci_high": "interval high"}
+CELL_STATISTICS = {"calibrated": "calibrated", "p": "p", "p_value": "p",
+                   "p_fdr": "p (FDR-adjusted)", "ci_low": "interval low",
+                   "ci_high": "interval high"}
 
 
 def _cell_statistics(result: StudyAnalysis, dataset: str, metric: str,
@@ -256,7 +267,8 @@ def _sections(result: StudyAnalysis, out: Path, w: _Writer) -> list[ReportSectio
               dataset=dataset, metric=metric, caption=caption: w.figure(
                   s["convergence"], f"convergence-{dataset}-{metric}", caption,
                   F.convergence_plot(res, params, fam, palette),
-                  I.convergence_figure(res, params, fam, palette)))
+                  I.convergence_figure(res, f"{dataset}: {metric} to {res.reference}", params,
+                                       fam, palette)))
     if corr_rows:
         w.table(s["convergence"], "convergence-correlations",
                 "rank correlations of MAE and alignment to the best model", pd.DataFrame(corr_rows))
@@ -311,15 +323,17 @@ def _sections(result: StudyAnalysis, out: Path, w: _Writer) -> list[ReportSectio
         plots = I.map_figures(emap, descriptions)
         caption = (f"{emap.method.upper()} projection of {emap.model}'s embeddings of "
                    f"{', '.join(dict.fromkeys(emap.points.dataset))}: nearby points are embedded "
-                   "alike. Hover a point: sample id, formula / SMILES / sequence, labels and "
-                   "|energy error| (eV, lower = better).")
+                   "alike. Hover a point: sample id, chemical formula (samples with atoms), "
+                   "reference labels and |energy error| (eV, lower = better), from the store's "
+                   "sample table.")
         _draw(s["map"], "map", lambda emap=emap, caption=caption, plots=plots: w.figure(
             s["map"], f"map-{emap.model}", caption, F.embedding_map_plot(emap), plots[0],
             wide=True))
         if len(plots) > 1:
             w.figure(s["map"], f"map-{emap.model}-error", "The same map coloured by |energy "
                      "error| after compositional correction (eV; lower = better; grey: no "
-                     "reference energy).", plot=plots[1], wide=True)
+                     "reference energy).", plot=plots[1], wide=True,
+                     static=_slug(f"map-{emap.model}"))
         w.table(None, f"map-{emap.model}", "map coordinates", emap.points)
 
     if not result.layer_rows.empty:
@@ -360,15 +374,19 @@ def _distribution_section(result: StudyAnalysis, section: ReportSection, w: _Wri
     kinds = ("in and out of distribution" if pairs.ood.nunique() == 2 else
              "all out of distribution" if pairs.ood.all() else "all in distribution")
     _draw(section, "distributions", lambda: w.figure(
-        section, "distribution-pairs", f"Scores of every model pair per dataset ({kinds}; "
-        "blue = in, red = out of distribution); each panel's axis says which direction is more "
-        "similar.", F.distribution_plot(pairs, symmetric), wide=True))
+        None, "distribution-pairs", "", F.distribution_plot(pairs, symmetric)))
+    static = "distribution-pairs" if (w.root / "figures" / "distribution-pairs.png").is_file() \
+        else None
     for metric in symmetric:
         _draw(section, f"distribution {metric}", lambda metric=metric: w.figure(
-            section, f"distribution-{metric}", f"{metric} over model pairs per dataset ({kinds});"
-            f" {direction(metric)}. Hover a point for its pair.",
-            plot=I.distribution_figure(pairs, metric)))
-    ii = next((c.split(":")[0] for c in pairs.columns if c.endswith(":a->b")), None)
+            section, f"distribution-{metric}", f"{metric} over model pairs per dataset ({kinds}; "
+            f"blue = in, red = out of distribution); {direction(metric)}. Hover a point for its "
+            "pair; the static export shows every metric.",
+            plot=I.distribution_figure(pairs, metric), static=static))
+    from matteralign.metrics import get_metric
+
+    ii = next((c.split(":")[0] for c in pairs.columns if c.endswith(":a->b")
+               and get_metric(c.split(":")[0]).family == "ii"), None)
     colour = next((c for c in symmetric if higher_is_similar(c)), None)
     if ii is not None and colour is not None:
         plane = information_plane(pairs, ii)

@@ -28,7 +28,7 @@ class ReportFigure:
     Attributes
     ----------
     id : str
-        File stem under figures/ of its static export (PNG and SVG), when there is one.
+        Element id in the page (``fig-<id>``).
     caption : str
         What a number means and which direction is better.
     png : bytes, optional
@@ -36,8 +36,8 @@ class ReportFigure:
     plotly : str, optional
         A plotly figure as JSON (``fig.to_json()``); drawn in the page when given.
     wide : bool
-    static : bool
-        Whether figures/<id>.png and .svg were written.
+    static : str, optional
+        File stem under figures/ of the static PNG and SVG export of this figure's content.
     """
 
     id: str
@@ -45,7 +45,7 @@ class ReportFigure:
     png: bytes | None = None
     plotly: str | None = None
     wide: bool = False
-    static: bool = True
+    static: str | None = None
 
 
 @dataclass
@@ -138,7 +138,7 @@ _PLOTLY_LOADER = """
     div.setAttribute('data-state', 'drawing');
     window.matteralignPlotly.then(function (Plotly) {
       var fig = JSON.parse(document.getElementById('data-' + div.id).textContent);
-      var config = {displaylogo: false, responsive: true,
+      var config = {displaylogo: false, responsive: true, displayModeBar: 'hover',
                     toImageButtonOptions: {format: 'svg', filename: div.id}};
       return Plotly.newPlot(div, fig.data, fig.layout || {}, config);
     }).then(function () {
@@ -267,8 +267,8 @@ def _plotly_bundle() -> str:
 def _figure_html(f: ReportFigure) -> str:
     esc = html.escape
     wide = " class='wide'" if f.wide else ""
-    files = (f" Static: <a href='figures/{f.id}.png'>PNG</a>, <a href='figures/{f.id}.svg'>SVG</a>."
-             if f.static else "")
+    files = (f" Static: <a href='figures/{f.static}.png'>PNG</a>, "
+             f"<a href='figures/{f.static}.svg'>SVG</a>." if f.static else "")
     caption = f"<figcaption>{esc(f.caption)}{files}</figcaption>"
     if f.plotly is not None:
         return (f"<figure id='fig-{f.id}'{wide}><div class='plot' id='plot-{f.id}'></div>"

@@ -172,10 +172,8 @@ def tree_figure(tree: TreeResult, families: pd.Series, palette: Mapping[str, str
     fig.update_xaxes(title="branch length (Jensen–Shannon distance)", range=[-0.02 * top,
                      top * 1.45], showgrid=False)
     fig.update_yaxes(visible=False, range=[len(leaves) - 0.5, -0.7])
-    note = f"left out: {', '.join(tree.left_out)}" if tree.left_out else ""
-    if note:
-        fig.add_annotation(text=note, xref="paper", yref="paper", x=1, y=-0.02, showarrow=False,
-                           xanchor="right", yanchor="top", font={"size": 11, "color": "#666"})
+    if tree.left_out:
+        title += f" (left out: {', '.join(tree.left_out)})"
     return _layout(fig, title, None, 140 + 26 * len(leaves), legend={"title": {"text": "family"}})
 
 
@@ -230,14 +228,10 @@ def map_figures(emap: EmbeddingMap, descriptions: pd.DataFrame | None) -> list[g
     return figs
 
 
-def convergence_figure(res: ConvergenceResult, parameters: Mapping[str, float | None],
-                       families: pd.Series, palette: Mapping[str, str],
-                       uncertainty: pd.DataFrame | None = None) -> go.Figure:
-    """Energy MAE (x, eV) against alignment to the reference; marker area ∝ parameters.
-
-    ``uncertainty``, when given, is indexed by model with ``mae_low``/``mae_high`` columns drawn
-    as horizontal error bars.
-    """
+def convergence_figure(res: ConvergenceResult, title: str,
+                       parameters: Mapping[str, float | None], families: pd.Series,
+                       palette: Mapping[str, str]) -> go.Figure:
+    """Energy MAE (x, eV) against alignment to the reference; marker area ∝ parameters."""
     t = res.table.copy()
     params = np.array([parameters.get(m) or np.nan for m in t.model], dtype=float)
     sizes = (10 + 26 * np.sqrt(np.nan_to_num(params, nan=np.nanmin(params)) / np.nanmax(params))
@@ -246,15 +240,9 @@ def convergence_figure(res: ConvergenceResult, parameters: Mapping[str, float | 
     t["family"] = [str(families.get(m, "unknown")) for m in t.model]
     fig = go.Figure()
     for f, grp in t.groupby("family", sort=True):
-        error_x = None
-        if uncertainty is not None and {"mae_low", "mae_high"} <= set(uncertainty.columns):
-            u = uncertainty.reindex(grp.model)
-            error_x = {"type": "data", "symmetric": False,
-                       "array": (u.mae_high.to_numpy() - grp.mae.to_numpy()),
-                       "arrayminus": (grp.mae.to_numpy() - u.mae_low.to_numpy())}
         fig.add_trace(go.Scatter(
             x=grp.mae, y=grp.alignment, mode="markers+text", name=f, text=grp.model,
-            textposition="top center", textfont={"size": 10}, error_x=error_x,
+            textposition="top center", textfont={"size": 10},
             customdata=np.stack([grp.params.map(lambda v: "–" if not np.isfinite(v) else
                                                 f"{v:,.0f}"), grp.is_reference], axis=1),
             marker={"size": grp["size"], "color": palette.get(f, "#ccc"), "opacity": 0.85,
@@ -266,8 +254,7 @@ def convergence_figure(res: ConvergenceResult, parameters: Mapping[str, float | 
     fig.update_xaxes(title="energy regression MAE after compositional correction (eV; lower = "
                            "better)")
     fig.update_yaxes(title=f"{res.metric} to {res.reference}")
-    return _layout(fig, f"alignment to the lowest-MAE model ({res.reference}) vs energy error",
-                   None, 480, legend={"title": {"text": "family"}})
+    return _layout(fig, title, None, 480, legend={"title": {"text": "family"}})
 
 
 def dataset_picker(fig: go.Figure, trace_datasets: Sequence[str | None]) -> go.Figure:
@@ -311,8 +298,8 @@ def plane_figure(plane: pd.DataFrame, colour_by: str) -> go.Figure:
                              line={"dash": "dash", "color": "#aaa", "width": 1}, showlegend=False))
     tags.append(None)
     fig.update_xaxes(title="Δ(a→b): how badly a's neighbours predict b's (0 = fully)",
-                     range=[0, top])
-    fig.update_yaxes(title="Δ(b→a)", range=[0, top], scaleanchor="x")
+                     range=[0, top], constrain="domain")
+    fig.update_yaxes(title="Δ(b→a)", range=[0, top], scaleanchor="x", constrain="domain")
     fig.update_layout(coloraxis={"colorscale": "Viridis", "cmin": lo, "cmax": hi,
                                  "colorbar": {"title": {"text": f"{colour_by}<br>(higher = more "
                                                                 "similar)"}}})
@@ -350,12 +337,14 @@ def distribution_figure(pairs: pd.DataFrame, metric: str) -> go.Figure:
         if values.empty:
             continue
         ood = bool(grp.ood.iloc[0])
-        colour = "#d1495b" if ood else "#3b75af"
+        colour, fill = (("#d1495b", "rgba(209,73,91,0.35)") if ood else
+                        ("#3b75af", "rgba(59,117,175,0.35)"))
         name = "out of distribution" if ood else "in distribution"
         fig.add_trace(go.Violin(
             x=[d] * len(values), y=values, name=name, legendgroup=name, showlegend=ood not in
-            shown, line={"color": colour}, fillcolor=colour, opacity=0.55, points="all",
-            pointpos=0, jitter=0.3, marker={"size": 4}, box={"visible": len(values) >= 4},
+            shown, line={"color": colour, "width": 1}, fillcolor=fill, points="all",
+            pointpos=0, jitter=0.3, box={"visible": len(values) >= 4},
+            marker={"size": 6, "color": colour, "line": {"width": 0.6, "color": "#222"}},
             spanmode="hard", text=(grp.model_a + " · " + grp.model_b)[values.index],
             hovertemplate="<b>%{text}</b><br>" + metric + " %{y:.3f}<extra>" + d + "</extra>"))
         shown.add(ood)
