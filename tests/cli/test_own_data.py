@@ -83,6 +83,8 @@ def test_yaml_study_on_an_extxyz_file_reports_its_bad_frame(tmp_path):
     result = runner.invoke(app, ["align", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert "cells" in result.output
+    result = runner.invoke(app, ["status", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0 and "of study 'mine'" in result.output
 
 
 def test_yaml_study_on_a_smiles_csv_with_user_cards(tmp_path):

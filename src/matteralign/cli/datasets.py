@@ -52,7 +52,7 @@ def show_dataset(
     from matteralign.data.readers import read_file
     from matteralign.data.registry import load_dataset
 
-    if Path(name).exists():
+    if Path(name).exists() or "/" in name or "." in name:  # a file (built-in names have no dot)
         dataset = _guarded(lambda: read_file(name, format=format, n=n, seed=seed)).dataset
     else:
         dataset = _guarded(lambda: load_dataset(name, n=n, seed=seed, data_root=data_root))

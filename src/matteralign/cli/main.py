@@ -194,6 +194,18 @@ def align(
     _report_outcome(outcome, out)
 
 
+def _study_of(out: Path) -> str:
+    """`` of study NAME`` as OUT/config.yaml names it (read only, nothing registered); else
+    empty."""
+    import yaml
+
+    try:
+        name = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8"))["name"]
+    except (OSError, yaml.YAMLError, TypeError, KeyError):
+        return ""
+    return f" of study {name!r}"
+
+
 @app.command(rich_help_panel="Study")
 def status(out: OutOption = Path("results")) -> None:
     """Show what the store holds: shards per dataset and model, corrupt shards, files the store
@@ -206,7 +218,7 @@ def status(out: OutOption = Path("results")) -> None:
     store = _guarded(lambda: existing_store(out))
     manifest = store.scan(verify=True)
     console = Console()
-    table = Table(title=f"store {store.root}")
+    table = Table(title=f"store {store.root}{_study_of(out)}")
     for column in ("dataset", "model", "shards", "embedded", "failed", "corrupt", "finished"):
         table.add_column(column, justify="right" if column not in ("dataset", "model") else "left")
     if len(manifest):
