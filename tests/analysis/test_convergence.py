@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from matteralign.analysis.convergence import _batched, convergence, rank_correlation
+from matteralign.analysis.convergence import (
+    alignment_intervals,
+    convergence,
+    rank_correlation,
+    rank_correlation_rows,
+)
 
 MODELS = [f"m{i}" for i in range(6)]
 
@@ -43,9 +48,9 @@ def test_batched_correlations_match_scipy_with_ties():
     rng = np.random.default_rng(2)
     x = rng.integers(0, 4, size=(30, 8)).astype(float)
     y = x + rng.normal(size=(30, 8))
-    np.testing.assert_allclose(_batched(x, y, "spearman"),
+    np.testing.assert_allclose(rank_correlation_rows(x, y, "spearman"),
                                [stats.spearmanr(a, b)[0] for a, b in zip(x, y, strict=True)])
-    np.testing.assert_allclose(_batched(x, y, "kendall"),
+    np.testing.assert_allclose(rank_correlation_rows(x, y, "kendall"),
                                [stats.kendalltau(a, b)[0] for a, b in zip(x, y, strict=True)])
 
 
@@ -55,3 +60,17 @@ def test_interval_brackets_the_estimate_for_noisy_data():
     res = rank_correlation(x, -x + 0.8 * rng.normal(size=25), "spearman", n_bootstrap=800)
     assert res.ci_low < res.value < res.ci_high < 0
     assert res.p_value < 0.01
+
+
+def test_alignment_intervals_bracket_the_alignment_to_the_reference():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(80, 4))
+    emb = {f"m{i}": base + s * rng.normal(size=(80, 4)) for i, s in enumerate([0.1, 0.5, 1, 2])}
+    from matteralign.metrics import pairwise
+
+    mat = pairwise(emb, "cka-linear").matrix
+    mae = pd.Series([0.01, 0.02, 0.05, 0.1], index=list(emb))
+    res = alignment_intervals(convergence(mae, mat, "cka-linear", n_bootstrap=50), emb, 30)
+    others = res.table[~res.table.is_reference]
+    assert (others.ci_low <= others.alignment).all() and (others.alignment <= others.ci_high).all()
+    assert res.table[res.table.is_reference].ci_low.isna().all()

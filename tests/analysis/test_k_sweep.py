@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from matteralign.analysis.k_sweep import cknna_k_sweep, rank_stability, sweep_ks
 
@@ -40,3 +41,27 @@ def test_rank_of_pairs_is_stable_when_structure_is_clear(sweep):
     assert list(stability.k_from) == [2, 10, 50]
     assert (stability.n_pairs == 6).all()
     assert stability.kendall_tau.iloc[1] > 0.5
+
+
+def test_stability_p_value_permutes_models_not_pairs(sweep):
+    """Mantel p: with 4 models there are only 4! = 24 relabellings, so p cannot fall below
+    about 1/24 however many pairs agree (scipy's pair-level p would claim far more)."""
+    from itertools import permutations
+
+    stability = rank_stability(sweep, n_permutations=2000, seed=1)
+    row = stability.iloc[1]
+    assert row.n_models == 4
+    wide = sweep.pivot_table(index=["model_a", "model_b"], columns="k", values="value")
+    a, b = wide[row.k_from].to_numpy(), wide[row.k_to].to_numpy()
+    models = sorted({m for pair in wide.index for m in pair})
+    sym = {}
+    for (ma, mb), v in zip(wide.index, b, strict=True):
+        sym[(ma, mb)] = sym[(mb, ma)] = v
+    taus = []
+    for p in permutations(models):
+        relabel = dict(zip(models, p, strict=True))
+        taus.append(stats.kendalltau(a, [sym[(relabel[ma], relabel[mb])]
+                                         for ma, mb in wide.index])[0])
+    exact = np.mean(np.array(taus) >= row.kendall_tau - 1e-12)
+    assert row.p_value == pytest.approx(exact, abs=0.03)
+    assert row.p_value >= 1 / 24

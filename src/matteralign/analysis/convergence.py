@@ -11,7 +11,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["ConvergenceResult", "RankCorrelation", "convergence", "rank_correlation"]
+__all__ = [
+    "ConvergenceResult",
+    "RankCorrelation",
+    "alignment_intervals",
+    "convergence",
+    "rank_correlation",
+    "rank_correlation_rows",
+]
 
 
 @dataclass
@@ -47,7 +54,7 @@ def rank_correlation(
     level: float = 0.95,
     seed: int = 0,
 ) -> RankCorrelation:
-    """Spearman ρ or Kendall τ_b of (x, y) with a bootstrap interval over the pairs.
+    """Spearman ρ or Kendall τ_b of (x, y) with a bootstrap interval from resampling models.
 
     Parameters
     ----------
@@ -72,7 +79,7 @@ def rank_correlation(
     value, p = float(res[0]), float(res[1])
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, m, (n_bootstrap, m))
-    boots = _batched(x[idx], y[idx], method)
+    boots = rank_correlation_rows(x[idx], y[idx], method)
     boots = boots[np.isfinite(boots)]
     if len(boots) >= max(10, n_bootstrap // 10):
         lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
@@ -81,7 +88,7 @@ def rank_correlation(
     return RankCorrelation(method, value, p, float(lo), float(hi), m)
 
 
-def _batched(x: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
+def rank_correlation_rows(x: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
     """Spearman ρ or Kendall τ_b of each row pair of (B, M) arrays; NaN where a row is constant.
 
     ρ: Pearson correlation of average ranks. τ_b: Σ s_x s_y / √(Σ s_x² Σ s_y²) over index pairs
@@ -169,3 +176,47 @@ def convergence(
         note = (f"only {len(others)} model(s) besides the reference {reference} have energies; "
                 "a rank correlation needs at least 3")
     return ConvergenceResult(table, reference, metric, correlations, note)
+
+
+def alignment_intervals(
+    result: ConvergenceResult,
+    embeddings: dict[str, np.ndarray],
+    n_resamples: int = 50,
+    level: float = 0.95,
+    seed: int = 0,
+    preprocessing: tuple[str, ...] | list[str] = (),
+) -> ConvergenceResult:
+    """Intervals on each model's alignment to the reference, from resampling samples.
+
+    One :func:`~matteralign.metrics.bootstrap_ci` call (subsampling without replacement, all pairs
+    per round) over the models of ``result.table``; adds ``ci_low`` and ``ci_high`` to the table
+    (NaN for the reference itself).
+
+    Parameters
+    ----------
+    result : ConvergenceResult
+        With ``result.metric`` a raw registry id.
+    embeddings : mapping of model id to (N, D) array
+        The embeddings the alignment was scored from.
+    """
+    from matteralign import metrics
+
+    models = [m for m in result.table.model if m in embeddings]
+    if len(models) < 2 or result.reference not in models:
+        return result
+    ci = metrics.bootstrap_ci({m: embeddings[m] for m in models}, result.metric, n_resamples,
+                              seed, level, preprocessing=preprocessing, progress=False)
+    spec = metrics.get_metric(result.metric)
+    lookup = {(r.model_a, r.model_b): (r.ci_low, r.ci_high) for r in ci.itertuples()}
+
+    def bounds(model: str) -> tuple[float, float]:
+        if model == result.reference:
+            return float("nan"), float("nan")
+        hit = lookup.get((model, result.reference))
+        if hit is None and spec.symmetric:
+            hit = lookup.get((result.reference, model))
+        return hit if hit is not None else (float("nan"), float("nan"))
+
+    lows, highs = zip(*(bounds(m) for m in result.table.model), strict=True)
+    result.table = result.table.assign(ci_low=list(lows), ci_high=list(highs))
+    return result

@@ -58,32 +58,54 @@ def cknna_k_sweep(
     return pd.concat(frames, ignore_index=True)[["k", "model_a", "model_b", "value"]]
 
 
-def rank_stability(sweep: pd.DataFrame) -> pd.DataFrame:
-    """Kendall τ_b between the rankings of model pairs at successive k.
+def rank_stability(sweep: pd.DataFrame, n_permutations: int = 999, seed: int = 0
+                   ) -> pd.DataFrame:
+    """Kendall τ_b between the rankings of model pairs at successive k, with a model-level p.
+
+    The pairs share models, so they are not independent and scipy's p-value (which assumes they
+    are) is far too small. The p-value here is a Mantel test: the models' labels at the larger k
+    are permuted (each permutation relabels whole rows and columns of the pair matrix, keeping
+    its dependence), τ_b is recomputed, and p = (1 + #{τ_π >= τ}) / (1 + R) (one-sided: stable
+    rankings give τ > 0).
 
     Parameters
     ----------
     sweep : DataFrame
         Output of :func:`cknna_k_sweep` (optionally with a ``dataset`` column, handled per dataset).
+    n_permutations : int
+        R, seeded with ``default_rng(seed)``.
 
     Returns
     -------
     DataFrame
-        [dataset,] k_from, k_to, kendall_tau, p_value, n_pairs. τ is NaN with fewer than 2 pairs.
+        [dataset,] k_from, k_to, kendall_tau, p_value (Mantel), n_pairs, n_models. τ is NaN with
+        fewer than 2 pairs.
     """
+    from matteralign.analysis.convergence import rank_correlation_rows
+
     groups = sweep.groupby("dataset", sort=False) if "dataset" in sweep else [(None, sweep)]
     recs = []
     for dataset, grp in groups:
         wide = grp.pivot_table(index=["model_a", "model_b"], columns="k", values="value")
+        models = sorted(set(wide.index.get_level_values(0)) | set(wide.index.get_level_values(1)))
+        pos = {m: i for i, m in enumerate(models)}
+        ia = np.array([pos[a] for a, _ in wide.index])
+        ib = np.array([pos[b] for _, b in wide.index])
         ks = sorted(wide.columns)
+        rng = np.random.default_rng(seed)
+        perms = np.stack([rng.permutation(len(models)) for _ in range(n_permutations)])
         for k0, k1 in zip(ks[:-1], ks[1:], strict=True):
             a, b = wide[k0].to_numpy(), wide[k1].to_numpy()
+            tau = p = float("nan")
             if len(a) >= 2 and np.ptp(a) > 0 and np.ptp(b) > 0:
-                tau, p = stats.kendalltau(a, b)
-            else:
-                tau, p = float("nan"), float("nan")
-            rec = {"k_from": k0, "k_to": k1, "kendall_tau": float(tau), "p_value": float(p),
-                   "n_pairs": len(a)}
+                tau = float(stats.kendalltau(a, b)[0])
+                sym = np.full((len(models), len(models)), np.nan)
+                sym[ia, ib] = sym[ib, ia] = b
+                moved = sym[perms[:, ia], perms[:, ib]]           # (R, n_pairs)
+                null = rank_correlation_rows(np.broadcast_to(a, moved.shape), moved, "kendall")
+                p = float((1 + np.sum(null >= tau - 1e-12)) / (1 + n_permutations))
+            rec = {"k_from": k0, "k_to": k1, "kendall_tau": tau, "p_value": p,
+                   "n_pairs": len(a), "n_models": len(models)}
             if dataset is not None:
                 rec = {"dataset": dataset, **rec}
             recs.append(rec)

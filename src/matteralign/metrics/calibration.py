@@ -18,7 +18,7 @@ import pandas as pd
 
 from ._backend import Backend, resolve_backend
 from ._checks import EmbeddingError
-from .engine import kernel_for, prepare_inputs, progress_bar, score_matrix
+from .engine import NeighbourGraphKernel, kernel_for, prepare_inputs, progress_bar, score_matrix
 from .neighbours import NeighbourGraph, nearest_neighbours
 from .registry import MetricSpec, get_metric
 
@@ -28,6 +28,7 @@ __all__ = [
     "calibrate",
     "calibrate_layers",
     "calibrated_scores",
+    "has_relabelled_null",
     "null_matrices",
     "permutations",
 ]
@@ -176,11 +177,11 @@ class _KnnNull:
 
     dense_limit = 2**26
 
-    def __init__(self, spec: MetricSpec, graphs: Sequence[NeighbourGraph]):
+    def __init__(self, mode: str, graphs: Sequence[NeighbourGraph]):
         from .cknna import self_hsic
         from .neighbours import sorted_graph
 
-        self.family = spec.family
+        self.family = mode
         self.m = len(graphs)
         self.n, self.k = graphs[0].indices.shape
         n, k, m = self.n, self.k, self.m
@@ -276,6 +277,12 @@ def _has_reverse(indices: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return keys[pos] == rev
 
 
+def has_relabelled_null(spec: MetricSpec) -> bool:
+    """True for neighbour-graph measures (CKNNA, mutual kNN), whose null of all pairs costs one
+    edge lookup per round (:class:`_KnnNull`): thousands of rounds are cheap."""
+    return isinstance(kernel_for(spec, resolve_backend("cpu")), NeighbourGraphKernel)
+
+
 def null_matrices(
     spec: MetricSpec,
     xs: Sequence[np.ndarray],
@@ -307,10 +314,10 @@ def null_matrices(
     null = np.full((rounds, m, m), np.nan)
     kern = kernel_for(spec, be)
     label = f"{spec.id}: permutations"
-    if spec.family in ("cknna", "mknn"):
-        graphs = [nearest_neighbours(x, spec.params["k"], "inner", be, name=nm)
+    if isinstance(kern, NeighbourGraphKernel):
+        graphs = [nearest_neighbours(x, spec.k, "inner", be, name=nm)
                   for x, nm in zip(xs, names, strict=True)]
-        fast = _KnnNull(spec, graphs)
+        fast = _KnnNull(kern.mode, graphs)
         with progress_bar(rounds, label, progress) as adv:
             for r in range(rounds):
                 null[r] = fast.round(perms[r])

@@ -112,9 +112,8 @@ def bootstrap_ci(
     rng = np.random.default_rng(seed)
     size = n // 2 if method == "subsample" else n
     rspec = spec
-    k = spec.params.get("k")
-    if method == "subsample" and k is not None:
-        rspec = get_metric(spec, k=max(1, round(k * size / n)))
+    if method == "subsample" and spec.k is not None:
+        rspec = spec.with_k(max(1, round(spec.k * size / n)))
     boots = np.empty((n_bootstrap, m, m))
     with progress_bar(n_bootstrap, f"{spec.id}: {method}", progress) as adv:
         for r in range(n_bootstrap):

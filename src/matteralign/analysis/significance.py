@@ -1,0 +1,109 @@
+"""Calibrated scores of a dataset's alignment matrices, and the guard rails on k / N.
+
+Every pairwise matrix gets its permutation null, p-values with Benjamini-Hochberg FDR across the
+matrix's pairs, and the calibrated score (obs - tau) / (s_best - tau)
+(:mod:`matteralign.metrics.calibration`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "K_OVER_N_LIMIT",
+    "calibrate_matrices",
+    "choose_k",
+    "k_over_n",
+    "rounds_for",
+]
+
+#: Neighbour measures are flagged when k / N exceeds this: CKNNA leaves [-1, 1] from k/N ~ 0.4
+#: (1.12 at N = 60, k = 25) and its two argument orders differ by 19-44 % at N = k + 2.
+K_OVER_N_LIMIT = 0.1
+
+
+def choose_k(n: int, default: int = 25, limit: float = K_OVER_N_LIMIT) -> int:
+    """The neighbour count for N samples when none is set: k = min(default, max(2, floor(limit N))).
+
+    At the paper's N >= 250 this is the default (25); below, k shrinks so that k / N stays within
+    the documented limit (N = 60 gives k = 6; N = 12 gives k = 2, which is still flagged).
+
+    Examples
+    --------
+    >>> choose_k(2000), choose_k(60), choose_k(12)
+    (25, 6, 2)
+    """
+    return int(min(default, max(2, int(np.floor(limit * n)))))
+
+
+def k_over_n(metric: str, n: int) -> float | None:
+    """k / N of a neighbour measure (None for a measure without k)."""
+    from matteralign.metrics import get_metric
+
+    k = get_metric(metric).k
+    return None if k is None else float(k) / n
+
+
+def rounds_for(metric: str, cheap: int, other: int) -> int:
+    """Permutation rounds for a metric: ``cheap`` for neighbour-graph measures, whose null of all
+    pairs reuses each model's graph (:class:`~matteralign.metrics.calibration.null_matrices`),
+    ``other`` for measures that rescore every pair per round."""
+    from matteralign.metrics import get_metric
+    from matteralign.metrics.calibration import has_relabelled_null
+
+    return cheap if has_relabelled_null(get_metric(metric)) else other
+
+
+def calibrate_matrices(
+    values: Mapping[str, np.ndarray],
+    matrices: Mapping[str, pd.DataFrame],
+    dataset: str,
+    rounds: Mapping[str, int],
+    seed: int = 0,
+    alpha: float = 0.05,
+    preprocessing: Sequence[str] = (),
+    groups: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Calibrate every pair of every matrix of one dataset against its permutation null.
+
+    Parameters
+    ----------
+    values : mapping of model id to (N, D) array
+        The embeddings the matrices were scored from (same N and order).
+    matrices : mapping of metric id to (M, M) DataFrame
+        Raw scores (e.g. what ``align`` wrote); reused as the observed values.
+    dataset : str
+    rounds : mapping of metric id to int
+        Permutation rounds per metric (:func:`rounds_for`).
+    groups : (N,) labels, optional
+        Restricted permutations within groups.
+
+    Returns
+    -------
+    DataFrame
+        One row per pair and metric: dataset, model_a, model_b, metric, raw, null_mean, null_sd,
+        tau, calibrated, p_value, p_fdr (BH over the pairs of that matrix), headroom,
+        null_fills_range, k_over_n, k_over_n_exceeded, n_permutations, seed, restricted.
+    """
+    from matteralign.metrics.calibration import calibrated_scores
+
+    frames = []
+    for metric, mat in matrices.items():
+        models = [m for m in mat.index if m in values]
+        if len(models) < 2:
+            continue
+        res = calibrated_scores({m: values[m] for m in models}, metric, rounds[metric], seed,
+                                alpha=alpha, groups=groups, observed=mat.loc[models, models],
+                                preprocessing=preprocessing, progress=False)
+        n = next(iter(values.values())).shape[0]
+        ratio = k_over_n(metric, n)
+        frames.append(res.rows.assign(
+            dataset=dataset, k_over_n=np.nan if ratio is None else ratio,
+            k_over_n_exceeded=bool(ratio is not None and ratio > K_OVER_N_LIMIT)))
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    return out[["dataset", *[c for c in out.columns if c != "dataset"]]]
