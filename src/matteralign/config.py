@@ -138,8 +138,9 @@ class StudyConfig(BaseModel):
         "runs (models whose preparation is host-only, on Linux); 0 = in the job's process"
     )
     cpu_threads: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
-        "auto", description="torch threads per CPU job; 'auto' = this process's torch threads "
-        "shared among the local workers (1 per Ray task)"
+        "auto", description="torch threads per CPU job, the same under every executor and worker "
+        "count (so results do not depend on where jobs ran); 'auto' = 1: parallelism on CPU "
+        "comes from workers (a Ray task reserves as many CPUs as threads)"
     )
 
     @field_validator("datasets")

@@ -104,26 +104,43 @@ def test_process_pool_equals_serial(tmp_path):
     assert all(w.endswith("device cpu, torch threads 1") for w in workers)
 
 
-def test_cpu_threads_are_shared_among_workers_and_restored(tmp_path, monkeypatch):
+def test_cpu_threads_are_one_count_for_every_executor_and_the_state_is_restored(tmp_path,
+                                                                                monkeypatch):
     import torch
+
+    from matteralign.run.executors import job_numerics
 
     threads = torch.get_num_threads()
     torch.set_num_threads(4)
     try:
-        # workers = cores with every worker on all cores would run cores² threads
-        assert [LocalExecutor(workers=w).default_cpu_threads() for w in (1, 2, 3, 8)] == [
-            4, 2, 1, 1]
-        # a study's cpu_threads reaches its jobs; a serial run gives the caller its count back
         cards, datasets = {"toy-distance": toy_card()}, {"toy": toy_dataset()}
         _patch_registry(monkeypatch, cards, datasets)
         raw = {"name": "toy", "datasets": [{"name": "toy"}], "models": [{"id": "toy-distance"}],
                "shard_size": 10, "device": "cpu"}
+        # auto is one thread per job whatever the executor and worker count
+        for workers in (1, 2, "auto"):
+            assert study_module.job_cpu_threads(StudyConfig(**raw, workers=workers)) == 1
+        assert study_module.job_cpu_threads(StudyConfig(**raw, executor="ray")) == 1
+        # a study's cpu_threads reaches its jobs; a serial run gives the caller its count back
         study_module.embed_study(StudyConfig(**raw, cpu_threads=3), tmp_path / "three")
         assert torch.get_num_threads() == 4
         study_module.embed_study(StudyConfig(**raw), tmp_path / "auto")
+        # a job starts from the same numeric state whatever ran before it in the process
+        torch.set_default_dtype(torch.float64)
+        torch.set_float32_matmul_precision("medium")
+        with job_numerics(2):
+            assert torch.get_num_threads() == 2
+            assert torch.get_default_dtype() == torch.float32
+            assert torch.get_float32_matmul_precision() == "highest"
+            assert torch.are_deterministic_algorithms_enabled()
+        assert (torch.get_num_threads(), torch.get_default_dtype()) == (4, torch.float64)
+        assert torch.get_float32_matmul_precision() == "medium"
+        assert not torch.are_deterministic_algorithms_enabled()
     finally:
         torch.set_num_threads(threads)
-    for folder, expected in (("three", 3), ("auto", 4)):
+        torch.set_default_dtype(torch.float32)
+        torch.set_float32_matmul_precision("highest")
+    for folder, expected in (("three", 3), ("auto", 1)):
         store = EmbeddingStore(tmp_path / folder / "store")
         hardware = {store.read_shard(p).provenance["hardware"]
                     for p in store.shard_paths("toy", "toy-distance")}

@@ -157,7 +157,7 @@ def run_embed_job(job: EmbedJob) -> JobResult:
                   n_samples=len(job.samples), worker=worker)
     store = EmbeddingStore(job.store_root)
     try:
-        with _torch_threads(job.cpu_threads if job.device == "cpu" else None):
+        with job_numerics(job.cpu_threads if job.device == "cpu" else None):
             n_ok, n_bad, skipped = _embed_shard(job, store)
     except Exception as error:  # a model that cannot load or run is skipped, not the whole study
         _CACHE.update(key=None, adapter=None, loaded=None)
@@ -168,17 +168,35 @@ def run_embed_job(job: EmbedJob) -> JobResult:
 
 
 @contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """Run with ``threads`` torch intra-op threads (None: unchanged), then restore the count."""
+def job_numerics(threads: int | None) -> Iterator[None]:
+    """Run one job in the same numeric state whatever ran before it in this process.
+
+    A worker process may have run other models first (a Ray worker is reused across tasks, a
+    serial run keeps one process for the whole study), and some packages change torch's global
+    state. So each job starts from: ``threads`` intra-op threads (None: unchanged; the planner
+    gives every job of a run the same count), float32 as the default dtype, ``"highest"``
+    float32 matmul precision (no TF32 or bfloat16 shortcuts) and, for CPU jobs, torch's
+    deterministic algorithms where it has them (``warn_only``). The previous state is restored
+    afterwards.
+    """
     import torch
 
-    previous = torch.get_num_threads()
+    previous = (torch.get_num_threads(), torch.get_default_dtype(),
+                torch.get_float32_matmul_precision(),
+                torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled())
     if threads is not None:
         torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.set_default_dtype(torch.float32)
+    torch.set_float32_matmul_precision("highest")
     try:
         yield
     finally:
-        torch.set_num_threads(previous)
+        torch.set_num_threads(previous[0])
+        torch.set_default_dtype(previous[1])
+        torch.set_float32_matmul_precision(previous[2])
+        torch.use_deterministic_algorithms(previous[3], warn_only=previous[4])
 
 
 def _embed_shard(job: EmbedJob, store: EmbeddingStore) -> tuple[int, int, bool]:
@@ -224,8 +242,8 @@ def plan_embed_jobs(
 
     The shards and hashes are those of :func:`matteralign.run.embed.embed_dataset`, so a store
     filled by either is resumed by the other. ``cpu_threads`` (torch threads per CPU job)
-    defaults to this process's count; pass :meth:`Executor.default_cpu_threads` to share the
-    cores among workers.
+    defaults to this process's count; a study passes its resolved ``cpu_threads`` (see
+    :func:`matteralign.run.study.job_cpu_threads`), the same under every executor.
     """
     fingerprint = dataset.fingerprint()
     slices = shard_slices(len(dataset), shard_size)
@@ -317,10 +335,6 @@ class Executor(ABC):
         """Release workers (a no-op where there are none)."""
         return None
 
-    def default_cpu_threads(self) -> int:
-        """Torch threads per CPU job when a study leaves ``cpu_threads`` at ``"auto"``."""
-        return _coordinator_threads()
-
     def __enter__(self) -> Executor:
         return self
 
@@ -380,14 +394,6 @@ class LocalExecutor(Executor):
             slots.put(self.gpus[w % len(self.gpus)] if self.gpus else None)
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
                                    initializer=_pin_worker, initargs=(slots,))
-
-    def default_cpu_threads(self) -> int:
-        """This process's torch threads shared among the workers (at least one each).
-
-        One worker per core with every worker on all cores would run cores² threads: each
-        OpenMP region then waits for the thread that shares its core.
-        """
-        return max(1, _coordinator_threads() // self.workers)
 
     def run(self, jobs: Sequence[EmbedJob]) -> Iterator[JobResult]:
         """Jobs of main-environment models here (or in the pool), then those of models with
@@ -524,10 +530,6 @@ class RayExecutor(Executor):
         # max_calls=0: reuse workers (Ray's GPU default of 1 would reload the model per shard)
         self._remote = ray.remote(max_calls=0)(run_embed_job)
 
-    def default_cpu_threads(self) -> int:
-        """As many threads as CPUs each task reserves (at least one)."""
-        return max(1, int(self.cpus_per_task))
-
     def _submit(self, job: EmbedJob) -> Any:
         options: dict[str, Any] = {"num_cpus": self.cpus_per_task, "num_gpus": self.gpus_per_task}
         runtime_env = runtime_env_for(job.card)
@@ -562,8 +564,12 @@ def make_executor(
     workers: int | Literal["auto"] = 1,
     device: str = "cpu",
     ray_address: str | None = None,
+    cpu_threads: int = 1,
 ) -> Executor:
-    """The executor a study's ``executor`` setting names: ``"local"`` or ``"ray"``."""
+    """The executor a study's ``executor`` setting names: ``"local"`` or ``"ray"``.
+
+    ``cpu_threads`` is the torch thread count of each CPU job; a Ray task reserves as many CPUs.
+    """
     if kind == "local":
         return LocalExecutor(workers, device)
     if kind == "ray":
@@ -573,5 +579,5 @@ def make_executor(
             raise ConfigError(
                 "executor 'ray' needs Ray: pip install 'matteralign[ray]'"
             ) from None
-        return RayExecutor(ray_address, device)
+        return RayExecutor(ray_address, device, cpus_per_task=float(cpu_threads))
     raise ConfigError(f"unknown executor {kind!r}; use 'local' or 'ray'")

@@ -160,9 +160,9 @@ def _embed_locked(
 ) -> None:
     from matteralign.run.executors import collect_summaries, make_executor
 
-    with make_executor(config.executor, config.workers, device, config.ray_address) as executor:
-        cpu_threads = (executor.default_cpu_threads() if config.cpu_threads == "auto"
-                       else config.cpu_threads)
+    cpu_threads = job_cpu_threads(config)
+    with make_executor(config.executor, config.workers, device, config.ray_address,
+                       cpu_threads) as executor:
         jobs = _plan_jobs(config, datasets, store, device, cpu_threads, outcome)
         with PhaseProgress(console) as progress:
             tasks = {}
@@ -189,6 +189,16 @@ def _embed_locked(
                 outcome.skipped.append((f"model {model} on {dataset}", error))
                 progress.console.print(f"[yellow]skipping {model} on {dataset}: {error}")
             store.write_manifest()
+
+
+def job_cpu_threads(config: StudyConfig) -> int:
+    """Torch threads of each CPU embedding job: ``cpu_threads``, or 1 for ``"auto"``.
+
+    The same count under every executor and worker count, so that a study's embeddings do not
+    depend on where its jobs ran (float reductions may depend on the thread count). Parallelism
+    on CPU comes from ``workers`` (one job per core), not from threads.
+    """
+    return 1 if config.cpu_threads == "auto" else int(config.cpu_threads)
 
 
 def _fingerprint(
