@@ -101,6 +101,12 @@ def test_report_in_headless_chromium(toy_report, browser):
     assert browser.execute_script("return document.body.getAttribute('data-figures-loaded') === "
                                   "document.body.getAttribute('data-figures-total')")
 
+    # the map's colour buttons: by |energy error| shows the colour bar
+    plot = browser.find_element("id", "plot-map-alpha-large")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", plot)
+    plot.find_elements("css selector", ".updatemenu-button")[1].click()
+    _wait(browser, "return document.querySelector('#plot-map-alpha-large .colorbar') !== null")
+
     # the model picker and a sortable table respond
     browser.execute_script("var s = document.getElementById('picker-model'); s.value = 'beta-1';"
                            "s.dispatchEvent(new Event('change'));")

@@ -320,20 +320,15 @@ def _sections(result: StudyAnalysis, out: Path, w: _Writer) -> list[ReportSectio
 
     for emap in result.maps:
         descriptions = _sample_descriptions(out, emap, s["map"])
-        plots = I.map_figures(emap, descriptions)
         caption = (f"{emap.method.upper()} projection of {emap.model}'s embeddings of "
                    f"{', '.join(dict.fromkeys(emap.points.dataset))}: nearby points are embedded "
-                   "alike. Hover a point: sample id, chemical formula (samples with atoms), "
-                   "reference labels and |energy error| (eV, lower = better), from the store's "
-                   "sample table.")
-        _draw(s["map"], "map", lambda emap=emap, caption=caption, plots=plots: w.figure(
-            s["map"], f"map-{emap.model}", caption, F.embedding_map_plot(emap), plots[0],
-            wide=True))
-        if len(plots) > 1:
-            w.figure(s["map"], f"map-{emap.model}-error", "The same map coloured by |energy "
-                     "error| after compositional correction (eV; lower = better; grey: no "
-                     "reference energy).", plot=plots[1], wide=True,
-                     static=_slug(f"map-{emap.model}"))
+                   "alike. The buttons colour the points by dataset or by |energy error| after "
+                   "compositional correction (eV; lower = better; grey: no reference energy). "
+                   "Hover a point: sample id, chemical formula (samples with atoms), reference "
+                   "labels and |energy error|, from the store's sample table.")
+        _draw(s["map"], "map", lambda emap=emap, caption=caption, descriptions=descriptions:
+              w.figure(s["map"], f"map-{emap.model}", caption, F.embedding_map_plot(emap),
+                       I.map_figure(emap, descriptions), wide=True))
         w.table(None, f"map-{emap.model}", "map coordinates", emap.points)
 
     if not result.layer_rows.empty:
@@ -409,7 +404,8 @@ def _sample_descriptions(out: Path, emap, section: ReportSection) -> pd.DataFram
     -------
     DataFrame or None
         Indexed by (dataset, id), columns ``what`` (chemical formula, empty without atoms) and
-        ``labels`` (text); None when no dataset of the map has a sample table.
+        ``labels`` (text: the energy and up to two more reference labels); None when no dataset
+        of the map has a sample table.
     """
     from ase.data import chemical_symbols
     from ase.formula import Formula
@@ -430,7 +426,8 @@ def _sample_descriptions(out: Path, emap, section: ReportSection) -> pd.DataFram
         ids = [i for i in dict.fromkeys(emap.points.id[emap.points.dataset == name])
                if i in table.index]
         rows = table.loc[ids]
-        labels = [c for c in rows.columns if c.startswith("label:")]
+        labels = sorted((c for c in rows.columns if c.startswith("label:")),
+                        key=lambda c: c != "label:energy")[:3]
         what = [f"formula {Formula.from_list([chemical_symbols[int(n)] for n in z]):hill}"
                 if len(z) else "" for z in rows.atomic_numbers]
         text = [", ".join(f"{c[6:]} {v:.6g}" for c, v in zip(labels, values, strict=True)

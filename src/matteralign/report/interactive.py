@@ -29,7 +29,7 @@ __all__ = [
     "heatmap_figure",
     "k_sweep_figure",
     "leaderboard_figure",
-    "map_figures",
+    "map_figure",
     "plane_figure",
     "tree_figure",
 ]
@@ -40,7 +40,8 @@ SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "triangle
 
 
 def _layout(fig: go.Figure, title: str, width: int | None, height: int, **extra) -> go.Figure:
-    fig.update_layout(title={"text": title, "font": {"size": 14}, "x": 0.01}, font=FONT,
+    fig.update_layout(template="none",  # plotly.js defaults; the default template is 7 kB a figure
+                      title={"text": title, "font": {"size": 14}, "x": 0.01}, font=FONT,
                       height=height, margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       plot_bgcolor="white", paper_bgcolor="white",
                       hoverlabel={"font_size": 12, "align": "left"}, **extra)
@@ -115,12 +116,13 @@ def heatmap_figure(
     cell = max(14, min(36, 640 // max(m, 1)))
     # family strips: a quarter-cell band left of each row and above each column, inside the axes
     edge, width = -0.5 - 0.08, 0.3
+    shapes = []
     for i, f in enumerate(fam):
-        colour = palette.get(f, "#cccccc")
-        fig.add_shape(type="rect", xref="x", yref="y", x0=edge - width, x1=edge, y0=i - 0.5,
-                      y1=i + 0.5, fillcolor=colour, line_width=0)
-        fig.add_shape(type="rect", xref="x", yref="y", y0=edge - width, y1=edge, x0=i - 0.5,
-                      x1=i + 0.5, fillcolor=colour, line_width=0)
+        band = {"type": "rect", "xref": "x", "yref": "y", "line": {"width": 0},
+                "fillcolor": palette.get(f, "#cccccc")}
+        shapes.append({**band, "x0": edge - width, "x1": edge, "y0": i - 0.5, "y1": i + 0.5})
+        shapes.append({**band, "y0": edge - width, "y1": edge, "x0": i - 0.5, "x1": i + 0.5})
+    fig.update_layout(shapes=shapes)
     for f in dict.fromkeys(fam):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f, showlegend=True,
                                  marker={"size": 10, "symbol": "square",
@@ -177,15 +179,15 @@ def tree_figure(tree: TreeResult, families: pd.Series, palette: Mapping[str, str
     return _layout(fig, title, None, 140 + 26 * len(leaves), legend={"title": {"text": "family"}})
 
 
-def map_figures(emap: EmbeddingMap, descriptions: pd.DataFrame | None) -> list[go.Figure]:
-    """The embedding map coloured by dataset and (where known) by energy error.
+def map_figure(emap: EmbeddingMap, descriptions: pd.DataFrame | None) -> go.Figure:
+    """The embedding map, coloured by dataset or (menu) by energy error, with a hover per sample.
 
     Parameters
     ----------
     emap : EmbeddingMap
         Points with id, dataset, x, y, energy_error (eV).
     descriptions : DataFrame, optional
-        Indexed by (dataset, id) with a ``what`` column (formula, SMILES or sequence) and a
+        Indexed by (dataset, id) with a ``what`` column (e.g. the chemical formula) and a
         ``labels`` column (text), shown in the hover.
     """
     p = emap.points.copy()
@@ -195,37 +197,40 @@ def map_figures(emap: EmbeddingMap, descriptions: pd.DataFrame | None) -> list[g
         p["labels"] = joined["labels"].fillna("").to_numpy()
     else:
         p["what"], p["labels"] = "", ""
-    err = p.energy_error.map(lambda v: "–" if not np.isfinite(v) else f"{v:.4g} eV")
-    p["hover"] = ("<b>" + p["id"].astype(str) + "</b> (" + p.dataset + ")<br>" + p.what +
-                  np.where(p.labels != "", "<br>" + p.labels, "") + "<br>|energy error|: " + err)
+    error = p.energy_error.astype(float)
+    p["err"] = error.map(lambda v: "–" if not np.isfinite(v) else f"{v:.3g} eV")
     axis = emap.method.upper()
-    by_dataset = go.Figure()
+    fig = go.Figure()
+    known = np.isfinite(error).any()
+    by_dataset, by_error = [], []
     for i, (d, grp) in enumerate(p.groupby("dataset", sort=False)):
-        by_dataset.add_trace(go.Scatter(
-            x=grp.x, y=grp.y, mode="markers", name=d, text=grp.hover, hoverinfo="text",
-            marker={"size": 5, "opacity": 0.75, "color": DATASET_COLOURS[i % 10]}))
-    by_dataset.update_xaxes(title=f"{axis} 1")
-    by_dataset.update_yaxes(title=f"{axis} 2")
-    figs = [_layout(by_dataset, f"{emap.model}: {axis} map coloured by dataset", None, 520,
-                    legend={"title": {"text": "dataset"}})]
-    known = p.energy_error.notna() & np.isfinite(p.energy_error)
-    if known.any():
-        by_error = go.Figure()
-        if (~known).any():
-            by_error.add_trace(go.Scatter(
-                x=p.x[~known], y=p.y[~known], mode="markers", name="no energy label",
-                text=p.hover[~known], hoverinfo="text", marker={"size": 4, "color": "#d0d0d0"}))
-        by_error.add_trace(go.Scatter(
-            x=p.x[known], y=p.y[known], mode="markers", name="energy error", text=p.hover[known],
-            hoverinfo="text", showlegend=False,
-            marker={"size": 5, "color": p.energy_error[known], "colorscale": "Magma_r",
-                    "colorbar": {"title": {"text": "|energy error| (eV)<br>lower = better"}}}))
-        by_error.update_xaxes(title=f"{axis} 1")
-        by_error.update_yaxes(title=f"{axis} 2")
-        figs.append(_layout(by_error, f"{emap.model}: coloured by |energy error| after "
-                                      "compositional correction", None, 520,
-                            legend={"x": 0, "y": 1.08, "orientation": "h"}))
-    return figs
+        colour = DATASET_COLOURS[i % len(DATASET_COLOURS)]
+        fig.add_trace(go.Scatter(
+            x=grp.x.to_numpy(np.float32), y=grp.y.to_numpy(np.float32), mode="markers", name=d,
+            customdata=grp[["id", "what", "labels", "err"]].to_numpy(dtype=object),
+            hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<br>%{customdata[2]}"
+                          "<br>|energy error| %{customdata[3]}<extra>" + d + "</extra>",
+            marker={"size": 5, "opacity": 0.8, "color": colour}))
+        by_dataset.append(colour)
+        by_error.append(np.where(np.isfinite(grp.energy_error), grp.energy_error, np.nan))
+    fig.update_xaxes(title=f"{axis} 1")
+    fig.update_yaxes(title=f"{axis} 2")
+    _layout(fig, f"{emap.model}: {axis} map", None, 540, legend={"title": {"text": "dataset"}})
+    if known:
+        lo, hi = float(np.nanmin(error)), float(np.nanmax(error))
+        fig.update_layout(
+            coloraxis={"colorscale": "Magma_r", "cmin": lo, "cmax": hi, "showscale": False,
+                       "colorbar": {"title": {"text": "|energy error| (eV)<br>lower = better"}}},
+            updatemenus=[{"type": "buttons", "direction": "right", "x": 0.4, "xanchor": "left",
+                          "y": 1.08, "yanchor": "bottom", "showactive": True, "buttons": [
+                {"label": "colour by dataset", "method": "update",
+                 "args": [{"marker.color": by_dataset, "marker.coloraxis": None},
+                          {"coloraxis.showscale": False, "showlegend": True}]},
+                {"label": "colour by |energy error|", "method": "update",
+                 "args": [{"marker.color": by_error, "marker.coloraxis": "coloraxis"},
+                          {"coloraxis.showscale": True, "showlegend": False}]},
+            ]}])
+    return fig
 
 
 def convergence_figure(res: ConvergenceResult, title: str,
@@ -269,7 +274,7 @@ def dataset_picker(fig: go.Figure, trace_datasets: Sequence[str | None]) -> go.F
                 "args": [{"visible": [t is None or t == d for t in trace_datasets]},
                          {"title.text": f"{fig.layout.title.text.split(' — ')[0]} — {d}"}]}
                for d in datasets]
-    fig.update_layout(updatemenus=[{"buttons": buttons, "x": 1, "xanchor": "right", "y": 1.12,
+    fig.update_layout(updatemenus=[{"buttons": buttons, "x": 0.45, "xanchor": "left", "y": 1.06,
                                     "yanchor": "bottom", "direction": "down",
                                     "showactive": True}],
                       title_text=f"{fig.layout.title.text} — {first}")
