@@ -6,17 +6,12 @@ The ``mace`` environment is built (or found built) first: with a warm pip cache 
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from matteralign.models.registry import get_card, list_cards
-from matteralign.run.environments import card_environment
-from tests.models.environments.tiny_mace import built_mace_environment, tiny_mace_checkpoint
+from matteralign.run.environments import build_environment, card_environment
+from tests.models.environments import run_checks, tiny_model
 
-HERE = Path(__file__).resolve().parent
 CHECKPOINTS = ["mace-mp-0-small", "mace-mp-0-medium", "mace-mp-0-large", "mace-mpa-0-medium",
                "mace-omat-0-medium", "mace-off23-small", "mace-off23-medium", "mace-off23-large"]
 
@@ -37,16 +32,10 @@ def test_every_checkpoint_has_an_invariant_and_an_equivariant_card_in_the_mace_e
 
 @pytest.mark.slow  # about a minute: mace-torch's imports alone take 10-15 s per process
 def test_mace_adapter_checks_pass_inside_the_mace_environment(request):
-    environment = built_mace_environment()
-    checkpoint = tiny_mace_checkpoint(request.config, environment)
-    done = subprocess.run(
-        [str(environment.python), "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-         str(HERE / "environments" / "check_mace.py")],
-        env={**os.environ, "MATTERALIGN_TINY_MACE": str(checkpoint)},
-        capture_output=True, text=True, cwd=HERE.parents[1],
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "6 passed" in done.stdout
+    environment = build_environment("mace")
+    checkpoint = tiny_model(request.config, environment, "mace", "tiny.model")
+    output = run_checks(environment, "mace", {"MATTERALIGN_TINY_MACE": str(checkpoint)})
+    assert "6 passed" in output
 
 
 def test_the_main_environment_cannot_import_mace():

@@ -197,9 +197,10 @@ def _matteralign(*args: str) -> subprocess.Popen:
 def test_sevennet_and_a_tiny_mace_in_its_environment_killed_resumed_and_rerun(
     tmp_path, request
 ):
-    from tests.models.environments.tiny_mace import built_mace_environment, tiny_mace_checkpoint
+    from matteralign.run.environments import build_environment
+    from tests.models.environments import tiny_model
 
-    checkpoint = tiny_mace_checkpoint(request.config, built_mace_environment())
+    checkpoint = tiny_model(request.config, build_environment("mace"), "mace", "tiny.model")
     config = _study(tmp_path / "study.yaml", checkpoint)
     out = tmp_path / "killed"
     process = _matteralign("run", str(config), "--out", str(out))

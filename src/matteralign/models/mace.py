@@ -20,15 +20,6 @@ from matteralign.models.mlip_adapter import MLIPAdapter, PreparedStructure, capt
 from matteralign.models.sevennet import scalar_columns
 
 
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class MACEAdapter(MLIPAdapter):
     """MACE (Batatia et al. 2022) foundation potentials, forces switched off.
 
@@ -124,7 +115,8 @@ class MACEAdapter(MLIPAdapter):
             for i, product in enumerate(model.products)
         }
         self.checkpoint_path = path
-        self.checkpoint_sha256 = file_sha256(path)
+        with open(path, "rb") as handle:
+            self.checkpoint_sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
 
     def _graph(self, atoms: Any, sample_id: str) -> tuple[Any, Any]:
         unknown = sorted({int(z) for z in atoms.numbers} - self._numbers)

@@ -7,7 +7,6 @@ mace-torch saves its checkpoints (the whole module, ``torch.save``).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 ELEMENTS = list(range(1, 84))  # H to Bi
 
@@ -38,32 +37,3 @@ if __name__ == "__main__":
 
     torch.save(tiny_mace(), sys.argv[1])
 
-
-def built_mace_environment():  # -> matteralign.run.environments.BuiltEnvironment
-    """The ``mace`` model environment, built here if it is not (pip, warm cache: seconds)."""
-    from matteralign.run.environments import build_environment
-
-    return build_environment("mace")
-
-
-def tiny_mace_checkpoint(config, environment) -> Path:  # noqa: ANN001
-    """A saved :func:`tiny_mace`, built once per environment and kept in pytest's cache.
-
-    Parameters
-    ----------
-    config : pytest.Config
-    environment : BuiltEnvironment
-        The ``mace`` environment, whose Python builds the model.
-    """
-    import hashlib
-    import subprocess
-
-    key = hashlib.sha256(Path(__file__).read_bytes() + str(environment.path).encode()).hexdigest()
-    folder = Path(config.cache.mkdir("tiny-mace"))
-    path = folder / f"tiny-{key[:12]}.model"
-    if not path.is_file():
-        partial = path.with_suffix(".part")
-        subprocess.run([str(environment.python), __file__, str(partial)], check=True,
-                       capture_output=True)
-        partial.rename(path)
-    return path
