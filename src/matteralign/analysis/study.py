@@ -21,11 +21,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from matteralign.analysis.convergence import ConvergenceResult, convergence
+from matteralign.analysis.convergence import ConvergenceResult, alignment_intervals, convergence
 from matteralign.analysis.dimension import intrinsic_dimensions
 from matteralign.analysis.distribution import compare_in_out, pair_scores
 from matteralign.analysis.embedding_map import EmbeddingMap, embedding_map
-from matteralign.analysis.energy import composition_matrix, energy_regression_error
+from matteralign.analysis.energy import (
+    EnergyFitError,
+    composition_matrix,
+    energy_regression_error,
+    mae_interval,
+)
 from matteralign.analysis.families import (
     condense_matrix,
     is_random_baseline,
@@ -40,6 +45,7 @@ from matteralign.analysis.matrices import (
     read_dataset_scores,
     score_dataset,
 )
+from matteralign.analysis.significance import K_OVER_N_LIMIT, calibrate_matrices, rounds_for
 from matteralign.analysis.tree import TreeResult, alignment_tree
 from matteralign.config import StudyConfig
 from matteralign.errors import MatterAlignError
@@ -90,7 +96,14 @@ class AnalysisOptions:
     projection : {"pca", "umap"}
         UMAP compiles numba code for about a minute on two cores, so PCA is the default.
     n_permutations, n_bootstrap : int
-        Rounds of the leaderboard's permutation null and sample bootstrap.
+        Rounds of the leaderboard's permutation null and sample resampling.
+    n_calibration : int
+        Permutation rounds of the calibrated matrices for neighbour-graph measures (CKNNA,
+        mutual kNN), whose null of all pairs reuses each model's graph.
+    n_calibration_rescored : int
+        Rounds for the measures that rescore every pair per round (dCor, II, CKA, ...).
+    alpha : float
+        Level of the calibration threshold tau (the (1 - alpha) null quantile).
     n_bootstrap_correlation : int
         Resamples of models for the convergence correlations' intervals.
     n_references : int
@@ -108,8 +121,11 @@ class AnalysisOptions:
     family_level: str = "architecture"
     projection: str = "pca"
     map_max_per_dataset: int = 2000
-    n_permutations: int = 20
+    n_permutations: int = 1000
     n_bootstrap: int = 20
+    n_calibration: int = 1000
+    n_calibration_rescored: int = 100
+    alpha: float = 0.05
     n_bootstrap_correlation: int = 2000
     n_references: int = 3
     energy_label: str = "energy"
@@ -162,6 +178,8 @@ class StudyAnalysis:
     families: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
     card_families: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
     matrices: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)
+    calibrated: pd.DataFrame = field(default_factory=pd.DataFrame)
+    calibrated_matrices: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)
     condensed: dict[str, pd.DataFrame] = field(default_factory=dict)
     energy: pd.DataFrame = field(default_factory=pd.DataFrame)
     energy_errors: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
@@ -324,6 +342,42 @@ def _matrices(result: StudyAnalysis, data: DatasetEmbeddings) -> None:
             mats[result.main_metric], result.families.reindex(mats[result.main_metric].index))
 
 
+def _calibration(result: StudyAnalysis, data: DatasetEmbeddings, config: StudyConfig) -> None:
+    """Permutation null, p, BH-adjusted p and calibrated score of every cell of every matrix."""
+    mats = result.matrices.get(data.name)
+    if not mats:
+        return
+    opts = result.options
+    if len(data.ids) != data.n_shared:
+        result.note("matrices", f"{data.name}: calibration needs the embeddings the matrices were "
+                                "scored from; max_samples subsampled them, so none is computed")
+        return
+    rounds = {m: rounds_for(m, opts.n_calibration, opts.n_calibration_rescored) for m in mats}
+    table = calibrate_matrices(data.values, mats, data.name, rounds, opts.seed, opts.alpha,
+                               config.preprocess)
+    if table.empty:
+        return
+    _collect(result, "calibrated", table)
+    result.calibrated_matrices[data.name] = {}
+    for metric, grp in table.groupby("metric", sort=False):
+        mat = mats[metric]
+        cal = pd.DataFrame(np.nan, index=mat.index, columns=mat.columns)
+        for r in grp.itertuples():
+            cal.loc[r.model_a, r.model_b] = r.calibrated
+            if r.model_b in cal.index and not np.isfinite(cal.loc[r.model_b, r.model_a]):
+                cal.loc[r.model_b, r.model_a] = r.calibrated
+        result.calibrated_matrices[data.name][metric] = cal
+        if grp.null_fills_range.any():
+            result.note("matrices", f"{data.name}, {metric}: the permutation null reaches within "
+                                    f"0.1 of the best score for {int(grp.null_fills_range.sum())} "
+                                    f"of {len(grp)} pairs at N = {data.n_shared}; the raw scores "
+                                    "cannot separate these pairs from chance")
+        if grp.k_over_n_exceeded.any():
+            result.note("matrices", f"{data.name}, {metric}: k / N = {grp.k_over_n.iloc[0]:.2f} "
+                                    f"exceeds {K_OVER_N_LIMIT} (N = {data.n_shared}); neighbour "
+                                    "scores are unreliable here (CKNNA can leave [-1, 1])")
+
+
 def _energy(result: StudyAnalysis, data: DatasetEmbeddings, store: EmbeddingStore
             ) -> pd.DataFrame:
     """Energy regression MAE per model, against the reference labels stored at embed time."""
@@ -355,24 +409,41 @@ def _energy(result: StudyAnalysis, data: DatasetEmbeddings, store: EmbeddingStor
     reference = labelled[column].loc[ids].to_numpy(float)
     recs = []
     for model, series in data.energy.items():
-        err = energy_regression_error(reference, series.reindex(ids).to_numpy(float), counts)
+        try:
+            err = energy_regression_error(reference, series.reindex(ids).to_numpy(float), counts,
+                                          name=f"{data.name}, {model}")
+        except EnergyFitError as error:
+            result.note("convergence", f"energy MAE refused: {error}")
+            return pd.DataFrame()
         result.energy_errors[(data.name, model)] = pd.Series(np.abs(err.errors), index=ids)
-        recs.append({"dataset": data.name, "model": model, "mae": err.mae, "n": len(ids)})
+        low, high = mae_interval(err.errors, result.options.n_bootstrap_correlation,
+                                 seed=result.options.seed)
+        recs.append({"dataset": data.name, "model": model, "mae": err.mae, "mae_ci_low": low,
+                     "mae_ci_high": high, "n": len(ids), "dof": err.dof})
     return pd.DataFrame(recs)
 
 
-def _convergence(result: StudyAnalysis, data: DatasetEmbeddings) -> None:
+def _convergence(result: StudyAnalysis, data: DatasetEmbeddings, config: StudyConfig) -> None:
     if result.energy.empty or data.name not in set(result.energy.dataset):
         return
     mae = result.energy[result.energy.dataset == data.name].set_index("model").mae
+    opts = result.options
+    calibrated = result.calibrated_matrices.get(data.name, {})
     for metric, mat in result.matrices.get(data.name, {}).items():
         if not _higher_is_more_similar(metric):
             continue
-        res = convergence(mae, mat, metric, n_bootstrap=result.options.n_bootstrap_correlation,
-                          seed=result.options.seed)
+        res = convergence(mae, mat, metric, n_bootstrap=opts.n_bootstrap_correlation,
+                          seed=opts.seed)
+        if len(data.ids) == data.n_shared:
+            res = alignment_intervals(res, data.values, opts.n_bootstrap, seed=opts.seed,
+                                      preprocessing=config.preprocess)
         result.convergence[(data.name, metric)] = res
         if res.note:
             result.note("convergence", f"{data.name}, {metric}: {res.note}")
+        if metric in calibrated:
+            cal = convergence(mae, calibrated[metric], metric,
+                              n_bootstrap=opts.n_bootstrap_correlation, seed=opts.seed)
+            result.convergence[(data.name, f"{metric}:calibrated")] = cal
 
 
 def _k_sweep(result: StudyAnalysis, data: DatasetEmbeddings, config: StudyConfig) -> pd.DataFrame:
@@ -493,8 +564,10 @@ def analyse_study(
     result.timings["load"] = time.perf_counter() - clock
 
     steps: list[tuple[str, Callable[[DatasetEmbeddings], Any]]] = [
-        ("matrices", lambda d: _matrices(result, d)),
-        ("convergence", lambda d: _energy_then_convergence(result, d, store)),
+        ("matrices", lambda d: (_matrices(result, d), _attempt(
+            result, "matrices", f"calibration on {d.name}", lambda: _calibration(result, d,
+                                                                                  config)))),
+        ("convergence", lambda d: _energy_then_convergence(result, d, store, config)),
         ("dimension", lambda d: _dimension(result, d, config)),
         ("k_sweep", lambda d: _collect(result, "k_sweep", _k_sweep(result, d, config))
          if len(d.values) >= 2 else result.note("k_sweep", f"{d.name}: fewer than two models")),
@@ -523,14 +596,14 @@ def analyse_study(
 
 
 def _energy_then_convergence(result: StudyAnalysis, data: DatasetEmbeddings,
-                             store: EmbeddingStore) -> None:
+                             store: EmbeddingStore, config: StudyConfig) -> None:
     if not data.energy:
         result.note("convergence", f"{data.name}: no model stored predicted energies")
         return
     table = _energy(result, data, store)
     if not table.empty:
         result.energy = pd.concat([result.energy, table], ignore_index=True)
-    _convergence(result, data)
+    _convergence(result, data, config)
 
 
 def _dimension(result: StudyAnalysis, data: DatasetEmbeddings, config: StudyConfig) -> None:

@@ -1,0 +1,64 @@
+"""Calibrated matrices of a study and the k / N guard rails."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from matteralign.analysis.significance import calibrate_matrices, choose_k, k_over_n, rounds_for
+from matteralign.metrics import pairwise
+from matteralign.metrics.calibration import calibrated_scores
+
+
+def test_k_rule_and_limit():
+    assert [choose_k(n) for n in (5000, 250, 60, 12)] == [25, 25, 6, 2]
+    assert k_over_n("cknna-k25", 60) == pytest.approx(25 / 60)
+    assert k_over_n("dcor-u", 60) is None
+    assert rounds_for("cknna-k25", 1000, 100) == 1000
+    assert rounds_for("dcor-u", 1000, 100) == 100
+
+
+def test_calibrate_matrices_reuses_the_matrices_and_flags():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(40, 3))
+    values = {f"m{i}": base + 0.5 * rng.normal(size=(40, 3)) for i in range(3)}
+    mats = {m: pairwise(values, m).matrix for m in ("cknna-k10", "dcor-u")}
+    table = calibrate_matrices(values, mats, "toy", {"cknna-k10": 200, "dcor-u": 50}, seed=1)
+    assert set(table.metric) == {"cknna-k10", "dcor-u"}
+    assert len(table[table.metric == "cknna-k10"]) == 6   # asymmetric: both orders
+    assert len(table[table.metric == "dcor-u"]) == 3
+    assert table[table.metric == "cknna-k10"].k_over_n_exceeded.all()   # 10 / 40 > 0.1
+    assert not table[table.metric == "dcor-u"].k_over_n_exceeded.any()
+    direct = calibrated_scores(values, "cknna-k10", 200, 1).rows
+    mine = table[table.metric == "cknna-k10"].reset_index(drop=True)
+    pd.testing.assert_series_equal(mine.calibrated, direct.calibrated, check_names=False)
+    assert (mine.p_value < 0.01).all() and (mine.p_fdr >= mine.p_value).all()
+
+
+def test_study_has_a_calibrated_score_and_fdr_p_for_every_cell(tmp_path, monkeypatch):
+    from matteralign.analysis.study import AnalysisOptions, analyse_study
+    from matteralign.config import StudyConfig
+    from matteralign.run import study as run_study
+    from tests.reliability.faulty_models import patch_registry
+
+    patch_registry(monkeypatch)
+    config = StudyConfig(name="cal", datasets=[{"name": "toy"}],
+                         models=[{"id": "toy-geometry"}, {"id": "toy-geometry-b",
+                                                          "options": {"seed": 3}}],
+                         layers="all", metrics=["cknna-k10", "dcor-u"], shard_size=10,
+                         device="cpu")
+    run_study.embed_study(config, tmp_path)
+    run_study.align_study(config, tmp_path)
+    options = AnalysisOptions(n_permutations=5, n_bootstrap=2, ks=(2, 5), n_calibration=200,
+                              n_calibration_rescored=20)
+    result = analyse_study(config, tmp_path, options)
+    for metric, mat in result.matrices["toy"].items():
+        cal = result.calibrated_matrices["toy"][metric]
+        off = ~np.eye(len(mat), dtype=bool)
+        assert np.isfinite(cal.to_numpy()[off]).all(), metric
+        rows = result.calibrated[(result.calibrated.dataset == "toy")
+                                 & (result.calibrated.metric == metric)]
+        assert rows.p_fdr.notna().all() and (rows.n_permutations > 0).all()
+        for r in rows.itertuples():
+            assert r.raw == mat.loc[r.model_a, r.model_b]
