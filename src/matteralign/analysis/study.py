@@ -184,6 +184,7 @@ class StudyAnalysis:
     energy: pd.DataFrame = field(default_factory=pd.DataFrame)
     energy_errors: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
     convergence: dict[tuple[str, str], ConvergenceResult] = field(default_factory=dict)
+    convergence_calibrated: dict[tuple[str, str], ConvergenceResult] = field(default_factory=dict)
     pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
     in_out: pd.DataFrame = field(default_factory=pd.DataFrame)
     dimensions: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -443,7 +444,7 @@ def _convergence(result: StudyAnalysis, data: DatasetEmbeddings, config: StudyCo
         if metric in calibrated:
             cal = convergence(mae, calibrated[metric], metric,
                               n_bootstrap=opts.n_bootstrap_correlation, seed=opts.seed)
-            result.convergence[(data.name, f"{metric}:calibrated")] = cal
+            result.convergence_calibrated[(data.name, metric)] = cal
 
 
 def _k_sweep(result: StudyAnalysis, data: DatasetEmbeddings, config: StudyConfig) -> pd.DataFrame:
