@@ -7,6 +7,13 @@ exact neighbours at N = 1,000,000, and transformer extraction throughput GPU vs 
 
     PYTHONUNBUFFERED=1 PYTHONPATH=src python benchmarks/bench_gpu.py --out results/gpu
 
+The user-path targets alone (pairwise from raw float32 host arrays with ``preprocessing=["l2"]``,
+N = 1,000,000 exact/approximate, ``align`` from a store the benchmark writes), on any device::
+
+    PYTHONPATH=src python benchmarks/bench_gpu.py --targets --device cuda --out results/targets
+    PYTHONPATH=src python benchmarks/bench_gpu.py --targets --device cpu --models 4 --n 300 \
+        --million 3000 --out /tmp/targets     # a CPU smoke run
+
 Writes ``bench_gpu.json`` and ``bench_gpu.log`` under ``--out``; prints a table last.
 """
 
@@ -155,7 +162,7 @@ def correctness() -> None:
             gpu, t = timed(lambda precision=precision, metric=metric: (
                 pairwise_blocks(emb, metric, device="cuda", precision=precision,
                                 pairs_per_block=10**6)
-                if metric.startswith("cknna")
+                if metric == "cknna-k25"  # the Ray block path of the batched kNN pairs
                 else pairwise(emb, metric, device="cuda", precision=precision)))
             b = gpu.matrix.to_numpy() if gpu.matrix is not None else gpu.per_model.to_numpy()
             rel = float(np.linalg.norm(b - a) / np.linalg.norm(a))
@@ -459,6 +466,105 @@ def extraction_mlip(models: list[str], n: int, n_cpu: int, budget: int) -> None:
     RESULTS["extraction_mlip"] = res
 
 
+# ---- the user path: the issue's targets -----------------------------------------------------
+
+
+def raw_models(m: int, n: int, device: str, seed: int = 0, latent: int = 32,
+               widths: Sequence[int] = WIDTHS) -> dict[str, np.ndarray]:
+    """M related raw embeddings (N, D_m), float32 on the host, rows NOT normalised (scales and
+    offsets differ per model), as a user's arrays arrive."""
+    gen_device = "cuda" if device.startswith("cuda") else "cpu"
+    g = torch.Generator(device=gen_device).manual_seed(seed)
+    z = torch.randn(n, latent, device=gen_device, generator=g)
+    out = {}
+    for i in range(m):
+        d = widths[i % len(widths)]
+        w = torch.randn(latent, d, device=gen_device, generator=g) / latent**0.5
+        x = torch.tanh(z @ w + (0.3 + 0.1 * (i % 5)) * torch.randn(n, d, device=gen_device,
+                                                                   generator=g))
+        out[f"m{i:02d}-d{d}"] = ((1.0 + i % 7) * x + 0.1 * (i % 3)).cpu().numpy()
+    return out
+
+
+def write_study_store(out: Path, emb: dict[str, np.ndarray], shard_size: int
+                      ) -> tuple[list[str], str]:
+    """A finished store under ``out/store``: the arrays of ``emb`` as the last layers of the first
+    len(emb) registered cards on the first registered dataset, safetensors shards of
+    ``shard_size`` rows, completion records written. Returns (card ids, dataset)."""
+    from matteralign.data.registry import dataset_names
+    from matteralign.models.registry import list_cards
+    from matteralign.store.embedding_store import EmbeddingStore, ShardRecord
+
+    cards = list_cards()[: len(emb)]
+    if len(cards) < len(emb):
+        raise SystemExit(f"only {len(cards)} registered cards for {len(emb)} stored models")
+    dataset = dataset_names()[0]
+    store = EmbeddingStore(out / "store")
+    for card, x in zip(cards, emb.values(), strict=True):
+        n = x.shape[0]
+        starts = range(0, n, shard_size)
+        for shard, lo in enumerate(starts):
+            ids = [f"s{i:07d}" for i in range(lo, min(n, lo + shard_size))]
+            store.write_shard(dataset, card.id, shard, ShardRecord(
+                ids, {card.last_layer: x[lo : lo + shard_size]}, None, [], "bench",
+                {"layers": [card.last_layer]}))
+        store.mark_complete(dataset, card.id, len(starts))
+    return [card.id for card in cards], dataset
+
+
+@section("user path: pairwise from raw host float32 arrays with l2, and align from a store")
+def targets(device: str, m: int, n: int, million_n: int, metrics: Sequence[str],
+            workdir: Path, shard_size: int) -> None:
+    """The targets of the scoring-path issue, each timed end to end as a user runs it.
+
+    1. ``pairwise(raw, metric, preprocessing=["l2"], device=device)`` for each metric, on M raw
+       float32 host arrays (N, 64..1024): upload, normalisation, checks and scoring included.
+    2. N = ``million_n``, 2 models x 256, CKNNA k = 25 with ``l2``, exact and approximate
+       neighbours (recall recorded).
+    3. ``align_study`` on a store of the M models written as safetensors shards (CKNNA k = 25,
+       one layer, ``preprocess: [l2]``): reading the shards included.
+    """
+    from matteralign.config import StudyConfig
+    from matteralign.metrics import pairwise
+    from matteralign.run.study import align_study
+
+    res: dict[str, Any] = {"device": device, "M": m, "N": n}
+    if device.startswith("cuda"):
+        res["card"] = torch.cuda.get_device_name(0)
+    warm = raw_models(3, 200, device, seed=1)
+    for metric in metrics:  # compile / initialise every kernel once, off the clock
+        pairwise(warm, metric, preprocessing=["l2"], device=device, progress=False)
+    emb = raw_models(m, n, device)
+    res["host_GB"] = sum(x.nbytes for x in emb.values()) / 1e9
+    for metric in metrics:
+        out, t = timed(pairwise, emb, metric, preprocessing=["l2"], device=device,
+                       progress=False)
+        vals = out.matrix.to_numpy()[~np.eye(m, dtype=bool)]
+        res[f"pairwise {metric}"] = {"s": t, "median": float(np.nanmedian(vals))}
+        say(f"pairwise {metric:12s} {m} x {n:,} raw float32, l2, {device}: {t:8.2f} s")
+    big = raw_models(2, million_n, device, seed=5, widths=[256])
+    for mode in ("exact", "approximate"):
+        out, t = timed(pairwise, big, "cknna-k25", preprocessing=["l2"], device=device,
+                       neighbours=mode, progress=False)
+        row = {"s": t, "value": float(out.matrix.iloc[0, 1])}
+        if mode == "approximate":
+            row["recall"] = float(out.rows[["recall_a", "recall_b"]].min().min())
+        res[f"million {mode}"] = row
+        say(f"cknna-k25, 2 x {million_n:,} x 256, l2, {mode}: {t:8.2f} s {row}")
+    del big
+    study_dir = workdir / "align-study"
+    models, dataset = write_study_store(study_dir, emb, shard_size)
+    del emb
+    config = StudyConfig(name="bench-align", datasets=[{"name": dataset}],
+                         models=[{"id": mid} for mid in models], metrics=["cknna-k25"],
+                         preprocess=["l2"], device=device)
+    _, t = timed(align_study, config, study_dir)
+    res["align cknna-k25"] = {"s": t, "shards_per_model": -(-n // shard_size)}
+    say(f"matteralign align, {m} x {n:,} from safetensors shards, cknna-k25, {device}: "
+        f"{t:8.2f} s")
+    RESULTS["targets"] = res
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")))
@@ -477,9 +583,24 @@ def main() -> None:
                         help="engine measures of the paper-size section")
     parser.add_argument("--knn-precision", choices=["float64", "float32"], default="float64",
                         help="precision of the CKNNA neighbour search at paper size")
+    parser.add_argument("--targets", action="store_true",
+                        help="only the user-path targets (pairwise with l2 from raw arrays, "
+                             "N = --million, align from a store); runs on --device, CPU too")
+    parser.add_argument("--device", default="cuda", help="device of --targets")
+    parser.add_argument("--target-metrics", nargs="*",
+                        default=["cknna-k25", "dcor", "cka-linear", "cka-rbf", "ii-k1"])
+    parser.add_argument("--shard-size", type=int, default=5000, help="rows per stored shard")
     args = parser.parse_args()
     global OUT_DIR
     OUT_DIR = args.out
+    if args.targets:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        t0 = time.perf_counter()
+        targets(args.device, args.models, args.n, args.million, args.target_metrics, args.out,
+                args.shard_size)
+        RESULTS["wall_s"] = time.perf_counter() - t0
+        save()
+        return
     if not torch.cuda.is_available():
         sys.exit("bench_gpu needs a CUDA GPU")
     torch.backends.cuda.matmul.allow_tf32 = True
