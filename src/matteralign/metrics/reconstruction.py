@@ -166,7 +166,8 @@ every kept singular value is at least this fraction of the largest (error <= ~m 
 
 
 def _thin_svd(x: Any, gram: bool, cut: Any = None) -> tuple[Any, Any, Any]:
-    """Thin SVD (u, s, vh) of each (m, D) matrix of a (T, m, D) stack, s descending.
+    """Thin SVD (u, s, vh) of each (m, D) matrix of a (T, m, D) stack (any order of s: the
+    callers select singular values by threshold).
 
     With ``gram``, from the eigendecomposition of the smaller Gram matrix (x x' or x' x: about
     four times faster for small matrices), s = sqrt(λ) and the other factor by one product; a
@@ -180,16 +181,15 @@ def _thin_svd(x: Any, gram: bool, cut: Any = None) -> tuple[Any, Any, Any]:
     if not gram:
         return torch.linalg.svd(x, full_matrices=False)
     wide = x.shape[1] <= x.shape[2]
-    lam, w = torch.linalg.eigh(x @ x.mT if wide else x.mT @ x)
-    lam, w = lam.flip(-1), w.flip(-1)
+    lam, w = torch.linalg.eigh(x @ x.mT if wide else x.mT @ x)  # ascending
     s = lam.clamp_min(0.0).sqrt()
     inv = torch.where(s > 0, 1.0 / torch.where(s > 0, s, 1.0), 0.0)
     if wide:
         u, vh = w, (w.mT @ x) * inv[:, :, None]
     else:
         u, vh = (x @ w) * inv[:, None, :], w.mT
-    floor = _GRAM_TAU * s[:, :1]
-    ok = s[:, -1:] >= floor
+    floor = _GRAM_TAU * s[:, -1:]
+    ok = s[:, :1] >= floor
     if cut is not None:
         ok |= cut >= floor
     bad = torch.nonzero(~ok[:, 0]).flatten()
