@@ -62,3 +62,6 @@ def test_study_has_a_calibrated_score_and_fdr_p_for_every_cell(tmp_path, monkeyp
         assert rows.p_fdr.notna().all() and (rows.n_permutations > 0).all()
         for r in rows.itertuples():
             assert r.raw == mat.loc[r.model_a, r.model_b]
+    comp = result.composition_pairs   # molecules with atoms: the control sits beside the raw
+    assert {"raw", "controlled", "controlled_calibrated"} <= set(comp) and len(comp) == 2
+    assert set(result.composition_models.model) == {"toy-geometry", "toy-geometry-b"}

@@ -21,6 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from matteralign.analysis.composition import (
+    composition_controlled_alignment,
+    composition_fractions,
+)
 from matteralign.analysis.convergence import ConvergenceResult, alignment_intervals, convergence
 from matteralign.analysis.dimension import intrinsic_dimensions
 from matteralign.analysis.distribution import compare_in_out, pair_scores
@@ -37,7 +41,12 @@ from matteralign.analysis.families import (
     model_families,
 )
 from matteralign.analysis.k_sweep import DEFAULT_KS, cknna_k_sweep, rank_stability
-from matteralign.analysis.layers import layerwise_alignment, load_layers, summarise_layers
+from matteralign.analysis.layers import (
+    ShardCache,
+    layerwise_alignment,
+    load_layers,
+    summarise_layers,
+)
 from matteralign.analysis.leaderboard import leaderboard, strongest_models
 from matteralign.analysis.matrices import (
     DatasetScores,
@@ -180,6 +189,8 @@ class StudyAnalysis:
     matrices: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)
     calibrated: pd.DataFrame = field(default_factory=pd.DataFrame)
     calibrated_matrices: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)
+    composition_pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    composition_models: pd.DataFrame = field(default_factory=pd.DataFrame)
     condensed: dict[str, pd.DataFrame] = field(default_factory=dict)
     energy: pd.DataFrame = field(default_factory=pd.DataFrame)
     energy_errors: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
@@ -341,6 +352,44 @@ def _matrices(result: StudyAnalysis, data: DatasetEmbeddings) -> None:
     if result.main_metric in mats:
         result.condensed[data.name] = condense_matrix(
             mats[result.main_metric], result.families.reindex(mats[result.main_metric].index))
+
+
+def _matrices_step(result: StudyAnalysis, data: DatasetEmbeddings, store: EmbeddingStore,
+                   config: StudyConfig) -> None:
+    """The matrices align wrote, their calibration and their composition-controlled version."""
+    _matrices(result, data)
+    _attempt(result, "matrices", f"calibration on {data.name}",
+             lambda: _calibration(result, data, config))
+    _attempt(result, "matrices", f"composition control on {data.name}",
+             lambda: _composition(result, data, store, config))
+
+
+def _composition(result: StudyAnalysis, data: DatasetEmbeddings, store: EmbeddingStore,
+                 config: StudyConfig) -> None:
+    """The main metric with each embedding's composition signal projected out (structures only)."""
+    mat = result.matrices.get(data.name, {}).get(result.main_metric)
+    table = store.read_samples(data.name)
+    if mat is None or table is None or "atomic_numbers" not in table:
+        return
+    numbers = table.atomic_numbers.reindex(data.ids)
+    if numbers.isna().any() or not (numbers.map(len) > 0).all():
+        return
+    if len(data.ids) != data.n_shared:
+        result.note("matrices", f"{data.name}: no composition control (max_samples subsampled "
+                                "the embeddings)")
+        return
+    fractions = composition_fractions(list(numbers))
+    values = {m: data.values[m] for m in mat.index
+              if not is_random_baseline(m, result.card_families.get(m))}
+    pairs, models = composition_controlled_alignment(
+        values, fractions, result.main_metric, mat, config.preprocess,
+        rounds_for(result.main_metric, result.options.n_calibration,
+                   result.options.n_calibration_rescored), result.options.seed)
+    _collect(result, "composition_models", models.assign(dataset=data.name))
+    _collect(result, "composition_pairs", pairs.assign(dataset=data.name))
+    for row in models[models.left_out].itertuples():
+        result.note("matrices", f"{data.name}: composition explains all of {row.model}; it is "
+                                "left out of the composition-controlled scores")
 
 
 def _calibration(result: StudyAnalysis, data: DatasetEmbeddings, config: StudyConfig) -> None:
@@ -548,26 +597,15 @@ def analyse_study(
         for key in ANALYSES:
             result.note(key, f"no store under {out}; run `matteralign embed` first")
         return result
-    store = EmbeddingStore(store_dir)
+    store = ShardCache(store_dir)
     models = [m.id for m in config.models]
     result.families = model_families(models, options.family_level)
     result.card_families = model_families(models, "card")
     result.failures = pd.DataFrame(store.failures(),
                                    columns=["dataset", "model", "sample_id", "reason"])
-    clock = time.perf_counter()
-    for selection in config.datasets:
-        data = _attempt(result, "matrices", f"loading {selection.name}", lambda s=selection:
-                        load_dataset_embeddings(store, config, s.name, options, result, out))
-        if data is not None:
-            result.datasets[selection.name] = data
-        else:
-            result.note("matrices", f"{selection.name}: no model has embeddings")
-    result.timings["load"] = time.perf_counter() - clock
 
     steps: list[tuple[str, Callable[[DatasetEmbeddings], Any]]] = [
-        ("matrices", lambda d: (_matrices(result, d), _attempt(
-            result, "matrices", f"calibration on {d.name}", lambda: _calibration(result, d,
-                                                                                  config)))),
+        ("matrices", lambda d: _matrices_step(result, d, store, config)),
         ("convergence", lambda d: _energy_then_convergence(result, d, store, config)),
         ("dimension", lambda d: _dimension(result, d, config)),
         ("k_sweep", lambda d: _collect(result, "k_sweep", _k_sweep(result, d, config))
@@ -578,12 +616,21 @@ def analyse_study(
         ("leaderboard", lambda d: _leaderboard(result, d, config)
          if len(d.values) >= 2 else result.note("leaderboard", f"{d.name}: fewer than two models")),
     ]
-    for key, step in steps:
+    for selection in config.datasets:  # one dataset at a time: its shards are read once
         clock = time.perf_counter()
-        for data in result.datasets.values():
+        data = _attempt(result, "matrices", f"loading {selection.name}", lambda s=selection:
+                        load_dataset_embeddings(store, config, s.name, options, result, out))
+        result.timings["load"] = result.timings.get("load", 0.0) + time.perf_counter() - clock
+        if data is None:
+            result.note("matrices", f"{selection.name}: no model has embeddings")
+            continue
+        result.datasets[selection.name] = data
+        for key, step in steps:
+            clock = time.perf_counter()
             _attempt(result, key, f"{ANALYSES[key]} on {data.name}", lambda step=step, d=data:
                      step(d))
-        result.timings[key] = time.perf_counter() - clock
+            result.timings[key] = result.timings.get(key, 0.0) + time.perf_counter() - clock
+        store.forget()
     clock = time.perf_counter()
     _attempt(result, "distribution", "pair distributions", lambda: _distribution(result))
     result.timings["distribution"] = time.perf_counter() - clock
