@@ -40,6 +40,7 @@ from matteralign.analysis.families import (
     is_random_baseline,
     model_families,
 )
+from matteralign.analysis.in_out import distribution_label, matched_in_out
 from matteralign.analysis.k_sweep import DEFAULT_KS, cknna_k_sweep, rank_stability
 from matteralign.analysis.layers import (
     ShardCache,
@@ -198,6 +199,8 @@ class StudyAnalysis:
     convergence_calibrated: dict[tuple[str, str], ConvergenceResult] = field(default_factory=dict)
     pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
     in_out: pd.DataFrame = field(default_factory=pd.DataFrame)
+    distribution_labels: pd.DataFrame = field(default_factory=pd.DataFrame)
+    in_out_matched: pd.DataFrame = field(default_factory=pd.DataFrame)
     dimensions: pd.DataFrame = field(default_factory=pd.DataFrame)
     k_sweep: pd.DataFrame = field(default_factory=pd.DataFrame)
     k_stability: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -633,6 +636,7 @@ def analyse_study(
         store.forget()
     clock = time.perf_counter()
     _attempt(result, "distribution", "pair distributions", lambda: _distribution(result))
+    _attempt(result, "distribution", "matched in vs out", lambda: _matched_in_out(result, config))
     result.timings["distribution"] = time.perf_counter() - clock
     clock = time.perf_counter()
     _attempt(result, "map", "embedding map", lambda: _map(result, config))
@@ -689,6 +693,28 @@ def _distribution(result: StudyAnalysis) -> None:
                                     "per dataset, without the ID-vs-OOD test")
     elif result.pairs.ood.all():
         result.note("distribution", "every dataset is out of distribution: no ID-vs-OOD test")
+
+
+def _matched_in_out(result: StudyAnalysis, config: StudyConfig) -> None:
+    """Per-(model, dataset) labels, and the in- vs out-of-distribution comparison of the main
+    metric's calibrated scores on matched datasets (same models, same N, no baselines)."""
+    recs = []
+    for name, data in result.datasets.items():
+        for model, x in data.values.items():
+            label, reason = distribution_label(model, name, x)
+            recs.append({"dataset": name, "model": model, "label": label, "reason": reason})
+    result.distribution_labels = pd.DataFrame(recs)
+    if result.distribution_labels.empty:
+        return
+    opts = result.options
+    scored = {name: {m: data.values[m] for m in result.matrices[name].get(result.main_metric,
+                                                                         pd.DataFrame()).index}
+              for name, data in result.datasets.items() if name in result.matrices}
+    result.in_out_matched = matched_in_out(
+        {d: v for d, v in scored.items() if len(v) >= 2}, result.distribution_labels,
+        result.main_metric, rounds_for(result.main_metric, opts.n_calibration,
+                                       opts.n_calibration_rescored),
+        opts.n_bootstrap_correlation, seed=opts.seed, preprocessing=config.preprocess)
 
 
 def _collect(result: StudyAnalysis, attr: str, table: pd.DataFrame | None) -> None:
