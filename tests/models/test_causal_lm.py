@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from ase.build import molecule
+from ase.build import bulk, molecule
 
 from matteralign.data.sample import Sample
-from matteralign.errors import ModelNotFoundError, SampleError
+from matteralign.errors import AdapterError, ModelNotFoundError, SampleError
 from matteralign.models.causal_lm import (
     BLANK_SYSTEM_PROMPT,
     DEFAULT_SYSTEM_PROMPT,
@@ -175,3 +175,68 @@ def test_invalid_smiles_fails_the_sample(checkpoints) -> None:
         adapter.prepare(Sample("bad", smiles="C1CC(("))
     with pytest.raises(SampleError, match="no SMILES"):
         adapter.prepare(Sample("none", sequence="MKT"))
+
+
+# --- the paper's three LLMs, as tiny twins with each card's layer count ------------------------
+PAPER_LLMS = {
+    "deepseek-r1-distill-llama-8b": lambda n: transformers.LlamaForCausalLM(
+        transformers.LlamaConfig(
+            vocab_size=n, hidden_size=16, intermediate_size=32, num_hidden_layers=32,
+            num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
+        )
+    ),
+    "qwen3-30b-a3b-thinking-2507": lambda n: transformers.Qwen3MoeForCausalLM(
+        transformers.Qwen3MoeConfig(
+            vocab_size=n, hidden_size=16, intermediate_size=32, moe_intermediate_size=8,
+            num_hidden_layers=48, num_attention_heads=2, num_key_value_heads=1, head_dim=8,
+            num_experts=4, num_experts_per_tok=2, max_position_embeddings=4096,
+        )
+    ),
+    "gpt-oss-20b": lambda n: transformers.GptOssForCausalLM(
+        transformers.GptOssConfig(
+            vocab_size=n, hidden_size=16, intermediate_size=16, num_hidden_layers=24,
+            num_attention_heads=2, num_key_value_heads=1, head_dim=8, num_local_experts=4,
+            num_experts_per_tok=2, sliding_window=8, max_position_embeddings=4096,
+            rope_scaling=None,
+        )
+    ),
+}
+
+
+@pytest.mark.parametrize("model_id", [
+    "deepseek-r1-distill-llama-8b",
+    # the mixture-of-experts twins: transformers' CPU expert dispatch (index_add_) takes 1-2 min
+    pytest.param("qwen3-30b-a3b-thinking-2507", marks=pytest.mark.slow),
+    pytest.param("gpt-oss-20b", marks=pytest.mark.slow),
+])
+def test_paper_llm_cards_on_tiny_twins(model_id, samples, tmp_path) -> None:
+    tokenizer = _tokenizer(CHAT_TEMPLATE)
+    torch.manual_seed(0)
+    folder = tmp_path / model_id
+    PAPER_LLMS[model_id](len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    card = get_card(model_id)
+    assert card.options["path"].count("/") == 1  # the hub name
+    n_layers = len(card.layers) - 1
+    for suffix, prompt, modality in (("", "default", "smiles"), ("-blank", "blank", "smiles"),
+                                     ("-blank-atomistic", "blank-atomistic", "atoms")):
+        variant = get_card(model_id + suffix)
+        assert variant.options["prompt"] == prompt and variant.input == modality
+        assert variant.layer_names == card.layer_names
+    adapter = create_adapter(model_id + "-blank", path=str(folder))  # the short prompt: fast
+    assert adapter.layer_names == [str(i) for i in range(n_layers + 1)]  # no config read
+    report = validate_adapter(adapter, samples[1:], layers=["0", str(n_layers)],
+                              check_invariance=False)
+    assert report.ok and f"batched==single[{n_layers}]" in report.passed
+    atomistic = create_adapter(model_id + "-blank-atomistic", path=str(folder))
+    atomistic.load()
+    out = atomistic.embed([atomistic.prepare(samples[2])], ["last"], "last")
+    assert out.pooled["last"].shape == (1, 16)
+    with pytest.raises(SampleError, match="'si'.*periodic"):
+        atomistic.prepare(Sample("si", atoms=bulk("Si", "diamond", a=5.43)))
+
+
+def test_a_checkpoint_with_other_layers_than_its_card_fails_to_load(checkpoints) -> None:
+    adapter = create_adapter("gpt-oss-20b", path=str(checkpoints["gpt2"]))
+    with pytest.raises(AdapterError, match="gpt-oss-20b.*weights have layers"):
+        adapter.load()
