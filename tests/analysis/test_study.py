@@ -61,8 +61,18 @@ def test_the_analyses_read_the_matrices_align_wrote(tmp_path, monkeypatch):
         raise AssertionError("the analyses recomputed a matrix that align wrote")
 
     monkeypatch.setattr(analysis, "score_dataset", no_rescoring)
+    reads: dict[str, int] = {}
+    read_shard = EmbeddingStore.read_shard
+
+    def counted(self, path, verify=True):
+        reads[str(path)] = reads.get(str(path), 0) + 1
+        return read_shard(self, path, verify)
+
+    monkeypatch.setattr(EmbeddingStore, "read_shard", counted)
     options = AnalysisOptions(n_permutations=3, n_bootstrap=2, ks=(2, 5))
     result = analyse_study(config, tmp_path, options)
+    assert len(reads) == 8 and set(reads.values()) == {1}  # 2 models x 4 shards, each read once
+    assert not result.layer_rows.empty  # the layers analysis read all layers from those reads
     folder = tmp_path / "alignment" / "toy"
     assert set(result.matrices["toy"]) == {"cknna-k10", "cka-linear", "ii-k1"}
     for metric, got in result.matrices["toy"].items():

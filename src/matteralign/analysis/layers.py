@@ -7,16 +7,39 @@ depth (layer i of L sits at depth (i + 1) / L).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from matteralign.errors import StoreError
-from matteralign.store.embedding_store import EmbeddingStore
+from matteralign.store.embedding_store import EmbeddingStore, ShardRecord
 
-__all__ = ["layerwise_alignment", "load_layers", "summarise_layers"]
+__all__ = ["ShardCache", "layerwise_alignment", "load_layers", "summarise_layers"]
 
 _SEP = "\x1f"
+
+
+class ShardCache(EmbeddingStore):
+    """An :class:`EmbeddingStore` that keeps every shard it has read until :meth:`forget`.
+
+    The analyses of one dataset read each shard once: the scored layer (``load_finished``) and
+    every layer (:func:`load_layers`) come from the same records. Forget them before the next
+    dataset, so memory holds one dataset's shards at a time.
+    """
+
+    def __init__(self, root, create: bool = True) -> None:
+        super().__init__(root, create=create)
+        self._records: dict[tuple[Path, bool], ShardRecord] = {}
+
+    def read_shard(self, path: Path, verify: bool = True) -> ShardRecord:
+        key = (Path(path), verify)
+        if key not in self._records:
+            self._records[key] = super().read_shard(path, verify)
+        return self._records[key]
+
+    def forget(self) -> None:
+        self._records.clear()
 
 
 def load_layers(
