@@ -187,6 +187,8 @@ def test_esm2_windows_a_sequence_longer_than_its_context(esm_folder) -> None:
     item = adapter.prepare(long)
     assert len(item.ids) == len(LONG) + 2 > adapter.max_tokens  # kept whole, not truncated
     assert adapter.provenance()["windowed_samples"] == {"long": 4}
+    assert adapter.provenance(["p1", "long"])["windowed_samples"] == {"long": 4}
+    assert adapter.provenance(["p1"])["windowed_samples"] == {}
     assert "windows of 30 tokens" in adapter.provenance()["long_sequences"]
     # direct computation: each window through the tokenizer and model on its own, each residue's
     # state averaged over the windows holding it, then the mean over residues

@@ -226,15 +226,20 @@ class TokenEncoderAdapter(ModelAdapter):
             )
         return window, overlap
 
-    def provenance(self) -> dict[str, Any]:
-        """How long sequences were read, for the shard's provenance.
+    def provenance(self, sample_ids: Sequence[str] | None = None) -> dict[str, Any]:
+        """How long sequences were read, for a shard's provenance.
+
+        Parameters
+        ----------
+        sample_ids : sequence of str, optional
+            The shard's samples; default every sample prepared since load.
 
         Returns
         -------
         dict
             ``long_sequences``: the rule (windows and overlap, or "fail the sample");
-            ``windowed_samples``: sample id → number of windows, for every sample prepared since
-            load that was longer than :attr:`max_tokens`.
+            ``windowed_samples``: sample id → number of windows, for those of ``sample_ids``
+            that were longer than :attr:`max_tokens`.
         """
         if not self.options.get("window"):
             rule = f"longer than {self.max_tokens} tokens: sample fails"
@@ -242,7 +247,9 @@ class TokenEncoderAdapter(ModelAdapter):
             window, overlap = self._window()
             rule = (f"longer than {self.max_tokens} tokens: windows of {window} tokens, "
                     f"overlap >= {overlap}, overlapping positions averaged")
-        return {"long_sequences": rule, "windowed_samples": dict(self._windowed)}
+        wanted = self._windowed if sample_ids is None else set(sample_ids)
+        windowed = {key: n for key, n in self._windowed.items() if key in wanted}
+        return {"long_sequences": rule, "windowed_samples": windowed}
 
     def cost(self, item: TokenizedText) -> int:
         """Number of tokens the model reads, special tokens (of every window) included."""
