@@ -17,7 +17,8 @@ def store_content(root: Path) -> dict[str, Any]:
     That is: the list of files; for every shard (checksum verified) its sample ids, failures,
     configuration hash, provenance and the dtype, shape and bytes of every tensor; every
     completion record; and the manifest. ``runtime_s`` (seconds a shard took, in the shard
-    header and the manifest) legitimately differs between two runs, so it is left out.
+    header and the manifest) legitimately differs between two runs, so it is left out, and so is
+    the manifest's copy of each shard's checksum, which covers it.
     """
     store = EmbeddingStore(root)
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*")
@@ -37,6 +38,8 @@ def store_content(root: Path) -> dict[str, Any]:
             None if record.energy is None else record.energy.tobytes(),
         )
     if (root / "manifest.parquet").exists():
-        manifest = pd.read_parquet(root / "manifest.parquet").drop(columns="runtime_s")
+        # the checksum covers the provenance, runtime_s included: compared through the shards
+        manifest = pd.read_parquet(root / "manifest.parquet").drop(columns=["runtime_s",
+                                                                            "checksum"])
         content["manifest.parquet"] = manifest.to_json()
     return content
