@@ -47,6 +47,11 @@ def test_an_interrupted_set_keeps_the_previous_one_or_has_no_record(tmp_path, mo
         _write(tmp_path, {"a.txt": "2"})
     with pytest.raises(StoreError, match="results.manifest.json is missing: the results outputs"):
         read_output_set(tmp_path, "results")
+    monkeypatch.undo()
+    killed = tmp_path / ".results.abc123.staging"  # left by a SIGKILL: the next set removes it
+    killed.mkdir()
+    _write(tmp_path, {"a.txt": "3"})
+    assert not killed.exists() and read_output_set(tmp_path, "results")
 
 
 def test_a_changed_file_and_removal(tmp_path):

@@ -51,6 +51,10 @@ class OutputSet:
         self.root: Path = Path()
 
     def __enter__(self) -> OutputSet:
+        """Start a staging folder; staging folders of this set left by a killed command are
+        removed (the caller holds the store lock, so no other command is writing this set)."""
+        for leftover in self.folder.glob(f".{self.name}.*.staging"):
+            shutil.rmtree(leftover, ignore_errors=True)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             self.root = Path(tempfile.mkdtemp(prefix=f".{self.name}.", suffix=".staging",
