@@ -57,7 +57,7 @@ def test_candidate_is_joined_on_ids_and_missing_ids_are_reported(tmp_path, embed
     cand_ids = [ids[i] for i in order] + ["extra-1", "extra-2"]
     cand = np.vstack([embeddings["ref-2"][order] * 3.0, np.ones((2, 5))])
     result = score_candidate(store, "d", "mine", cand_ids, cand, {"ref-1": "last", "ref-2": "last"},
-                             "cknna-k10", n_permutations=10, n_bootstrap=5)
+                             "cknna-k10", n_permutations=30, n_bootstrap=5)
     assert result.n_shared == 90
     assert len(result.missing_from_candidate) == 10
     assert result.unknown_to_store == ["extra-1", "extra-2"]

@@ -1,7 +1,8 @@
 """Leaderboard: each model's null-calibrated alignment to the strongest models, with intervals.
 
-Calibrated score = (s - null mean) / (1 - null mean): 0 is chance (rows of the other model
-shuffled), 1 is perfect; for dissimilarities (information imbalance) (null - s) / null.
+Calibrated score = clip((s - tau) / (1 - tau), 0, 1) with tau the 95 % quantile of the permutation
+null (rows of the other model shuffled; Gröger et al. 2026): 0 is indistinguishable from chance, 1
+is perfect; mirrored for dissimilarities (information imbalance), best score 0.
 """
 
 from __future__ import annotations
@@ -50,12 +51,6 @@ def strongest_models(
     return list(mean.sort_values(ascending=False, kind="stable").index[:n]), "consensus"
 
 
-def _calibrate(v: float, mu: float, similar: bool) -> float:
-    if similar:
-        return (v - mu) / (1 - mu) if mu != 1 else float("nan")
-    return (mu - v) / mu if mu != 0 else float("nan")
-
-
 def leaderboard(
     embeddings: Mapping[str, np.ndarray],
     references: Sequence[str],
@@ -92,6 +87,7 @@ def leaderboard(
         is_reference, metric; sorted by score, best first.
     """
     from matteralign import metrics
+    from matteralign.metrics.calibration import calibrated_value
 
     spec = metrics.get_metric(metric)
     missing = [r for r in references if r not in embeddings]
@@ -115,9 +111,9 @@ def leaderboard(
                 continue
             nr, br = lookup(null_at, model, ref), lookup(boot_at, model, ref)
             mu = nr.null_mean
-            vals.append(_calibrate(nr.value, mu, spec.higher_is_more_similar))
-            bounds = sorted([_calibrate(br.ci_low, mu, spec.higher_is_more_similar),
-                             _calibrate(br.ci_high, mu, spec.higher_is_more_similar)])
+            vals.append(nr.calibrated)
+            bounds = sorted(float(calibrated_value(b, nr.tau, spec.higher_is_more_similar))
+                            for b in (br.ci_low, br.ci_high))
             lows.append(bounds[0])
             highs.append(bounds[1])
             raws.append(nr.value)

@@ -28,6 +28,7 @@ __all__ = [
     "calibrate",
     "calibrate_layers",
     "calibrated_scores",
+    "calibrated_value",
     "has_relabelled_null",
     "null_matrices",
     "permutations",
@@ -82,6 +83,23 @@ def _best(spec: MetricSpec) -> float:
     return 1.0 if spec.higher_is_more_similar else 0.0
 
 
+def calibrated_value(
+    value: np.ndarray | float,
+    tau: np.ndarray | float,
+    higher_is_more_similar: bool = True,
+    s_best: float | None = None,
+) -> np.ndarray:
+    """clip((s - tau) / (s_best - tau), 0, 1) for a similarity, mirrored for a dissimilarity
+    (clip((tau - d) / (tau - d_best), 0, 1)); NaN where s is NaN. ``s_best`` defaults to 1
+    (similarity) or 0 (dissimilarity). Used by :func:`calibrate`, and for interval bounds."""
+    sign = 1.0 if higher_is_more_similar else -1.0
+    best = (1.0 if higher_is_more_similar else 0.0) if s_best is None else float(s_best)
+    o, t = sign * np.asarray(value, dtype=np.float64), sign * np.asarray(tau, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cal = np.clip((o - t) / np.maximum(sign * best - t, 1e-12), 0.0, 1.0)
+    return np.where(np.isnan(o), np.nan, cal)
+
+
 def calibrate(
     observed: np.ndarray | float,
     null: np.ndarray,
@@ -127,16 +145,12 @@ def calibrate(
     if rounds < 1:
         raise ValueError("a permutation null needs at least one round")
     sign = 1.0 if higher_is_more_similar else -1.0
-    best = (1.0 if higher_is_more_similar else 0.0) if s_best is None else float(s_best)
     o, s = sign * obs, sign * nl
     combined = np.sort(np.concatenate([o[None], s]), axis=0)
     idx = min(max(int(math.ceil((1.0 - alpha) * (rounds + 1))) - 1, 0), rounds)
-    tau = combined[idx]
+    tau = sign * combined[idx]
     p = (1.0 + (s >= o).sum(0)) / (rounds + 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cal = np.clip((o - tau) / np.maximum(sign * best - tau, 1e-12), 0.0, 1.0)
-    cal = np.where(np.isnan(o), np.nan, cal)
-    return cal, p, sign * tau
+    return calibrated_value(obs, tau, higher_is_more_similar, s_best), p, tau
 
 
 def benjamini_hochberg(p: np.ndarray | Sequence[float]) -> np.ndarray:
@@ -417,8 +431,12 @@ def calibrated_scores(
     if spec.per_model:
         raise ValueError(f"{spec.id} is a per-model metric; a pair permutation null does not "
                          "apply.")
-    if n_permutations < 1:
-        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
+    fewest = math.ceil(1 / alpha) - 1
+    if n_permutations < fewest:
+        raise ValueError(
+            f"{n_permutations} permutation rounds cannot calibrate at alpha = {alpha}: tau would "
+            f"be the observed score itself; use at least {fewest} (1,000 gives p down to 0.001)."
+        )
     be = resolve_backend(device, precision)
     names, xs = prepare_inputs(embeddings, spec, preprocessing)
     n = xs[0].shape[0]
