@@ -21,3 +21,14 @@ def test_a_plane_in_ten_dimensions_has_dimension_two_and_duplicates_give_a_reaso
     assert ("few", "id-mle-k29") in got.index
     dup = table[table.model == "dup"]
     assert dup.value.isna().all() and dup.error.str.contains("duplicate").all()
+
+
+def test_tied_distances_give_a_reason_naming_the_model_not_inf():
+    """The composition baseline's fractions are equidistant: MLE was inf, TwoNN NaN."""
+    table = intrinsic_dimensions({"composition": np.eye(40),
+                                  "fine": np.random.default_rng(0).normal(size=(40, 3))},
+                                 ("id-twonn", "id-mle-k10"))
+    bad = table[table.model == "composition"]
+    assert bad.value.isna().all()
+    assert all(e.startswith("model 'composition'") for e in bad.error)
+    assert np.isfinite(table[table.model == "fine"].value).all()

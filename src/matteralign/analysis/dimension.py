@@ -1,6 +1,7 @@
 """Intrinsic dimension of each model's embedding of a dataset (TwoNN and Levina–Bickel MLE).
 
-A model whose rows cannot be estimated (e.g. duplicated rows) gets NaN and the reason.
+A model whose rows cannot be estimated (duplicated rows, tied distances) gets NaN and the reason,
+naming the model; no estimate is ever inf or NaN without one.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def intrinsic_dimensions(
     Returns
     -------
     DataFrame
-        model, method (the id actually used), value, error ("" when estimated).
+        model, method (the id actually used), value, error ("" when estimated, else the reason,
+        naming the model).
     """
     from matteralign import metrics
 
@@ -45,6 +47,9 @@ def intrinsic_dimensions(
                 prepared = metrics.apply_preprocessing(x, list(preprocessing))
                 value, error = float(spec(prepared)), ""
             except (ValueError, ArithmeticError) as err:  # EmbeddingError is a ValueError
-                value, error = float("nan"), str(err)
+                value, error = float("nan"), f"model {model!r}: {err}"
+            if not error and not np.isfinite(value):
+                value, error = float("nan"), (f"model {model!r}: {spec.id} is {value} (tied or "
+                                              "degenerate distances); not an intrinsic dimension")
             recs.append({"model": model, "method": spec.id, "value": value, "error": error})
     return pd.DataFrame(recs)
