@@ -266,3 +266,21 @@ def test_smi_file_through_rdkit(tmp_path):
     assert result.skipped == [f"{path}:3: invalid SMILES 'C1CC'"]
     with pytest.raises(DatasetError, match="a .smi file has no columns"):
         read_file(path, options=ReadOptions(labels=["x"]))
+
+
+def test_a_folder_of_lmdb_files_is_sampled_before_parsing(tmp_path, crystals):
+    folder = tmp_path / "omat24"
+    folder.mkdir()
+    _write_aselmdb(folder / "a.aselmdb", crystals, broken=(2,))
+    _write_aselmdb(folder / "b.aselmdb", crystals)
+    everything = read_file(folder)
+    assert everything.dataset.ids == ["a:row1", "a:row3", "a:row4",
+                                      "b:row1", "b:row2", "b:row3", "b:row4"]
+    assert everything.skipped == [f"{folder / 'a.aselmdb'}: record 2: error: Error -3 while "
+                                  "decompressing data: incorrect header check"]
+    # the sample is drawn over all 8 records first; only the chosen ones are parsed
+    chosen = np.sort(np.random.default_rng(5).choice(8, size=3, replace=False))
+    names = [f"{f}:row{i}" for f in "ab" for i in range(1, 5)]
+    sample = read_file(folder, n=3, seed=5)
+    assert sample.dataset.ids == [names[i] for i in chosen if names[i] != "a:row2"]
+    assert len(sample.skipped) == ("a:row2" in [names[i] for i in chosen])

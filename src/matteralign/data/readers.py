@@ -9,6 +9,7 @@ record is one DatasetError naming the file and the first bad record.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -184,6 +185,11 @@ def _choose(total: int, n: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
 
 
+#: A reader's choice of records: the number of records in the file -> the sorted positions to
+#: parse (readers parse only those where the format allows).
+Pick = Callable[[int], np.ndarray]
+
+
 def file_record(path: Path) -> list[SourceFile]:
     """Path, size and SHA-256 of ``path`` (of every file, in name order, for a folder)."""
     files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
@@ -273,19 +279,11 @@ def _row_sample(row: Any, record: str, options: ReadOptions, where: str) -> Samp
     return Sample(id=sample_id, atoms=atoms, labels=labels)
 
 
-def _read_ase_db(path: Path, n: int | None, seed: int, options: ReadOptions
+def _read_ase_db(path: Path, pick: Pick, options: ReadOptions
                  ) -> tuple[list[Sample], list[str]]:
-    import ase.db
-
-    try:
-        db = ase.db.connect(str(path))
-        ids = [row.id for row in db.select(include_data=False)]
-    except Exception as error:  # noqa: BLE001 - sqlite3 / json errors
-        raise DatasetError(
-            f"ASE database {path}: cannot open ({type(error).__name__}: {error})"
-        ) from None
+    db, ids = _ase_db_ids(path)
     samples, skipped = [], []
-    for position in _choose(len(ids), n, seed):
+    for position in pick(len(ids)):
         row_id = ids[position]
         where = f"{path}: row {row_id}"
         try:
@@ -295,6 +293,18 @@ def _read_ase_db(path: Path, n: int | None, seed: int, options: ReadOptions
     return samples, skipped
 
 
+def _ase_db_ids(path: Path) -> tuple[Any, list[int]]:
+    import ase.db
+
+    try:
+        db = ase.db.connect(str(path))
+        return db, [row.id for row in db.select(include_data=False)]
+    except Exception as error:  # noqa: BLE001 - sqlite3 / json errors
+        raise DatasetError(
+            f"ASE database {path}: cannot open ({type(error).__name__}: {error})"
+        ) from None
+
+
 def _reason(where: str, error: Exception) -> str:
     """``"<where>: <reason>"``; our own errors already start with ``where``."""
     if isinstance(error, DatasetError) and str(error).startswith(where):
@@ -302,33 +312,17 @@ def _reason(where: str, error: Exception) -> str:
     return f"{where}: {type(error).__name__}: {error}"
 
 
-def _read_ase_lmdb(path: Path, n: int | None, seed: int, options: ReadOptions
+def _read_ase_lmdb(path: Path, pick: Pick, options: ReadOptions
                    ) -> tuple[list[Sample], list[str]]:
     """fairchem's ASE-LMDB files (OMat24, OMol25, sAlex): keys are row ids, values
     zlib-compressed JSON row dicts (as fairchem's ``LMDBDatabase`` writes them)."""
-    try:
-        import lmdb
-    except ImportError:
-        raise DatasetError(
-            f"file {path} is an ASE LMDB database (OMat24/OMol25/sAlex); reading it needs the "
-            "`lmdb` package: `pip install lmdb`"
-        ) from None
     from ase.db.row import AtomsRow
     from ase.io.jsonio import decode
 
-    try:
-        env = lmdb.open(str(path), subdir=path.is_dir(), readonly=True, lock=False,
-                        readahead=False)
-        with env.begin() as txn:
-            keys = [key for key, _ in txn.cursor() if key.decode("ascii", "replace").isdigit()]
-    except Exception as error:  # noqa: BLE001 - lmdb.Error and friends
-        raise DatasetError(
-            f"ASE LMDB {path}: cannot open ({type(error).__name__}: {error})"
-        ) from None
-    keys.sort(key=lambda key: int(key))
+    env, keys = _lmdb_keys(path)
     samples, skipped = [], []
     with env.begin() as txn:
-        for position in _choose(len(keys), n, seed):
+        for position in pick(len(keys)):
             key = keys[position].decode()
             where = f"{path}: record {key}"
             try:
@@ -340,7 +334,31 @@ def _read_ase_lmdb(path: Path, n: int | None, seed: int, options: ReadOptions
     return samples, skipped
 
 
-def _read_mptrj(path: Path, n: int | None, seed: int, options: ReadOptions
+def _lmdb_keys(path: Path) -> tuple[Any, list[bytes]]:
+    """The open environment and the row keys (digits, in numeric order) of an ASE-LMDB file;
+    only keys are read, not the rows."""
+    try:
+        import lmdb
+    except ImportError:
+        raise DatasetError(
+            f"file {path} is an ASE LMDB database (OMat24/OMol25/sAlex); reading it needs the "
+            "`lmdb` package: `pip install lmdb`"
+        ) from None
+    try:
+        env = lmdb.open(str(path), subdir=path.is_dir(), readonly=True, lock=False,
+                        readahead=False)
+        with env.begin() as txn:
+            keys = [key for key in txn.cursor().iternext(keys=True, values=False)
+                    if key.decode("ascii", "replace").isdigit()]
+    except Exception as error:  # noqa: BLE001 - lmdb.Error and friends
+        raise DatasetError(
+            f"ASE LMDB {path}: cannot open ({type(error).__name__}: {error})"
+        ) from None
+    keys.sort(key=lambda key: int(key))
+    return env, keys
+
+
+def _read_mptrj(path: Path, pick: Pick, options: ReadOptions
                 ) -> tuple[list[Sample], list[str]]:
     """MPtrj JSON: ``{mp_id: {frame_id: {"structure", "corrected_total_energy", "force"}}}``."""
     try:
@@ -360,7 +378,7 @@ def _read_mptrj(path: Path, n: int | None, seed: int, options: ReadOptions
     if not frames:
         raise DatasetError(f"MPtrj file {path}: no frames")
     samples, skipped = [], []
-    for position in _choose(len(frames), n, seed):
+    for position in pick(len(frames)):
         mp_id, frame_id, frame = frames[position]
         where = f"{path}: frame {frame_id}"
         try:
@@ -410,7 +428,7 @@ def _iread_frames(path: Path, format: str) -> Iterator[tuple[int, Any, str]]:
 _MAX_STUCK = 20  # restarts failing at once with one message: the file's framing is broken
 
 
-def _read_extxyz(path: Path, n: int | None, seed: int, options: ReadOptions
+def _read_extxyz(path: Path, pick: Pick, options: ReadOptions
                  ) -> tuple[list[Sample], list[str]]:
     from ase.io.formats import string2index
 
@@ -428,7 +446,7 @@ def _read_extxyz(path: Path, n: int | None, seed: int, options: ReadOptions
                if atoms is None]
     good = [(number, atoms) for number, atoms, _ in frames if atoms is not None]
     samples = []
-    for position in _choose(len(good), n, seed):
+    for position in pick(len(good)):
         number, atoms = good[position]
         where = f"{path}: frame {number}"
         try:
@@ -464,7 +482,7 @@ def _extxyz_sample(atoms: Any, number: int, options: ReadOptions, where: str) ->
     return Sample(id=sample_id, atoms=atoms, labels=labels)
 
 
-def _read_cif(path: Path, n: int | None, seed: int, options: ReadOptions
+def _read_cif(path: Path, pick: Pick, options: ReadOptions
               ) -> tuple[list[Sample], list[str]]:
     """Crystal CIF through ``ase.io.cif.parse_cif``: one bad ``data_`` block is skipped."""
     from ase.io.cif import parse_cif
@@ -480,7 +498,7 @@ def _read_cif(path: Path, n: int | None, seed: int, options: ReadOptions
     if not blocks:
         raise DatasetError(f"CIF file {path}: no data_ block")
     samples, skipped = [], []
-    for position in _choose(len(blocks), n, seed):
+    for position in pick(len(blocks)):
         block = blocks[position]
         name = block.name or f"block{position}"
         where = f"{path}: block {position + 1} ({name!r})"
@@ -496,23 +514,23 @@ def _read_cif(path: Path, n: int | None, seed: int, options: ReadOptions
 # --- protein and molecule formats ------------------------------------------------------------
 
 
-def _read_structure(path: Path, n: int | None, seed: int, options: ReadOptions
+def _read_structure(path: Path, pick: Pick, options: ReadOptions
                     ) -> tuple[list[Sample], list[str]]:
     stem = path.name.split(".")[0]
     samples = [
         Sample(id=f"{stem}_{chain}", sequence=protein.sequence, protein=protein)
         for chain, protein in read_chains(path)
     ]
-    return [samples[i] for i in _choose(len(samples), n, seed)], []
+    return [samples[i] for i in pick(len(samples))], []
 
 
-def _read_fasta(path: Path, n: int | None, seed: int, options: ReadOptions
+def _read_fasta(path: Path, pick: Pick, options: ReadOptions
                 ) -> tuple[list[Sample], list[str]]:
     records, skipped = read_fasta(path)
     if not records:
         raise DatasetError(f"FASTA file {path}: no valid record ({skipped[0]})")
     samples = []
-    for position in _choose(len(records), n, seed):
+    for position in pick(len(records)):
         header, sequence, _ = records[position]
         samples.append(
             Sample(id=header.split()[0] if header else f"record{position}", sequence=sequence)
@@ -520,7 +538,7 @@ def _read_fasta(path: Path, n: int | None, seed: int, options: ReadOptions
     return samples, skipped
 
 
-def _read_smiles(path: Path, n: int | None, seed: int, options: ReadOptions
+def _read_smiles(path: Path, pick: Pick, options: ReadOptions
                  ) -> tuple[list[Sample], list[str]]:
     """SMILES CSV (a SMILES column, optional id column, numeric columns as labels) or ``.smi``
     (through RDKit's ``SmilesMolSupplier``: SMILES then an optional name per line)."""
@@ -531,7 +549,7 @@ def _read_smiles(path: Path, n: int | None, seed: int, options: ReadOptions
         if options.given() - {"id_key"}:
             raise DatasetError(f"{path}: a .smi file has no columns; options "
                                f"{sorted(options.given())} need a CSV")
-        return _read_smi(path, text, n, seed)
+        return _read_smi(path, text, pick)
     reader = csv.DictReader(io.StringIO(text))
     fieldnames = [c for c in reader.fieldnames or [] if c is not None]
     columns = {c.strip().lower(): c for c in fieldnames}
@@ -558,7 +576,7 @@ def _read_smiles(path: Path, n: int | None, seed: int, options: ReadOptions
         rows.append((number, (record.get(smiles_column) or "").strip(), name or f"row{number}",
                      record))
     samples, skipped = [], []
-    for position in _choose(len(rows), n, seed):
+    for position in pick(len(rows)):
         number, smiles, name, record = rows[position]
         where = f"{path}:{number}"
         canonical = canonical_smiles(smiles) if smiles else None
@@ -585,8 +603,7 @@ def _read_smiles(path: Path, n: int | None, seed: int, options: ReadOptions
     return samples, skipped
 
 
-def _read_smi(path: Path, text: str, n: int | None, seed: int
-              ) -> tuple[list[Sample], list[str]]:
+def _read_smi(path: Path, text: str, pick: Pick) -> tuple[list[Sample], list[str]]:
     from rdkit import Chem, RDLogger
 
     RDLogger.DisableLog("rdApp.*")
@@ -595,7 +612,7 @@ def _read_smi(path: Path, text: str, n: int | None, seed: int
     supplier = Chem.SmilesMolSupplierFromText("\n".join(line for _, line in lines) + "\n",
                                               delimiter=" \t", titleLine=False)
     samples, skipped = [], []
-    for position in _choose(len(lines), n, seed):
+    for position in pick(len(lines)):
         number, line = lines[position]
         mol = supplier[int(position)]
         if mol is None:
@@ -606,8 +623,7 @@ def _read_smi(path: Path, text: str, n: int | None, seed: int
     return samples, skipped
 
 
-_READERS: dict[str, Callable[[Path, int | None, int, ReadOptions],
-                             tuple[list[Sample], list[str]]]] = {
+_READERS: dict[str, Callable[[Path, Pick, ReadOptions], tuple[list[Sample], list[str]]]] = {
     "ase-db": _read_ase_db,
     "ase-lmdb": _read_ase_lmdb,
     "mptrj": _read_mptrj,
@@ -630,14 +646,7 @@ def _unique_ids(samples: list[Sample]) -> tuple[list[Sample], list[str]]:
         seen[sample.id] = count
         if count > 1:
             notes.append(f"id {sample.id!r} repeats; this record is {sample.id}-{count}")
-            sample = Sample(
-                id=f"{sample.id}-{count}",
-                atoms=sample.atoms,
-                smiles=sample.smiles,
-                sequence=sample.sequence,
-                protein=sample.protein,
-                labels=sample.labels,
-            )
+            sample = dataclasses.replace(sample, id=f"{sample.id}-{count}")
         out.append(sample)
     return out, notes
 
@@ -664,6 +673,66 @@ def _card_labels(format: str, samples: list[Sample], options: ReadOptions) -> li
     return labels
 
 
+#: Formats whose records a folder can count without parsing them: a seeded sample of a folder
+#: (OMat24 ships folders of ASE-LMDB files) then parses only the chosen records.
+def _count_lmdb(path: Path) -> int:
+    env, keys = _lmdb_keys(path)
+    env.close()
+    return len(keys)
+
+
+_COUNTERS: dict[str, Callable[[Path], int]] = {
+    "ase-db": lambda path: len(_ase_db_ids(path)[1]),
+    "ase-lmdb": _count_lmdb,
+}
+
+
+def _read_folder(path: Path, format: str, n: int | None, seed: int, options: ReadOptions
+                 ) -> tuple[list[Sample], list[str]]:
+    """Every file of ``format`` in ``path`` (name order) as one dataset, a seeded sample of
+    ``n`` records of them all; a file that cannot be read is one skipped entry. Rows of ASE db
+    and LMDB files, numbered per file, get ids ``<file stem>:row<id>``."""
+    accepted = {format, "cif"} if format == "mmcif" else {format}
+    files = sorted(
+        p for p in path.iterdir() if p.is_file() and _SUFFIXES.get(_suffix(p)) in accepted
+    )
+    skipped: list[str] = []
+    counts = {}
+    if format in _COUNTERS:
+        for file in files:
+            try:
+                counts[file] = _COUNTERS[format](file)
+            except DatasetError as error:
+                skipped.append(str(error))
+        chosen = _choose(sum(counts.values()), n, seed)
+        bounds = np.cumsum([0, *counts.values()])
+        picks = {file: chosen[(chosen >= lo) & (chosen < hi)] - lo
+                 for file, lo, hi in zip(counts, bounds[:-1], bounds[1:], strict=True)}
+    else:
+        picks = {file: None for file in files}
+    samples: list[Sample] = []
+    for file, local in picks.items():
+        try:
+            more, more_skipped = _READERS[format](
+                file, np.arange if local is None else (lambda total, local=local: local),
+                options)
+        except DatasetError as error:
+            skipped.append(str(error))
+            continue
+        if format in _COUNTERS:
+            stem = file.name.split(".")[0]
+            more = [dataclasses.replace(sample, id=f"{stem}:{sample.id}") for sample in more]
+        samples.extend(more)
+        skipped.extend(more_skipped)
+    if not samples:
+        raise DatasetError(
+            f"folder {path}: no readable {format} file" + (f" ({skipped[0]})" if skipped else "")
+        )
+    if format not in _COUNTERS:
+        samples = [samples[i] for i in _choose(len(samples), n, seed)]
+    return samples, skipped
+
+
 def read_file(
     path: Path | str,
     format: str | None = None,
@@ -682,7 +751,8 @@ def read_file(
         One of :data:`FORMATS`; detected from the suffix when None.
     n : int, optional
         Seeded sample of ``n`` records; for ASE db, LMDB, MPtrj and CIF only the chosen
-        records are parsed. A folder is sampled after reading every file.
+        records are parsed. A folder of ASE db or LMDB files is sampled over all its records
+        before parsing; other folders after reading every file.
     seed : int
         Seed of the sample.
     name : str, optional
@@ -720,29 +790,10 @@ def read_file(
                            f"{format} files (options of {format}: {allowed})")
     if path.is_file() and path.stat().st_size == 0:
         raise DatasetError(f"file {path} is empty")
-    reader = _READERS[format]
     if path.is_dir():
-        accepted = {format, "cif"} if format == "mmcif" else {format}
-        files = sorted(
-            p for p in path.iterdir() if p.is_file() and _SUFFIXES.get(_suffix(p)) in accepted
-        )
-        samples, skipped = [], []
-        for file in files:
-            try:
-                more, more_skipped = reader(file, None, seed, options)
-            except DatasetError as error:
-                skipped.append(str(error))
-                continue
-            samples.extend(more)
-            skipped.extend(more_skipped)
-        if not samples:
-            raise DatasetError(
-                f"folder {path}: no readable {format} file"
-                + (f" ({skipped[0]})" if skipped else "")
-            )
-        samples = [samples[i] for i in _choose(len(samples), n, seed)]
+        samples, skipped = _read_folder(path, format, n, seed, options)
     else:
-        samples, skipped = reader(path, n, seed, options)
+        samples, skipped = _READERS[format](path, lambda total: _choose(total, n, seed), options)
     if not samples:
         raise DatasetError(
             f"file {path}: no readable record" + (f" ({skipped[0]})" if skipped else "")
