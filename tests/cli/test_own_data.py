@@ -247,3 +247,16 @@ def test_score_finds_its_study_and_refuses_bad_candidates_in_one_line(tmp_path):
     assert f"nan.npy: row 3 (id '{ids[3]}') holds NaN" in " ".join(result.output.split())
     result = runner.invoke(app, [*base, str(tmp_path / "cand.npy"), "--save", str(tmp_path)])
     assert result.exit_code == 2 and "is a folder" in result.output
+
+
+def test_datasets_show_takes_the_read_options(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_text("name,SMI,homo\na,OCC,-7\nb,CC,-8\n")
+    result = runner.invoke(app, ["datasets", "show", str(path), "--smiles-column", "SMI",
+                                 "--id-key", "name", "--label", "homo"])
+    assert result.exit_code == 0, result.output
+    shown = yaml.safe_load(result.output)
+    assert shown["first_ids"] == ["a", "b"] and shown["labels"][0]["name"] == "homo"
+    result = runner.invoke(app, ["datasets", "show", str(path), "--frames", "::2"])
+    assert result.exit_code == 1
+    assert "option(s) frames do not apply to smiles files" in " ".join(result.output.split())

@@ -40,20 +40,33 @@ def show_dataset(
     name: Annotated[str, typer.Argument(help="A dataset name, or a file or folder to preview.")],
     n: Annotated[int | None, typer.Option(help="Build a seeded subset of this size.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the subset.")] = 0,
-    format: Annotated[str | None, typer.Option(help="Format of a file (default: its suffix).")]
-    = None,
+    format: Annotated[str | None, typer.Option(help="Format of a file (default: its suffix).",
+                                               rich_help_panel="File")] = None,
+    id_key: Annotated[str | None, typer.Option(help="Key or column of the ids.",
+                                               rich_help_panel="File")] = None,
+    smiles_column: Annotated[str | None, typer.Option(rich_help_panel="File")] = None,
+    label: Annotated[list[str] | None, typer.Option(help="A key or column read as a label "
+                                                    "(repeat).", rich_help_panel="File")] = None,
+    energy_key: Annotated[str | None, typer.Option(rich_help_panel="File")] = None,
+    forces_key: Annotated[str | None, typer.Option(rich_help_panel="File")] = None,
+    frames: Annotated[str | None, typer.Option(help="Frames of a trajectory ('::10').",
+                                               rich_help_panel="File")] = None,
     data_root: Annotated[Path | None, typer.Option(envvar="MATTERALIGN_DATA_ROOT")] = None,
 ) -> None:
     """Build a dataset (or read a file) and print its card, size, labels and fingerprint; for a
-    file, also the first records skipped and why."""
+    file, also the first records skipped and why. The file options are those of a study's
+    dataset entry (docs/datasets.md)."""
     import yaml
 
     from matteralign.cli.main import _guarded
-    from matteralign.data.readers import read_file
+    from matteralign.data.readers import ReadOptions, read_file
     from matteralign.data.registry import load_dataset
 
     if Path(name).exists() or "/" in name or "." in name:  # a file (built-in names have no dot)
-        dataset = _guarded(lambda: read_file(name, format=format, n=n, seed=seed)).dataset
+        options = ReadOptions(id_key=id_key, smiles_column=smiles_column, labels=label,
+                              energy_key=energy_key, forces_key=forces_key, frames=frames)
+        dataset = _guarded(lambda: read_file(name, format=format, n=n, seed=seed,
+                                             options=options)).dataset
     else:
         dataset = _guarded(lambda: load_dataset(name, n=n, seed=seed, data_root=data_root))
     card = dataset.card.model_dump(mode="json", exclude_defaults=True)
