@@ -69,7 +69,8 @@ def join_on_ids(embeddings: Sequence[StoredEmbeddings]) -> AlignedEmbeddings:
     for stored in embeddings:
         position = {sample_id: row for row, sample_id in enumerate(stored.ids)}
         rows = np.fromiter((position[i] for i in ids), dtype=np.int64, count=len(ids))
-        values[stored.model] = stored.values[rows]
+        in_order = len(rows) == len(stored.ids) and bool((rows == np.arange(len(rows))).all())
+        values[stored.model] = stored.values if in_order else stored.values[rows]  # no copy
         dropped[stored.model] = len(stored.ids) - len(ids)
     return AlignedEmbeddings(ids, values, dropped)
 
