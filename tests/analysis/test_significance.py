@@ -65,3 +65,20 @@ def test_study_has_a_calibrated_score_and_fdr_p_for_every_cell(tmp_path, monkeyp
     comp = result.composition_pairs   # molecules with atoms: the control sits beside the raw
     assert {"raw", "controlled", "controlled_calibrated"} <= set(comp) and len(comp) == 2
     assert set(result.composition_models.model) == {"toy-geometry", "toy-geometry-b"}
+
+
+def test_within_group_null_adds_columns_for_neighbour_measures():
+    """Two models that agree only on which composition group a sample is in: aligned under the
+    free null, not under permutations within groups."""
+    rng = np.random.default_rng(4)
+    groups = np.repeat(np.arange(10), 6)
+    centres = rng.normal(size=(10, 3)) * 5
+    values = {f"m{i}": centres[groups] + rng.normal(size=(60, 3)) for i in range(3)}
+    mats = {"cknna-k5": pairwise(values, "cknna-k5").matrix,
+            "dcor-u": pairwise(values, "dcor-u").matrix}
+    table = calibrate_matrices(values, mats, "toy", {"cknna-k5": 300, "dcor-u": 20},
+                               groups=groups)
+    knn = table[table.metric == "cknna-k5"]
+    assert (knn.p_value < 0.01).all() and (knn.p_within > 0.05).mean() > 0.5
+    assert (knn.calibrated_within < knn.calibrated).all()
+    assert table[table.metric == "dcor-u"].calibrated_within.isna().all()

@@ -15,6 +15,7 @@ import pandas as pd
 
 __all__ = [
     "composition_fractions",
+    "composition_groups",
     "composition_r2",
     "composition_controlled_alignment",
     "residualise",
@@ -46,6 +47,26 @@ def composition_fractions(numbers: Sequence[Sequence[int]]) -> np.ndarray:
     if np.any(total == 0):
         raise ValueError(f"structure {int(np.flatnonzero(total == 0)[0])} has no atoms")
     return counts / total
+
+
+def composition_groups(numbers: Sequence[Sequence[int]]) -> np.ndarray:
+    """One label per structure: its exact element counts (rattled copies of one molecule and
+    structures of one composition share a label), for restricted permutations.
+
+    Examples
+    --------
+    >>> composition_groups([[8, 1, 1], [1, 8, 1], [6, 1, 1, 1, 1]]).tolist()
+    ['H2O1', 'H2O1', 'C1H4']
+    """
+    from ase.data import chemical_symbols
+
+    labels = []
+    for zs in numbers:
+        z, c = np.unique(np.asarray(zs, dtype=int), return_counts=True)
+        labels.append("".join(f"{chemical_symbols[a]}{b}"
+                              for a, b in sorted(zip(z, c, strict=True),
+                                                 key=lambda t: chemical_symbols[t[0]])))
+    return np.array(labels)
 
 
 def _basis(fractions: np.ndarray) -> np.ndarray:

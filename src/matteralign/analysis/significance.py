@@ -79,28 +79,41 @@ def calibrate_matrices(
     rounds : mapping of metric id to int
         Permutation rounds per metric (:func:`rounds_for`).
     groups : (N,) labels, optional
-        Restricted permutations within groups.
+        Sample groups (e.g. structures of one composition). For the measures whose null is cheap
+        (:func:`rounds_for`), a second null restricted to permutations within groups adds
+        calibrated_within, p_within and p_fdr_within: alignment beyond what the groups share.
 
     Returns
     -------
     DataFrame
         One row per pair and metric: dataset, model_a, model_b, metric, raw, null_mean, null_sd,
         tau, calibrated, p_value, p_fdr (BH over the pairs of that matrix), headroom,
-        null_fills_range, k_over_n, k_over_n_exceeded, n_permutations, seed, restricted.
+        null_fills_range, k_over_n, k_over_n_exceeded, n_permutations, seed, restricted
+        [, calibrated_within, p_within, p_fdr_within].
     """
-    from matteralign.metrics.calibration import calibrated_scores
+    from matteralign.metrics import get_metric
+    from matteralign.metrics.calibration import calibrated_scores, has_relabelled_null
 
     frames = []
     for metric, mat in matrices.items():
         models = [m for m in mat.index if m in values]
         if len(models) < 2:
             continue
-        res = calibrated_scores({m: values[m] for m in models}, metric, rounds[metric], seed,
-                                alpha=alpha, groups=groups, observed=mat.loc[models, models],
-                                preprocessing=preprocessing, progress=False)
+        sub = {m: values[m] for m in models}
+        res = calibrated_scores(sub, metric, rounds[metric], seed, alpha=alpha,
+                                observed=mat.loc[models, models], preprocessing=preprocessing,
+                                progress=False)
+        rows = res.rows
+        if groups is not None and has_relabelled_null(get_metric(metric)):
+            within = calibrated_scores(sub, metric, rounds[metric], seed, alpha=alpha,
+                                       groups=groups, observed=mat.loc[models, models],
+                                       preprocessing=preprocessing, progress=False).rows
+            rows = rows.assign(calibrated_within=within.calibrated.to_numpy(),
+                               p_within=within.p_value.to_numpy(),
+                               p_fdr_within=within.p_fdr.to_numpy())
         n = next(iter(values.values())).shape[0]
         ratio = k_over_n(metric, n)
-        frames.append(res.rows.assign(
+        frames.append(rows.assign(
             dataset=dataset, k_over_n=np.nan if ratio is None else ratio,
             k_over_n_exceeded=bool(ratio is not None and ratio > K_OVER_N_LIMIT)))
     if not frames:

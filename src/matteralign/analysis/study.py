@@ -24,6 +24,7 @@ import pandas as pd
 from matteralign.analysis.composition import (
     composition_controlled_alignment,
     composition_fractions,
+    composition_groups,
 )
 from matteralign.analysis.convergence import ConvergenceResult, alignment_intervals, convergence
 from matteralign.analysis.dimension import intrinsic_dimensions
@@ -362,7 +363,7 @@ def _matrices_step(result: StudyAnalysis, data: DatasetEmbeddings, store: Embedd
     """The matrices align wrote, their calibration and their composition-controlled version."""
     _matrices(result, data)
     _attempt(result, "matrices", f"calibration on {data.name}",
-             lambda: _calibration(result, data, config))
+             lambda: _calibration(result, data, store, config))
     _attempt(result, "matrices", f"composition control on {data.name}",
              lambda: _composition(result, data, store, config))
 
@@ -395,11 +396,21 @@ def _composition(result: StudyAnalysis, data: DatasetEmbeddings, store: Embeddin
                                 "left out of the composition-controlled scores")
 
 
-def _calibration(result: StudyAnalysis, data: DatasetEmbeddings, config: StudyConfig) -> None:
-    """Permutation null, p, BH-adjusted p and calibrated score of every cell of every matrix."""
+def _calibration(result: StudyAnalysis, data: DatasetEmbeddings, store: EmbeddingStore,
+                 config: StudyConfig) -> None:
+    """Permutation null, p, BH-adjusted p and calibrated score of every cell of every matrix;
+    for structures, also the null restricted to structures of one composition."""
     mats = result.matrices.get(data.name)
     if not mats:
         return
+    groups = None
+    samples = store.read_samples(data.name)
+    if samples is not None and "atomic_numbers" in samples:
+        numbers = samples.atomic_numbers.reindex(data.ids)
+        if numbers.notna().all() and (numbers.map(len) > 0).all():
+            groups = composition_groups(list(numbers))
+            if len(set(groups)) == len(groups):
+                groups = None  # every composition occurs once: nothing to permute within
     opts = result.options
     if len(data.ids) != data.n_shared:
         result.note("matrices", f"{data.name}: calibration needs the embeddings the matrices were "
@@ -407,7 +418,7 @@ def _calibration(result: StudyAnalysis, data: DatasetEmbeddings, config: StudyCo
         return
     rounds = {m: rounds_for(m, opts.n_calibration, opts.n_calibration_rescored) for m in mats}
     table = calibrate_matrices(data.values, mats, data.name, rounds, opts.seed, opts.alpha,
-                               config.preprocess)
+                               config.preprocess, groups)
     if table.empty:
         return
     _collect(result, "calibrated", table)
@@ -621,13 +632,14 @@ def analyse_study(
     ]
     for selection in config.datasets:  # one dataset at a time: its shards are read once
         clock = time.perf_counter()
-        data = _attempt(result, "matrices", f"loading {selection.name}", lambda s=selection:
-                        load_dataset_embeddings(store, config, s.name, options, result, out))
+        name = config.stored_dataset(selection.name)  # "<name>@atoms" at level: atoms
+        data = _attempt(result, "matrices", f"loading {name}", lambda name=name:
+                        load_dataset_embeddings(store, config, name, options, result, out))
         result.timings["load"] = result.timings.get("load", 0.0) + time.perf_counter() - clock
         if data is None:
-            result.note("matrices", f"{selection.name}: no model has embeddings")
+            result.note("matrices", f"{name}: no model has embeddings")
             continue
-        result.datasets[selection.name] = data
+        result.datasets[name] = data
         for key, step in steps:
             clock = time.perf_counter()
             _attempt(result, key, f"{ANALYSES[key]} on {data.name}", lambda step=step, d=data:
