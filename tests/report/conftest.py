@@ -127,7 +127,8 @@ def toy_report(tmp_path_factory):
     mp.setattr(registry, "load_dataset", toy_dataset)
     mp.setattr(study, "_is_ood", lambda name: DATASETS.get(name, False))
     try:
-        options = AnalysisOptions(n_permutations=20, n_bootstrap=10, ks=(2, 10, 50, 2500))
+        options = AnalysisOptions(n_permutations=20, n_bootstrap=10, ks=(2, 10, 50, 2500),
+                                  n_calibration=200, n_calibration_rescored=100)
         result = analyse_study(config, out, options)
         path = build_report(result, config, out, out)
     finally:

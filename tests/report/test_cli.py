@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from matteralign.cli.main import app
 
 runner = CliRunner()
-FAST = ["--n-permutations", "5", "--n-bootstrap", "3"]
+FAST = ["--n-permutations", "20", "--n-bootstrap", "3"]  # calibration needs >= 19 rounds
 
 
 def _config_file(config, out):
@@ -37,7 +37,7 @@ def test_report_command_passes_options_to_report_study(toy_study, monkeypatch, t
     assert f"report in {tmp_path / 'report.html'}" in result.output.replace("\n", "")
     assert calls["study"].name == "toy" and calls["out"] == out
     assert (calls["options"].max_samples, calls["options"].n_permutations,
-            calls["options"].n_bootstrap, calls["options"].projection) == (60, 5, 3, "pca")
+            calls["options"].n_bootstrap, calls["options"].projection) == (60, 20, 3, "pca")
     bad = runner.invoke(app, ["report", "--out", str(out), "--projection", "tsne"])
     assert bad.exit_code != 0
 

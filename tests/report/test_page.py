@@ -51,12 +51,14 @@ def test_heatmap_hover_carries_the_statistics_given():
     fig = heatmap_figure(raw, "cknna-k10", "t", pd.Series({"m-a": "x", "m-b": "x", "m-c": "y"}),
                          family_palette(["x", "y"]), stats, {"N": "120", "k": 10})
     heat = fig.data[0]
-    assert "calibrated: %{customdata[2]}" in heat.hovertemplate
-    assert "p (FDR-adjusted): %{customdata[3]}" in heat.hovertemplate
+    assert "cknna-k10 (raw): %{customdata[2]}" in heat.hovertemplate
+    assert "calibrated: %{customdata[3]}" in heat.hovertemplate
+    assert "p (FDR-adjusted): %{customdata[4]}" in heat.hovertemplate
     assert "N = 120" in heat.hovertemplate and "k = 10" in heat.hovertemplate
     order = list(heat.x)
     i, j = order.index("m-a"), order.index("m-b")
-    assert heat.customdata[i][j][2] == "0.250" and heat.customdata[i][j][3] == "0.004"
+    assert heat.customdata[i][j][2] == "0.500"
+    assert heat.customdata[i][j][3] == "0.250" and heat.customdata[i][j][4] == "0.004"
     assert heat.colorbar.title.text.endswith("(higher = more similar)")
     # a dissimilarity keeps "similar" at the same end of the colour scale and says so
     ii = heatmap_figure(1 - raw, "ii-k1", "t", pd.Series(dtype=object), {})
@@ -95,7 +97,9 @@ def test_page_has_summary_header_captions_and_picker(toy_report):
     assert "lower ii-k1 = more similar" in page and "higher dcor = more similar" in page
     picker = json.loads(re.search(r"id='picker-data'>([^<]+)</script>", page).group(1))
     assert set(picker["rows"]) == {"toy-id", "toy-ood"}
-    m = result.matrices["toy-id"]["cknna-k10"]
-    assert picker["rows"]["toy-id"]["alpha-large"]["alpha-small"] == round(
-        float(m.loc["alpha-large", "alpha-small"]), 4)
+    # calibrated scores, the mean of the two orders of the asymmetric CKNNA
+    cal = result.calibrated_matrices["toy-id"]["cknna-k10"]
+    both = (cal.loc["alpha-large", "alpha-small"] + cal.loc["alpha-small", "alpha-large"]) / 2
+    assert picker["rows"]["toy-id"]["alpha-large"]["alpha-small"] == round(float(both), 4)
+    assert "calibrated cknna-k10" in summary and "false-discovery rate" in summary
     assert "class=\"dataframe sortable\"" in page

@@ -153,30 +153,34 @@ def _parameters(models) -> dict[str, float | None]:
     return out
 
 
-# Statistics of a matrix cell that the analyses may attach beside the raw score, by the suffix of
-# their pair-table column ("<metric>:<suffix>"), in the order the hover lists them.
-CELL_STATISTICS = {"calibrated": "calibrated", "p": "p", "p_value": "p",
-                   "p_fdr": "p (FDR-adjusted)", "ci_low": "interval low",
-                   "ci_high": "interval high"}
+# Columns of StudyAnalysis.calibrated shown in a heatmap cell's hover, with their labels.
+CELL_STATISTICS = {"calibrated": "calibrated", "p_value": "p", "p_fdr": "p (FDR-adjusted)",
+                   "null_mean": "null mean"}
+
+
+def _calibration_rows(result: StudyAnalysis, dataset: str, metric: str) -> pd.DataFrame:
+    """The permutation-calibration rows of one matrix (empty when it has none)."""
+    table = result.calibrated
+    if table.empty:
+        return table
+    return table[(table.dataset == dataset) & (table.metric == metric)]
 
 
 def _cell_statistics(result: StudyAnalysis, dataset: str, metric: str,
                      models: list[str]) -> dict[str, pd.DataFrame]:
-    """Per-cell statistics of ``metric`` on ``dataset`` that the pair table carries, as (M, M)
-    frames (symmetric fill; empty when the analysis provides none)."""
-    pairs = result.pairs
-    if pairs.empty:
+    """Per-cell calibration statistics of ``metric`` on ``dataset`` as (M, M) frames: row a,
+    column b from the row (a, b), else from (b, a) (a symmetric metric has each pair once)."""
+    rows = _calibration_rows(result, dataset, metric)
+    if rows.empty:
         return {}
-    rows = pairs[pairs.dataset == dataset]
     out = {}
-    for suffix, label in CELL_STATISTICS.items():
-        column = f"{metric}:{suffix}"
-        if column not in rows:
-            continue
+    for column, label in CELL_STATISTICS.items():
         frame = pd.DataFrame(np.nan, index=models, columns=models)
         for a, b, v in zip(rows.model_a, rows.model_b, rows[column], strict=True):
             if a in frame.index and b in frame.index:
-                frame.loc[a, b] = frame.loc[b, a] = v
+                frame.loc[a, b] = v
+                if not np.isfinite(frame.loc[b, a]):
+                    frame.loc[b, a] = v
         out[label] = frame
     return out
 
@@ -187,17 +191,23 @@ def _metric_k(metric: str) -> int | None:
     return get_metric(metric).k
 
 
-def _matrix_caption(metric: str, dataset: str, n: int, k: int | None, stats: list[str]) -> str:
+def _matrix_caption(metric: str, dataset: str, n: int, k: int | None, stats: list[str],
+                    calibrated: bool) -> str:
     from matteralign.metrics import get_metric
 
     spec = get_metric(metric)
     what = (f"{metric} between every pair of models on {dataset} (N = {n:,}"
-            f"{f', k = {k}' if k is not None else ''}); {direction(metric)}")
+            f"{f', k = {k}' if k is not None else ''}); raw: {direction(metric)}")
+    if calibrated:
+        what += ("; the colours show the calibrated score (obs − τ)/(best − τ), τ the (1 − α) "
+                 "quantile of the pair's permutation null: higher = more similar, 0 = at the "
+                 "null's threshold, 1 = the best attainable; the buttons switch to raw")
     if not spec.symmetric:
         what += "; cell (row a, column b) is the score a → b, the matrix is not symmetric"
     shown = ", ".join(["raw score", *stats, "N", *(["k"] if k is not None else [])])
-    return (f"{what}. Rows and columns are ordered by average-linkage clustering; the strips "
-            f"and the legend give each model's family. Hover a cell: the pair, {shown}.")
+    return (f"{what}. Rows and columns are ordered by average-linkage clustering of the raw "
+            f"scores; the strips and the legend give each model's family. Hover a cell: the pair,"
+            f" {shown}.")
 
 
 def _sections(result: StudyAnalysis, out: Path, w: _Writer) -> list[ReportSection]:
@@ -217,14 +227,16 @@ def _sections(result: StudyAnalysis, out: Path, w: _Writer) -> list[ReportSectio
             stats = _cell_statistics(result, dataset, metric, models)
             k = _metric_k(metric)
             constants = {"N": f"{n:,}", **({"k": k} if k is not None else {})}
-            caption = _matrix_caption(metric, dataset, n, k, list(stats))
+            calibrated = result.calibrated_matrices.get(dataset, {}).get(metric)
+            caption = _matrix_caption(metric, dataset, n, k, list(stats), calibrated is not None)
             title = f"{metric} · {dataset}"
             _draw(s["matrices"], f"{metric} on {dataset}", lambda mat=mat, metric=metric,
                   title=title, caption=caption, stats=stats, constants=constants,
-                  dataset=dataset: w.figure(
+                  dataset=dataset, calibrated=calibrated: w.figure(
                       s["matrices"], f"matrix-{dataset}-{metric}", caption,
                       F.matrix_heatmap(mat, fam, palette, title, metric),
-                      I.heatmap_figure(mat, metric, title, fam, palette, stats, constants)))
+                      I.heatmap_figure(mat, metric, title, fam, palette, stats, constants,
+                                       calibrated)))
             w.table(s["matrices"] if metric == main else None, f"matrix-{dataset}-{metric}",
                     f"{metric} matrix on {dataset}", mat, index=True)
         if dataset in result.condensed:
@@ -250,28 +262,48 @@ def _sections(result: StudyAnalysis, out: Path, w: _Writer) -> list[ReportSectio
                 result.energy)
     params = _parameters(result.families.index)
     corr_rows = []
-    for (dataset, metric), res in result.convergence.items():
-        for c in res.correlations:
-            corr_rows.append({"dataset": dataset, "metric": metric, "reference": res.reference,
-                              **vars(c)})
+    for (dataset, metric), raw in result.convergence.items():
+        calibrated = result.convergence_calibrated.get((dataset, metric))
+        for kind, res in (("raw", raw), ("calibrated", calibrated)):
+            for c in (res.correlations if res is not None else []):
+                corr_rows.append({"dataset": dataset, "metric": metric, "score": kind,
+                                  "reference": res.reference, **vars(c)})
+        res, kind = (calibrated, "calibrated") if calibrated is not None else (raw, "raw")
         if len(res.table) < 3:
             s["convergence"].notes.append(
                 f"{dataset}, {metric}: {len(res.table)} model(s) with energies; a convergence "
                 "plot needs at least 3")
             continue
+        mae = (result.energy[result.energy.dataset == dataset].set_index("model")
+               if not result.energy.empty else None)
+        label = f"{kind} {metric}"
         caption = (f"{dataset}: each model's energy MAE after compositional correction (x, eV; "
-                   f"lower = better) against its {metric} to the lowest-MAE model "
-                   f"{res.reference} (y; {direction(metric)}); marker area ∝ parameters, thick "
-                   "edge = the reference. Convergence means points fall to the upper left.")
+                   f"lower = better; bars: bootstrap intervals where computed) against its "
+                   f"{label} to the lowest-MAE model {res.reference} (y; "
+                   f"{direction(metric)}{'; 0 = chance' if kind == 'calibrated' else ''}); marker "
+                   "area ∝ parameters, thick edge = the reference. Convergence means points fall "
+                   "to the upper left.")
         _draw(s["convergence"], f"convergence {dataset} {metric}", lambda res=res,
-              dataset=dataset, metric=metric, caption=caption: w.figure(
+              dataset=dataset, metric=metric, caption=caption, label=label, mae=mae: w.figure(
                   s["convergence"], f"convergence-{dataset}-{metric}", caption,
-                  F.convergence_plot(res, params, fam, palette),
-                  I.convergence_figure(res, f"{dataset}: {metric} to {res.reference}", params,
-                                       fam, palette)))
+                  F.convergence_plot(res, label, params, fam, palette, mae),
+                  I.convergence_figure(res, f"{dataset}: {label} to {res.reference}", label,
+                                       params, fam, palette, mae)))
     if corr_rows:
         w.table(s["convergence"], "convergence-correlations",
-                "rank correlations of MAE and alignment to the best model", pd.DataFrame(corr_rows))
+                "rank correlations of MAE and alignment to the best model (raw and calibrated "
+                "scores)", pd.DataFrame(corr_rows))
+
+    if not result.calibrated.empty:
+        w.table(s["matrices"], "calibration", "every matrix cell's permutation null, calibrated "
+                "score, p and FDR-adjusted p", result.calibrated)
+    if not result.composition_pairs.empty:
+        w.table(s["matrices"], "composition-controlled",
+                "alignment with the composition signal projected out (each embedding residualised "
+                "on composition fractions), beside the raw score", result.composition_pairs)
+    if not result.composition_models.empty:
+        w.table(s["matrices"], "composition-r2", "share of each embedding that composition "
+                "fractions explain (R²)", result.composition_models)
 
     if not result.pairs.empty:
         _distribution_section(result, s["distribution"], w)
@@ -506,20 +538,40 @@ def _appendix(result: StudyAnalysis, config: StudyConfig, out: Path, w: _Writer,
 
 
 def _score_tables(result: StudyAnalysis) -> tuple[pd.DataFrame, str]:
-    """Every pair's main-metric score (calibrated where the analyses provide it) and its label."""
+    """Every unordered pair's main-metric score and what it is.
+
+    The calibrated score where the analyses calibrated the main metric (the mean of the two
+    orders of an asymmetric metric; ``p_fdr`` the larger of the two), else the raw score of the
+    pair table (``p_fdr`` NaN).
+
+    Returns
+    -------
+    DataFrame
+        dataset, model_a, model_b, score, p_fdr.
+    str
+        "calibrated <metric>" or "<metric> (raw)".
+    """
     main = result.main_metric
+    table = result.calibrated
+    if not table.empty and main in set(table.metric):
+        rows = table[table.metric == main]
+        first = [min(a, b) for a, b in zip(rows.model_a, rows.model_b, strict=True)]
+        second = [max(a, b) for a, b in zip(rows.model_a, rows.model_b, strict=True)]
+        frame = (rows.assign(model_a=first, model_b=second)
+                 .groupby(["dataset", "model_a", "model_b"], sort=False)
+                 .agg(score=("calibrated", "mean"), p_fdr=("p_fdr", "max")).reset_index())
+        return frame, f"calibrated {main}"
     pairs = result.pairs
     if pairs.empty or main not in pairs:
         return pd.DataFrame(), main
-    column = f"{main}:calibrated"
-    if column in pairs and pairs[column].notna().any():
-        return pairs.assign(score=pairs[column]), f"calibrated {main}"
-    return pairs.assign(score=pairs[main]), f"{main} (raw)"
+    frame = pairs[["dataset", "model_a", "model_b"]].assign(score=pairs[main], p_fdr=np.nan)
+    return frame, f"{main} (raw)"
 
 
 def _pair_text(row) -> str:
+    p = f", p<sub>FDR</sub> = {row.p_fdr:.2g}" if np.isfinite(row.p_fdr) else ""
     return (f"<b>{html.escape(row.model_a)}</b> · <b>{html.escape(row.model_b)}</b> on "
-            f"{html.escape(row.dataset)} ({row.score:.3f})")
+            f"{html.escape(row.dataset)} ({row.score:.3f}{p})")
 
 
 def _summary(result: StudyAnalysis) -> list[str]:
@@ -535,10 +587,12 @@ def _summary(result: StudyAnalysis) -> list[str]:
                 is_random_baseline(b, result.card_families.get(b))
                 for a, b in zip(scores.model_a, scores.model_b, strict=True)]
         real = scores[~np.array(base, dtype=bool)].dropna(subset=["score"])
-        similar = higher_is_similar(main)
+        calibrated = label.startswith("calibrated")
+        similar = calibrated or higher_is_similar(main)
         ranked = real.sort_values("score", ascending=not similar)
         if len(ranked):
-            out.append(f"Most aligned pairs ({html.escape(label)}; {direction(main)}): "
+            way = "higher = more similar, 0 = chance" if calibrated else direction(main)
+            out.append(f"Most aligned pairs ({html.escape(label)}; {way}): "
                        + "; ".join(_pair_text(r) for r in ranked.head(3).itertuples()) + ".")
             out.append("Least aligned pairs (random baselines left out): "
                        + "; ".join(_pair_text(r) for r in ranked.tail(3).iloc[::-1].itertuples())
@@ -574,7 +628,7 @@ def _summary(result: StudyAnalysis) -> list[str]:
         if not io.empty and "mannwhitney_p" in io:
             test = io[(io.dataset == "ID vs OOD") & (io.metric == main)]
             for r in test.itertuples():
-                out.append(f"{html.escape(main)} median over pairs: {r.median_id:.3f} in vs "
+                out.append(f"Raw {html.escape(main)} median over pairs: {r.median_id:.3f} in vs "
                            f"{r.median_ood:.3f} out of distribution (rank-biserial r = "
                            f"{r.rank_biserial:.2f}, Mann–Whitney p = {r.mannwhitney_p:.2g}; "
                            "pairs share models, so p is descriptive).")
@@ -592,21 +646,39 @@ def _summary(result: StudyAnalysis) -> list[str]:
         for r in exact.itertuples():
             caveats.append(f"{html.escape(r.dataset)}: {html.escape(r.model)}'s energy MAE "
                            f"{r.mae:.1e} eV is an exact fit, not an accuracy")
-    for (dataset, metric), res in result.convergence.items():
+    for (dataset, metric), raw in result.convergence.items():
+        res = result.convergence_calibrated.get((dataset, metric), raw)
+        kind = "calibrated " if res is not raw else ""
         if metric == main:
             for c in res.correlations:
                 if c.method == "spearman":
                     out.append(f"Convergence on {html.escape(dataset)}: Spearman ρ = "
                                f"{c.value:.2f} [{c.ci_low:.2f}, {c.ci_high:.2f}] between energy "
-                               f"MAE and {html.escape(metric)} to {html.escape(res.reference)} "
+                               f"MAE and {kind}{html.escape(metric)} to "
+                               f"{html.escape(res.reference)} "
                                f"over n = {c.n} models (negative: lower error, higher "
                                "alignment).")
                     if c.n < 6:
                         caveats.append(f"the convergence correlation on {html.escape(dataset)} "
                                        f"rests on {c.n} models")
-    rounds = result.options.n_permutations
-    if rounds < 1000:
-        caveats.append(f"{rounds} permutation rounds: no p below {1 / (rounds + 1):.3f}")
+    calibration = result.calibrated
+    if not calibration.empty:
+        main_rows = calibration[calibration.metric == main]
+        if len(main_rows):
+            significant = int((main_rows.p_fdr < 0.05).sum())
+            out.append(f"{significant} of {len(main_rows)} {html.escape(main)} scores differ from "
+                       "their permutation null at a 5 % false-discovery rate (Benjamini–Hochberg "
+                       "over each matrix).")
+        filled = calibration[calibration.null_fills_range.astype(bool)]
+        for (dataset, metric), grp in filled.groupby(["dataset", "metric"], sort=False):
+            caveats.append(f"on {html.escape(dataset)} the {html.escape(metric)} null comes "
+                           f"within 0.1 of the best score for {len(grp)} pairs: those scores "
+                           "cannot be told from chance")
+        rounds = int(calibration.n_permutations.min())
+        caveats.append(f"{rounds} permutation rounds: no p below {1 / (rounds + 1):.2g}")
+    else:
+        caveats.append("no permutation calibration: scores are raw, and raw chance levels move "
+                       "with N, k and width")
     if caveats:
         out.append("<div class='caveat'>Caveats: " + "; ".join(dict.fromkeys(caveats))
                    + ".</div>")
@@ -622,7 +694,8 @@ def _picker(result: StudyAnalysis) -> ModelPicker | None:
         d = rows.setdefault(r.dataset, {})
         d.setdefault(r.model_a, {})[r.model_b] = round(float(r.score), 4)
         d.setdefault(r.model_b, {})[r.model_a] = round(float(r.score), 4)
-    return ModelPicker(result.main_metric, label, rows)
+    higher = label.startswith("calibrated") or higher_is_similar(result.main_metric)
+    return ModelPicker(label, higher, rows)
 
 
 def build_report(result: StudyAnalysis, config: StudyConfig, out: Path, report_dir: Path,

@@ -148,8 +148,9 @@ def condensed_heatmap(condensed: pd.DataFrame, title: str, metric: str) -> Figur
     return fig
 
 
-def convergence_plot(res: ConvergenceResult, parameters: Mapping[str, float | None],
-                     families: pd.Series, palette: Mapping[str, str]) -> Figure:
+def convergence_plot(res: ConvergenceResult, label: str,
+                     parameters: Mapping[str, float | None], families: pd.Series,
+                     palette: Mapping[str, str], energy: pd.DataFrame | None = None) -> Figure:
     """Energy MAE (x, eV) against alignment to the best model (y); marker area ∝ parameters.
 
     The statistics and the legend sit outside the axes, so they cover no point.
@@ -163,13 +164,23 @@ def convergence_plot(res: ConvergenceResult, parameters: Mapping[str, float | No
     else:
         sizes = np.full(len(t), 60.0)
     fam = [str(families.get(m, "unknown")) for m in t.model]
+    xerr = yerr = None
+    if energy is not None and {"mae_ci_low", "mae_ci_high"} <= set(energy.columns):
+        e = energy.reindex(t.model)
+        xerr = np.vstack([t.mae.to_numpy() - e.mae_ci_low.to_numpy(),
+                          e.mae_ci_high.to_numpy() - t.mae.to_numpy()]).clip(min=0)
+    if {"ci_low", "ci_high"} <= set(t.columns):
+        yerr = np.vstack([t.alignment - t.ci_low, t.ci_high - t.alignment]).clip(min=0)
+    if xerr is not None or yerr is not None:
+        ax.errorbar(t.mae, t.alignment, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.5", lw=0.8,
+                    zorder=1)
     ax.scatter(t.mae, t.alignment, s=sizes, c=[palette.get(f, "#ccc") for f in fam], alpha=0.8,
-               edgecolor="k", linewidth=np.where(t.is_reference, 2.0, 0.5))
+               edgecolor="k", linewidth=np.where(t.is_reference, 2.0, 0.5), zorder=2)
     for row in t.itertuples():
         ax.annotate(_short(row.model), (row.mae, row.alignment), fontsize=8,
                     xytext=(5, 4), textcoords="offset points")
     ax.set_xlabel("energy regression MAE after compositional correction (eV; lower = better)")
-    ax.set_ylabel(f"{res.metric} to {res.reference}")
+    ax.set_ylabel(f"{label} to {res.reference}")
     ax.margins(0.12)
     lines = [f"reference (lowest MAE, thick edge): {res.reference}"]
     for c in res.correlations:

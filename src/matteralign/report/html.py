@@ -66,15 +66,15 @@ class ModelPicker:
 
     Attributes
     ----------
-    metric : str
     label : str
         What the numbers are (e.g. "calibrated cknna-k25" or "cknna-k25 (raw)").
+    higher_is_more_similar : bool
     rows : dict
         dataset -> model -> other model -> score (rounded).
     """
 
-    metric: str
     label: str
+    higher_is_more_similar: bool
     rows: dict[str, dict[str, dict[str, float]]]
 
 
@@ -279,11 +279,9 @@ def _figure_html(f: ReportFigure) -> str:
 
 
 def _picker_html(picker: ModelPicker) -> str:
-    from matteralign.report.palette import higher_is_similar
-
     models = sorted({m for rows in picker.rows.values() for m in rows})
     options = "".join(f"<option>{html.escape(m)}</option>" for m in models)
-    payload = json.dumps({"higher": higher_is_similar(picker.metric), "rows": picker.rows})
+    payload = json.dumps({"higher": picker.higher_is_more_similar, "rows": picker.rows})
     return (f"<section id='picker'><h2>One model across datasets</h2><p class='intro'>Pick a "
             f"model: its {html.escape(picker.label)} to every other model on each dataset "
             "(darker = more similar; – = not scored together).</p>"

@@ -60,6 +60,11 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+def _nested(values: np.ndarray) -> list[list[float | None]]:
+    """A matrix as nested lists (None where not finite), for plotly's button arguments."""
+    return [[float(v) if np.isfinite(v) else None for v in row] for row in values]
+
+
 def heatmap_figure(
     matrix: pd.DataFrame,
     metric: str,
@@ -68,6 +73,7 @@ def heatmap_figure(
     palette: Mapping[str, str],
     statistics: Mapping[str, pd.DataFrame] | None = None,
     constants: Mapping[str, object] | None = None,
+    calibrated: pd.DataFrame | None = None,
 ) -> go.Figure:
     """Clustered heatmap of an (M, M) matrix with family strips and a hover per cell.
 
@@ -77,7 +83,7 @@ def heatmap_figure(
         Raw scores, row model a, column model b (score(a -> b) for an asymmetric metric).
     metric : str
         Metric id; its registry direction orders the clustering and the colour scale (the scale
-        always runs from least similar, light, to most similar, dark).
+        always runs from least similar, dark, to most similar, bright).
     families : Series
         Family per model id (missing: ``"unknown"``).
     palette : mapping of family to hex colour
@@ -85,6 +91,9 @@ def heatmap_figure(
         Further per-cell numbers shown in the hover (calibrated score, p, p_fdr, ...).
     constants : mapping, optional
         Numbers shared by every cell (N, k), shown in the hover.
+    calibrated : (M, M) DataFrame, optional
+        Calibrated scores (higher = more similar whatever the metric's direction); when given
+        they are the colours, and buttons switch between calibrated and raw.
     """
     similar = higher_is_similar(metric)
     order = cluster_order(matrix, similar)
@@ -92,25 +101,41 @@ def heatmap_figure(
     m = len(order)
     fam = [str(families.get(o, "unknown")) for o in order]
     stats = {k: v.reindex(index=order, columns=order) for k, v in (statistics or {}).items()}
-    z = mat.to_numpy(dtype=float)
-    custom = np.empty((m, m, 2 + len(stats)), dtype=object)
+    raw = mat.to_numpy(dtype=float)
+    custom = np.empty((m, m, 3 + len(stats)), dtype=object)
     for i in range(m):
         for j in range(m):
             custom[i, j, 0], custom[i, j, 1] = fam[i], fam[j]
+            custom[i, j, 2] = _fmt(float(raw[i, j]))
             for s, frame in enumerate(stats.values()):
-                custom[i, j, 2 + s] = _fmt(float(frame.iat[i, j]))
-    extra = "".join(f"<br>{name}: %{{customdata[{2 + s}]}}" for s, name in enumerate(stats))
+                custom[i, j, 3 + s] = _fmt(float(frame.iat[i, j]))
+    extra = "".join(f"<br>{name}: %{{customdata[{3 + s}]}}" for s, name in enumerate(stats))
     shared = "".join(f"<br>{k} = {v}" for k, v in (constants or {}).items())
     arrow = "·" if get_metric(metric).symmetric else "→"
     hover = (f"<b>%{{y}}</b> ({'%{customdata[0]}'}) {arrow} <b>%{{x}}</b> ({'%{customdata[1]}'})"
-             f"<br>{metric} (raw): %{{z:.3f}}{extra}{shared}<extra></extra>")
-    scale = "Viridis" if similar else "Viridis_r"
+             f"<br>{metric} (raw): %{{customdata[2]}}{extra}{shared}<extra></extra>")
+    raw_view = {"z": raw, "colorscale": "Viridis" if similar else "Viridis_r",
+                "title": f"{metric} (raw)<br>({'higher' if similar else 'lower'} = more similar)"}
+    views = [raw_view]
+    if calibrated is not None:
+        views.insert(0, {"z": calibrated.reindex(index=order, columns=order).to_numpy(float),
+                         "colorscale": "Viridis",
+                         "title": f"calibrated {metric}<br>(higher = more similar;<br>0 = null "
+                                  "threshold τ)"})
+    first = views[0]
     fig = go.Figure(go.Heatmap(
-        z=z, x=order, y=order, customdata=custom, hovertemplate=hover, colorscale=scale,
-        xgap=1, ygap=1,
-        colorbar={"title": {"text": f"{metric}<br>({'higher' if similar else 'lower'} = "
-                                    "more similar)", "side": "right"}, "thickness": 14},
+        z=first["z"], x=order, y=order, customdata=custom, hovertemplate=hover,
+        colorscale=first["colorscale"], xgap=1, ygap=1,
+        colorbar={"title": {"text": first["title"], "side": "right"}, "thickness": 14},
     ))
+    if len(views) == 2:
+        fig.update_layout(updatemenus=[{
+            "type": "buttons", "direction": "right", "x": 0.45, "xanchor": "left", "y": 1.08,
+            "yanchor": "bottom", "showactive": True, "buttons": [
+                {"label": label, "method": "restyle",
+                 "args": [{"z": [_nested(v["z"])], "colorscale": [v["colorscale"]],
+                           "colorbar.title.text": v["title"]}, [0]]}
+                for label, v in zip(("calibrated", "raw"), views, strict=True)]}])
     if m <= 12:
         fig.update_traces(texttemplate="%{z:.2f}", textfont={"size": 11})
     cell = max(14, min(36, 640 // max(m, 1)))
@@ -233,10 +258,15 @@ def map_figure(emap: EmbeddingMap, descriptions: pd.DataFrame | None) -> go.Figu
     return fig
 
 
-def convergence_figure(res: ConvergenceResult, title: str,
+def convergence_figure(res: ConvergenceResult, title: str, label: str,
                        parameters: Mapping[str, float | None], families: pd.Series,
-                       palette: Mapping[str, str]) -> go.Figure:
-    """Energy MAE (x, eV) against alignment to the reference; marker area ∝ parameters."""
+                       palette: Mapping[str, str], energy: pd.DataFrame | None = None
+                       ) -> go.Figure:
+    """Energy MAE (x, eV) against alignment to the reference; marker area ∝ parameters.
+
+    Intervals are drawn where given: ``res.table`` columns ``ci_low``/``ci_high`` (alignment) and
+    ``energy`` (indexed by model) columns ``mae_ci_low``/``mae_ci_high``.
+    """
     t = res.table.copy()
     params = np.array([parameters.get(m) or np.nan for m in t.model], dtype=float)
     sizes = (10 + 26 * np.sqrt(np.nan_to_num(params, nan=np.nanmin(params)) / np.nanmax(params))
@@ -245,20 +275,31 @@ def convergence_figure(res: ConvergenceResult, title: str,
     t["family"] = [str(families.get(m, "unknown")) for m in t.model]
     fig = go.Figure()
     for f, grp in t.groupby("family", sort=True):
+        error_x = error_y = None
+        if energy is not None and {"mae_ci_low", "mae_ci_high"} <= set(energy.columns):
+            e = energy.reindex(grp.model)
+            error_x = {"type": "data", "symmetric": False, "thickness": 1,
+                       "array": (e.mae_ci_high.to_numpy() - grp.mae.to_numpy()).clip(0),
+                       "arrayminus": (grp.mae.to_numpy() - e.mae_ci_low.to_numpy()).clip(0)}
+        if {"ci_low", "ci_high"} <= set(grp.columns):
+            error_y = {"type": "data", "symmetric": False, "thickness": 1,
+                       "array": (grp.ci_high - grp.alignment).clip(lower=0).to_numpy(),
+                       "arrayminus": (grp.alignment - grp.ci_low).clip(lower=0).to_numpy()}
         fig.add_trace(go.Scatter(
             x=grp.mae, y=grp.alignment, mode="markers+text", name=f, text=grp.model,
+            error_x=error_x, error_y=error_y,
             textposition="top center", textfont={"size": 10},
             customdata=np.stack([grp.params.map(lambda v: "–" if not np.isfinite(v) else
                                                 f"{v:,.0f}"), grp.is_reference], axis=1),
             marker={"size": grp["size"], "color": palette.get(f, "#ccc"), "opacity": 0.85,
                     "line": {"width": [2.5 if r else 0.5 for r in grp.is_reference],
                              "color": "#222"}},
-            hovertemplate="<b>%{text}</b><br>MAE %{x:.4g} eV<br>" + res.metric + " to " +
+            hovertemplate="<b>%{text}</b><br>MAE %{x:.4g} eV<br>" + label + " to " +
                           res.reference + ": %{y:.3f}<br>parameters %{customdata[0]}"
                           "<extra>" + f + "</extra>"))
     fig.update_xaxes(title="energy regression MAE after compositional correction (eV; lower = "
                            "better)")
-    fig.update_yaxes(title=f"{res.metric} to {res.reference}")
+    fig.update_yaxes(title=f"{label} to {res.reference}")
     return _layout(fig, title, None, 480, legend={"title": {"text": "family"}})
 
 
