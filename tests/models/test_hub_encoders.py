@@ -227,6 +227,7 @@ def test_esm2_without_windows_fails_long_sequences_by_name(esm_folder) -> None:
         adapter.prepare(Sample("long", sequence=LONG))
     with pytest.raises(SampleError, match="'j'.*J.*outside the vocabulary"):
         adapter.prepare(Sample("j", sequence="MKJT"))
+    assert adapter.prepare(Sample("lower", sequence="mkt")).text == "MKT"
 
 
 def test_missing_hub_checkpoint_is_one_clear_error() -> None:

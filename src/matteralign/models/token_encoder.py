@@ -160,8 +160,8 @@ class TokenEncoderAdapter(ModelAdapter):
     window, window_overlap : int
         Windowing of long sequences, in real tokens (see above).
 
-    Inputs: ``smiles`` samples are RDKit-canonicalised; ``sequence`` samples are read as they
-    are; ``backbone`` samples are turned into their Foldseek 3Di state sequence
+    Inputs: ``smiles`` samples are RDKit-canonicalised; ``sequence`` samples are upper-cased;
+    ``backbone`` samples are turned into their Foldseek 3Di state sequence
     (:func:`~matteralign.models.protein_sequence.three_di_sequence`).
     """
 
@@ -195,7 +195,9 @@ class TokenEncoderAdapter(ModelAdapter):
         else:
             if not content:
                 raise SampleError(sample.id, "has an empty protein sequence")
-            text = rare_residues_as_x(content, str(self.options.get("rare_residues", "")))
+            text = rare_residues_as_x(  # one-letter codes: case carries no meaning in FASTA
+                content.upper(), str(self.options.get("rare_residues", ""))
+            )
         return text.lower() if self.options.get("lowercase", False) else text
 
     def prepare(self, sample: Sample) -> TokenizedText:
