@@ -714,8 +714,13 @@ def build_report(result: StudyAnalysis, config: StudyConfig, out: Path, report_d
               *coverage_lines({d: len(v.ids) for d, v in result.datasets.items()},
                               list(dict.fromkeys(m for d in result.datasets.values()
                                                  for m in d.values)))]
+    try:
+        summary = _summary(result)
+    except Exception as error:  # noqa: BLE001 - the page must survive a summary that fails
+        summary = [html.escape(f"the summary could not be written: {type(error).__name__}: "
+                               f"{error}")]
     page = render_html(f"matteralign report: {config.name}", header, sections, appendix,
-                       _summary(result), _picker(result))
+                       summary, _picker(result))
     path = report_dir / "report.html"
     atomic_write_bytes(path, page.encode())
     return path
