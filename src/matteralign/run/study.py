@@ -98,17 +98,7 @@ def validate_study(config: StudyConfig) -> None:
     for model in config.models:
         check_options(get_card(model.id), model.options)
     _validate_metrics(config)
-    _validate_preprocess(config)
     _validate_device(config)
-
-
-def _validate_preprocess(config: StudyConfig) -> None:
-    from matteralign.metrics.preprocess import check_steps
-
-    try:
-        check_steps(config.preprocess)
-    except ValueError as error:
-        raise ConfigError(f"configuration {config.name!r}, preprocess: {error}") from None
 
 
 def _validate_device(config: StudyConfig) -> None:
@@ -207,12 +197,16 @@ def _fingerprint(
     """The completion-record fingerprint of (dataset, model) as this study embeds it."""
     from matteralign.run.embed import embedding_fingerprint
 
-    data = next(d for d in datasets if d.name == dataset)
-    chosen = next(s for s in config.datasets if s.name == dataset)
+    chosen = next(s for s in config.datasets if config.stored_dataset(s.name) == dataset)
+    data = next(d for d in datasets if d.name == chosen.name)
     selection = next(m for m in config.models if m.id == model)
-    return embedding_fingerprint(
-        dataset, data.card.version, data.fingerprint(), {"n": chosen.n, "seed": chosen.seed},
+    record = embedding_fingerprint(
+        chosen.name, data.card.version, data.fingerprint(), {"n": chosen.n, "seed": chosen.seed},
         model, selection.options, selection.pooling, config.layers, config.dtype)
+    sampling = config.atom_sampling()
+    if sampling is not None:
+        record["atoms"] = sampling.record()
+    return record
 
 
 def check_stored_selection(config: StudyConfig, store: EmbeddingStore) -> None:
@@ -230,7 +224,7 @@ def check_stored_selection(config: StudyConfig, store: EmbeddingStore) -> None:
     for chosen in config.datasets:
         fingerprints: dict[str, str] = {}
         for model in config.models:
-            record = store.completion(chosen.name, model.id)
+            record = store.completion(config.stored_dataset(chosen.name), model.id)
             stored = (record or {}).get("fingerprint") or {}
             data, embedded = stored.get("dataset") or {}, stored.get("model") or {}
             selection = data.get("selection")
@@ -312,6 +306,7 @@ def _plan_jobs(
                 pooling=selection.pooling, shard_size=config.shard_size,
                 batch_budget=config.batch_budget, device=device, dtype=config.dtype,
                 cpu_threads=cpu_threads, prepare_workers=config.prepare_workers,
+                atoms=config.atom_sampling(),
             )
     return jobs
 
@@ -330,6 +325,7 @@ def align_study(
     left out and recorded in ``outcome.skipped`` with the reason; the rest is scored. Samples
     that some model lacks are left out of every score of that dataset, and recorded too.
     """
+    from matteralign.analysis.atoms import score_atoms
     from matteralign.analysis.matrices import score_dataset, write_dataset_scores
 
     outcome = outcome or StudyOutcome(out)
@@ -339,7 +335,7 @@ def align_study(
     with store.lock(), OutputSet(out, "alignment") as staged:
         check_stored_selection(config, store)
         for selection in config.datasets:
-            dataset = selection.name
+            dataset = config.stored_dataset(selection.name)
             stored, not_finished = [], []
             for model in config.models:
                 if not store.shard_paths(dataset, model.id):
@@ -349,17 +345,22 @@ def align_study(
                                                       get_card(model.id).last_layer))
                 except StoreError as error:
                     not_finished.append((f"model {model.id} on {dataset}", str(error)))
-            scores = score_dataset(stored, dataset, config.metrics, config.preprocess,
-                                   config.resolved_device(), skipped=not_finished)
-            for what, why in scores.skipped:
-                _skip(outcome, what, why)
-            if not stored:
-                continue
-            for metric, path in write_dataset_scores(staged.root, scores).items():
-                outcome.matrices[(dataset, metric)] = out / path
-                _print_matrix(dataset, metric, scores.matrices[metric], scores.n)
-            if not scores.rows.empty:
-                all_rows.append(scores.rows)
+            if config.level == "atoms":  # all atoms, then each element's atoms
+                views = list(score_atoms(stored, dataset, config.metrics, config.preprocess,
+                                         config.resolved_device(), skipped=not_finished).values())
+            else:
+                views = [score_dataset(stored, dataset, config.metrics, config.preprocess,
+                                       config.resolved_device(), skipped=not_finished)]
+            for scores in views:
+                for what, why in scores.skipped:
+                    _skip(outcome, what, why)
+                if not stored:
+                    continue
+                for metric, path in write_dataset_scores(staged.root, scores).items():
+                    outcome.matrices[(scores.dataset, metric)] = out / path
+                    _print_matrix(scores.dataset, metric, scores.matrices[metric], scores.n)
+                if not scores.rows.empty:
+                    all_rows.append(scores.rows)
         if all_rows:
             atomic_write_bytes(staged.root / "scores.parquet",
                                pd.concat(all_rows, ignore_index=True).to_parquet(index=False))
@@ -385,10 +386,11 @@ def _publish_alignment(
             "embeddings and a metric that can score them (the reasons are listed above); no "
             "scores.parquet is left there"
         )
+    stored = {chosen.name: config.stored_dataset(chosen.name) for chosen in config.datasets}
     embedded = {
-        chosen.name: {model.id: (store.completion(chosen.name, model.id) or {}).get("fingerprint")
-                      for model in config.models if store.completion(chosen.name, model.id)}
-        for chosen in config.datasets
+        name: {model.id: (store.completion(stored[name], model.id) or {}).get("fingerprint")
+               for model in config.models if store.completion(stored[name], model.id)}
+        for name in stored
     }
     datasets = [d.model_dump(mode="json", exclude_none=True) for d in config.datasets]
     staged.commit({"config": config.name, "datasets": datasets,
@@ -450,12 +452,8 @@ def run_study(config: StudyConfig, out: Path) -> StudyOutcome:
         If no pair of models was scored; ``summary.json`` still lists what was skipped and why.
     """
     check_output_folder(out)
-    outcome = StudyOutcome(out)
     with EmbeddingStore(out / "store").lock():
-        validate_study(config)
-        datasets = load_study_datasets(config, outcome)
-        write_resolved_config(config, out)
-        embed_study(config, out, outcome, datasets)
+        outcome = embed_into(config, out)
         try:
             align_study(config, out, outcome)
         finally:
