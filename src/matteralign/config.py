@@ -6,7 +6,7 @@ The resolved configuration is written next to every result, so a result says how
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import yaml
 from pydantic import (
@@ -20,6 +20,9 @@ from pydantic import (
 )
 
 from matteralign.errors import ConfigError
+
+if TYPE_CHECKING:
+    from matteralign.data.atom_sample import AtomSampling
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -105,6 +108,20 @@ class ModelSelection(BaseModel):
         return {**data, "id": card.id, "card": str(path)}
 
 
+class AtomLevel(BaseModel):
+    """The sample of atoms a study at ``level: atoms`` embeds (see
+    :class:`matteralign.data.atom_sample.AtomSampling`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_structure: int | None = Field(8, ge=1, description="atoms per structure at most, spread "
+                                      "over its elements; null = all")
+    per_stratum: int | None = Field(None, ge=1, description="atoms per (subset, element) at "
+                                    "most over the dataset; null = no cap")
+    seed: int = Field(0, ge=0)
+    subset_key: str = Field("subset", description="atoms.info key of a structure's subset label")
+
+
 class StudyConfig(BaseModel):
     """Everything a study run needs: datasets, models, layers, metrics and execution.
 
@@ -142,6 +159,12 @@ class StudyConfig(BaseModel):
         "count (so results do not depend on where jobs ran); 'auto' = 1: parallelism on CPU "
         "comes from workers (a Ray task reserves as many CPUs as threads)"
     )
+    level: Literal["structures", "atoms"] = Field(
+        "structures", description="'atoms': embed and score a seeded, stratified sample of atoms "
+        "(per-atom features, rows keyed by sample id, atom index and element; the alignment "
+        "adds per-element views) instead of pooled structures"
+    )
+    atoms: AtomLevel = AtomLevel()
 
     @field_validator("datasets")
     @classmethod
@@ -168,6 +191,18 @@ class StudyConfig(BaseModel):
 
         check_steps(steps)  # its ValueError becomes a validation error naming the key
         return steps
+
+    def atom_sampling(self) -> AtomSampling | None:
+        """The atom sample of a study at ``level: atoms``; None at structure level."""
+        from matteralign.data.atom_sample import AtomSampling
+
+        return AtomSampling(**self.atoms.model_dump()) if self.level == "atoms" else None
+
+    def stored_dataset(self, name: str) -> str:
+        """Name under which the store holds this study's embeddings of dataset ``name``."""
+        from matteralign.run.embed import atom_level_name
+
+        return atom_level_name(name) if self.level == "atoms" else name
 
     def resolved_device(self) -> str:
         if self.device != "auto":

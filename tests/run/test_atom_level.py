@@ -113,3 +113,25 @@ def test_two_mlips_at_atom_level(tmp_path):
     scores = score_atoms(stored, "perturbed@atoms", ["cknna-k5", "gfre", "lfre-k8"])
     assert scores["all"].matrices["gfre"].shape == (2, 2)
     assert len(scores) > 2  # per-element views
+
+
+@pytest.mark.slow
+def test_study_at_atom_level_runs_resumes_and_reports(tmp_path):
+    from matteralign.config import StudyConfig
+    from matteralign.run.study import embed_study, run_study
+
+    config = StudyConfig.model_validate({
+        "name": "atoms", "datasets": [{"name": "crystals-perturbed", "n": 8}],
+        "models": [{"id": "chgnet-0.3.0"}, {"id": "sevennet-0"}], "layers": "last",
+        "level": "atoms", "atoms": {"per_structure": 6, "seed": 1},
+        "metrics": ["cknna-k5", "gfre"], "shard_size": 4, "device": "cpu"})
+    out = tmp_path / "out"
+    run_study(config, out)
+    folders = {p.name for p in (out / "alignment").iterdir()}
+    assert "crystals-perturbed@atoms" in folders  # all atoms
+    assert {f for f in folders if f.startswith("crystals-perturbed@atoms[")}  # element views
+    assert "crystals-perturbed@atoms" in (out / "report.html").read_text()
+    shards = sorted((out / "store" / "embeddings").rglob("shard-*.safetensors"))
+    before = [p.stat().st_mtime_ns for p in shards]
+    embed_study(config, out)
+    assert [p.stat().st_mtime_ns for p in shards] == before  # resumed: nothing recomputed

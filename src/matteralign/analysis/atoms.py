@@ -15,6 +15,7 @@ import pandas as pd
 
 from matteralign.analysis.matrices import DatasetScores, join_on_ids, score_dataset
 from matteralign.data.atom_sample import parse_atom_row_id
+from matteralign.errors import StoreError
 from matteralign.store.embedding_store import StoredEmbeddings
 
 __all__ = ["atom_keys", "element_view", "per_structure_distortion", "score_atoms"]
@@ -40,6 +41,7 @@ def score_atoms(
     preprocess: Sequence[str] = ("l2",),
     device: Any = "cpu",
     elements: Sequence[str] | None = None,
+    skipped: Sequence[tuple[str, str]] = (),
 ) -> dict[str, DatasetScores]:
     """Scores of all atoms and of each element's atoms, each by
     :func:`~matteralign.analysis.matrices.score_dataset` (same joining, dropping and skipping
@@ -56,16 +58,21 @@ def score_atoms(
     elements : sequence of str, optional
         Elements to view; default every element among the atoms all models embedded. An element
         with too few atoms for a metric has that metric listed in its ``skipped``.
+    skipped : sequence of (str, str)
+        Reasons found while loading, carried into the ``"all"`` scores.
 
     Returns
     -------
     dict
         ``"all"`` and each element symbol -> :class:`DatasetScores`.
     """
-    out = {"all": score_dataset(stored, dataset, metrics, preprocess, device)}
+    out = {"all": score_dataset(stored, dataset, metrics, preprocess, device, skipped=skipped)}
     present = [s for s in stored if len(s.ids)]
     if elements is None:
-        shared = join_on_ids(present).ids if len(present) > 1 else []
+        try:
+            shared = join_on_ids(present).ids if len(present) > 1 else []
+        except StoreError:  # no shared atoms: "all" records why
+            shared = []
         elements = sorted(set(atom_keys(shared)["element"])) if shared else []
     for element in elements:
         views = [element_view(s, element) for s in stored]

@@ -298,6 +298,16 @@ def shard_config_hash(
     )
 
 
+def atom_level_name(dataset: str) -> str:
+    """Store name of a dataset's atom-level embeddings: ``"<dataset>@atoms"``."""
+    return f"{dataset}@atoms"
+
+
+def atom_shard_hash(structure_hash: str, sampling: AtomSampling) -> str:
+    """Configuration hash of an atom-level shard: the structure shard's hash and the sampling."""
+    return config_hash(structure_shard=structure_hash, atoms=sampling.record())
+
+
 def embedding_fingerprint(
     dataset: str, dataset_version: str, dataset_fingerprint: str, selection: dict | None,
     model: str, options: dict[str, Any], pooling: str | None, layers: str | Sequence[str],
@@ -475,14 +485,14 @@ def embed_dataset(
     computed = skipped = embedded = failed = 0
     loaded = False
     plan = None if atoms is None else sample_atoms(dataset.samples, atoms)
-    name = dataset.name if atoms is None else f"{dataset.name}@atoms"
+    name = dataset.name if atoms is None else atom_level_name(dataset.name)
     for shard, piece in enumerate(slices):
         samples: Sequence[Sample] = dataset.samples[piece]
         expected = shard_config_hash(adapter, chosen_layers, pooling, dtype, fingerprint,
                                      shard_size, budget, shard)
         if plan is not None:
             samples = [sample for sample in samples if sample.id in plan]
-            expected = config_hash(structure_shard=expected, atoms=atoms.record())
+            expected = atom_shard_hash(expected, atoms)
         if store.shard_is_current(name, adapter.id, shard, expected):
             n_ok, n_bad = stored_shard_counts(store, name, adapter.id, shard)
             skipped += 1

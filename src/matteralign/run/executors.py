@@ -18,12 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from matteralign.data.atom_sample import AtomSampling, sample_atoms
 from matteralign.data.sample import Dataset, Sample
 from matteralign.errors import ConfigError
 from matteralign.models.adapter import ModelAdapter
 from matteralign.models.card import ModelCard
 from matteralign.run.embed import (
     EmbedSummary,
+    atom_level_name,
+    atom_shard_hash,
     compute_shard,
     quiet_load,
     remove_stale_shards,
@@ -76,6 +79,9 @@ class EmbedJob:
     prepare_workers : int
         Forked processes that prepare samples while the model runs (see
         :func:`matteralign.run.embed.prepared_items`); 0 = in the job's process.
+    atoms : dict of str to int array, optional
+        Atom level: the atoms of each of ``samples`` to embed (``dataset`` is then the
+        ``"<name>@atoms"`` store name); ``atom_sampling`` is the sampling that chose them.
     """
 
     card: ModelCard
@@ -95,6 +101,8 @@ class EmbedJob:
     dtype: str = "float32"
     cpu_threads: int = 1
     prepare_workers: int = 0
+    atoms: dict[str, Any] | None = None
+    atom_sampling: AtomSampling | None = None
 
     @property
     def model(self) -> str:
@@ -206,6 +214,8 @@ def _embed_shard(job: EmbedJob, store: EmbeddingStore) -> tuple[int, int, bool]:
     pooling = job.pooling or adapter.card.default_pooling
     expected = shard_config_hash(adapter, layers, pooling, job.dtype, job.dataset_fingerprint,
                                  job.shard_size, job.batch_budget, job.shard)
+    if job.atom_sampling is not None:
+        expected = atom_shard_hash(expected, job.atom_sampling)
     if store.shard_is_current(job.dataset, job.model, job.shard, expected):
         return (*stored_shard_counts(store, job.dataset, job.model, job.shard), True)
     if _CACHE["loaded"] != (job.device, job.dtype):
@@ -216,7 +226,7 @@ def _embed_shard(job: EmbedJob, store: EmbeddingStore) -> tuple[int, int, bool]:
         adapter, job.samples, store, dataset=job.dataset, dataset_version=job.dataset_version,
         dataset_fingerprint=job.dataset_fingerprint, shard=job.shard, layers=layers,
         pooling=pooling, batch_budget=job.batch_budget, expected_hash=expected,
-        device=job.device, dtype=job.dtype, prepare_workers=job.prepare_workers,
+        device=job.device, dtype=job.dtype, prepare_workers=job.prepare_workers, atoms=job.atoms,
     )
     return n_ok, n_bad, False
 
@@ -237,8 +247,12 @@ def plan_embed_jobs(
     dtype: str = "float32",
     cpu_threads: int | None = None,
     prepare_workers: int = 0,
+    atoms: AtomSampling | None = None,
 ) -> list[EmbedJob]:
     """One :class:`EmbedJob` per shard of ``dataset`` for the model of ``card``.
+
+    With ``atoms``, each job embeds the atoms :func:`~matteralign.data.atom_sample.sample_atoms`
+    chooses among its shard's structures, stored as ``"<name>@atoms"``.
 
     The shards and hashes are those of :func:`matteralign.run.embed.embed_dataset`, so a store
     filled by either is resumed by the other. ``cpu_threads`` (torch threads per CPU job)
@@ -248,16 +262,24 @@ def plan_embed_jobs(
     fingerprint = dataset.fingerprint()
     slices = shard_slices(len(dataset), shard_size)
     chosen = layers if isinstance(layers, str) else list(layers)
-    return [
-        EmbedJob(card=card, options=dict(options), dataset=dataset.name,
-                 dataset_version=dataset.card.version, dataset_fingerprint=fingerprint,
-                 shard=shard, n_shards=len(slices), samples=list(dataset.samples[piece]),
-                 store_root=str(store.root), layers=chosen, pooling=pooling,
-                 shard_size=shard_size, batch_budget=batch_budget or 32, device=device,
-                 dtype=dtype, cpu_threads=cpu_threads or _coordinator_threads(),
-                 prepare_workers=prepare_workers)
-        for shard, piece in enumerate(slices)
-    ]
+    plan = None if atoms is None else sample_atoms(dataset.samples, atoms)
+    jobs = []
+    for shard, piece in enumerate(slices):
+        samples = list(dataset.samples[piece])
+        if plan is not None:
+            samples = [sample for sample in samples if sample.id in plan]
+        jobs.append(EmbedJob(
+            card=card, options=dict(options),
+            dataset=dataset.name if plan is None else atom_level_name(dataset.name),
+            dataset_version=dataset.card.version, dataset_fingerprint=fingerprint,
+            shard=shard, n_shards=len(slices), samples=samples,
+            store_root=str(store.root), layers=chosen, pooling=pooling,
+            shard_size=shard_size, batch_budget=batch_budget or 32, device=device,
+            dtype=dtype, cpu_threads=cpu_threads or _coordinator_threads(),
+            prepare_workers=prepare_workers,
+            atoms=None if plan is None else {s.id: plan[s.id] for s in samples},
+            atom_sampling=atoms))
+    return jobs
 
 
 def _coordinator_threads() -> int:
