@@ -38,7 +38,6 @@ SKMATTER_SEED = 0x5F3759DF
 SKMATTER_ALPHAS = np.geomspace(1e-9, 0.9, 20)
 """Relative singular-value cut-offs tried by scikit-matter's default ``Ridge2FoldCV``."""
 
-_CHUNK_BYTES = 2**28  # LFRE: local problems are solved in chunks of test points of about this size
 
 
 def reconstruction_split(n: int, seed: int = SKMATTER_SEED) -> tuple[np.ndarray, np.ndarray]:
@@ -445,7 +444,7 @@ def pointwise_lfre_from_states(sx: ReconstructionState, sy: ReconstructionState,
         sx.cache[key] = local_neighbours(xtr, xte, k)
     nbr = sx.cache[key].to(be.device)
     folds = two_folds(k)
-    chunk = max(1, _CHUNK_BYTES // (8 * k * (dx + dy) * 6))
+    chunk = max(1, be.block_bytes // (8 * k * (dx + dy) * 6))  # backend's memory per block
     if be.device.type == "cpu":  # small problems get a chunk per thread, not threads per problem
         chunk = max(1, min(chunk, -(-xte.shape[0] // torch.get_num_threads())))
 
