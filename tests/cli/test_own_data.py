@@ -235,7 +235,7 @@ def test_score_finds_its_study_and_refuses_bad_candidates_in_one_line(tmp_path):
     values = np.random.default_rng(0).normal(size=(len(ids), 4))
     np.save(tmp_path / "cand.npy", values)
     base = ["score", "--dataset", "cells", "--out", out, "--ids", str(tmp_path / "ids.txt"),
-            "--n-permutations", "5", "--n-bootstrap", "5", "--embeddings"]
+            "--n-permutations", "20", "--n-bootstrap", "5", "--embeddings"]
     result = runner.invoke(app, [*base, str(tmp_path / "cand.npy"), "--save",
                                  str(tmp_path / "board.csv")])
     assert result.exit_code == 0, result.output
@@ -247,6 +247,8 @@ def test_score_finds_its_study_and_refuses_bad_candidates_in_one_line(tmp_path):
     assert f"nan.npy: row 3 (id '{ids[3]}') holds NaN" in " ".join(result.output.split())
     result = runner.invoke(app, [*base, str(tmp_path / "cand.npy"), "--save", str(tmp_path)])
     assert result.exit_code == 2 and "is a folder" in result.output
+    result = runner.invoke(app, [*base, str(tmp_path / "cand.npy"), "--n-permutations", "5"])
+    assert result.exit_code == 2 and result.output.startswith("error: 5 permutation rounds")
 
 
 def test_datasets_show_takes_the_read_options(tmp_path):

@@ -232,6 +232,8 @@ def test_extxyz_options_frames_keys_and_labels(tmp_path, crystals):
         load_file(path, options=ReadOptions(smiles_column="smiles"))
     with pytest.raises(DatasetError, match=r"frame 0: no id key 'missing'"):
         load_file(path, options=ReadOptions(id_key="missing"))
+    with pytest.raises(DatasetError, match=r"frames '9' is not an index .* its 4 frames"):
+        load_file(path, options=ReadOptions(frames="9"))
 
 
 def test_smiles_csv_options(tmp_path):

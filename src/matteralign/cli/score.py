@@ -48,8 +48,12 @@ def score(
     if save is not None and save.is_dir():
         raise typer.BadParameter(f"--save {save} is a folder; give a CSV file path")
     study = _load(config, data_root, out)
-    result = _guarded(lambda: _score(study, out, dataset, model, embeddings, name, reference,
-                                     n_permutations, n_bootstrap, ids, columns))
+    try:
+        result = _guarded(lambda: _score(study, out, dataset, model, embeddings, name,
+                                         reference, n_permutations, n_bootstrap, ids, columns))
+    except ValueError as error:  # a statistics setting the calibration cannot use
+        typer.secho(f"error: {error}", fg="red", err=True)
+        raise typer.Exit(2) from None
     _guarded(lambda: _print(result, save))
 
 

@@ -434,13 +434,13 @@ def _read_extxyz(path: Path, pick: Pick, options: ReadOptions
 
     frames = list(_iread_frames(path, "extxyz"))
     if options.frames is not None:
+        numbers = list(range(len(frames)))
         try:
             index = string2index(options.frames)
-        except ValueError:
+            chosen = set(numbers[index] if isinstance(index, slice) else [numbers[index]])
+        except (ValueError, IndexError):
             raise DatasetError(f"file {path}: frames {options.frames!r} is not an index like "
-                               "'::10', '0:100' or '-1'") from None
-        numbers = list(range(len(frames)))
-        chosen = set(numbers[index] if isinstance(index, slice) else [numbers[index]])
+                               f"'::10', '0:100' or '-1' into its {len(frames)} frames") from None
         frames = [f for f in frames if f[0] in chosen]
     skipped = [f"{path}: frame {number}: {reason}" for number, atoms, reason in frames
                if atoms is None]
