@@ -70,7 +70,7 @@ def test_invariances(seed, unbiased):
 @pytest.mark.parametrize("unbiased", [False, True])
 def test_linear_wide_embeddings_use_the_sample_gram(unbiased):
     """D >> N: (20, 40,000) inputs. The (D, D) form would need 12.8 GB; the (N, N) form is exact."""
-    from matteralign.metrics import pairwise
+    from matteralign.metrics import get_metric, pairwise
     from matteralign.metrics._backend import resolve_backend
     from matteralign.metrics.cka import linear_state
 
@@ -81,8 +81,16 @@ def test_linear_wide_embeddings_use_the_sample_gram(unbiased):
     assert linear_state(x, resolve_backend("cpu"), unbiased).gram.shape == (20, 20)
     assert rel_close(cka(x, y, "linear", unbiased), cka_dense(x @ x.T, y @ y.T, unbiased))
     assert rel_close(cka(x, z, "linear", unbiased), cka_dense(x @ x.T, z @ z.T, unbiased))
-    mat = pairwise({"x": x, "y": y, "z": z}, "cka-linear" + ("-unbiased" if unbiased else ""))
+    mid = "cka-linear" + ("-unbiased" if unbiased else "")
+    mat = pairwise({"x": x, "y": y, "z": z}, mid)
     assert rel_close(mat.matrix.loc["x", "y"], cka_dense(x @ x.T, y @ y.T, unbiased))
+    # permutation nulls of wide models (the engine permutes the state's rows, not its Gram)
+    from matteralign.metrics.calibration import null_matrices, permutations
+
+    perms = permutations(20, 2, seed=0)
+    null = null_matrices(get_metric(mid), [x, y], ["x", "y"], resolve_backend("cpu"), perms)
+    yp = y[perms[1]]
+    assert rel_close(null[1, 0, 1], cka_dense(x @ x.T, yp @ yp.T, unbiased))
 
 
 @pytest.mark.parametrize("kernel", ["linear", "rbf"])

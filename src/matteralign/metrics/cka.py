@@ -73,14 +73,16 @@ def linear_cross(a: LinearCkaState, b: LinearCkaState, unbiased: bool, gram: Any
     are used instead of the (D_x, D_y) cross product. ``gram`` is a precomputed Xc'Yc (or, for
     a self term of a wide model, Kc; both give the same Frobenius norm).
     """
-    if gram is None and a.gram is not None and b.gram is not None:
-        fro = float((a.gram * b.gram).sum())
+    n = a.xc.shape[0]
+    if gram is None and a.xc.shape[1] > n and b.xc.shape[1] > n:
+        ka = a.gram if a.gram is not None else a.xc @ a.xc.T   # a state permuted without its Gram
+        kb = b.gram if b.gram is not None else b.xc @ b.xc.T
+        fro = float((ka * kb).sum())
     else:
         c = gram if gram is not None else a.xc.T @ b.xc
         fro = float((c * c).sum())
     if not unbiased:
         return fro
-    n = a.xc.shape[0]
     tr = fro - float((a.sq * b.sq).sum())
     return tr + a.sum_k * b.sum_k / ((n - 1) * (n - 2)) - 2.0 * float(a.kone @ b.kone) / (n - 2)
 
