@@ -12,7 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 __all__ = ["PhaseProgress", "phase"]
 
@@ -90,12 +97,15 @@ class PhaseProgress:
 
 @contextmanager
 def phase(console: Console, name: str) -> Iterator[None]:
-    """Show that the phase ``name`` runs: a spinner on a terminal, a start and an end line
-    (with the seconds it took) otherwise."""
+    """Show that the phase ``name`` runs: a spinner with its elapsed time on a terminal, a start
+    and an end line (with the seconds it took) otherwise."""
     started = time.perf_counter()
     if console.is_terminal:
-        with console.status(f"{name} ..."):
+        with Progress(SpinnerColumn(finished_text="done"), TextColumn("{task.description}"),
+                      TimeElapsedColumn(), console=console, transient=False) as bar:
+            task = bar.add_task(name, total=1)
             yield
+            bar.update(task, completed=1)
         return
     console.print(f"{name}: started", highlight=False)
     yield
