@@ -13,9 +13,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -63,6 +65,13 @@ class DatasetSelection(BaseModel):
             data.setdefault("name", path.name.split(".")[0])
         return data
 
+    @model_serializer(mode="wrap")
+    def _without_unused_file_options(self, handler: SerializerFunctionWrapHandler) -> dict:
+        """A built-in dataset's entry stays ``{name, n, seed}`` in the resolved YAML."""
+        data = handler(self)
+        return {key: value for key, value in data.items()
+                if key not in _FILE_FIELDS or value not in (None, {})}
+
     @model_validator(mode="after")
     def _register_file(self) -> DatasetSelection:
         from matteralign.data.readers import ReadOptions
@@ -79,6 +88,10 @@ class DatasetSelection(BaseModel):
         return self
 
 
+_FILE_FIELDS = ("path", "format", "id_key", "smiles_column", "labels", "units", "energy_key",
+                "forces_key", "frames")
+
+
 class ModelSelection(BaseModel):
     """One model of a study, with adapter options (checkpoint path, variant, ...)."""
 
@@ -92,6 +105,11 @@ class ModelSelection(BaseModel):
     datasets: list[str] | None = Field(
         None, description="only these datasets (default: every dataset with the model's input)"
     )
+
+    @model_serializer(mode="wrap")
+    def _without_unused_card(self, handler: SerializerFunctionWrapHandler) -> dict:
+        data = handler(self)
+        return {k: v for k, v in data.items() if k != "card" or v is not None}
 
     @model_validator(mode="before")
     @classmethod
