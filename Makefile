@@ -22,7 +22,8 @@ smoke: $(STAMP)
 
 # Model environments (models that cannot share .venv) are built first, layered on .venv; their
 # adapters' tiny-twin checks and the mixed-environment study are the slow tests of ENV_TESTS.
-ENV_TESTS := tests/models/test_mace.py tests/models/test_orb.py tests/models/test_esm_models.py \
+ENV_TESTS := tests/models/test_mace.py tests/models/test_orb.py tests/models/test_mattersim.py \
+             tests/models/test_esm_models.py \
              tests/run/test_environments.py
 
 test: $(TEST_STAMP)
