@@ -80,3 +80,20 @@ def test_shared_sets_match_specs(shared_data):
         dataset = load_dataset(name, data_root=shared_data)
         assert (dataset.name, len(dataset)) == (name, spec.size)
         assert set(spec.modalities) <= dataset.modalities
+
+
+def test_a_registered_file_dataset_is_built_by_name(tmp_path):
+    from matteralign.data import ReadOptions, register_file_dataset
+
+    path = tmp_path / "mols.csv"
+    path.write_text("name,smiles\na,CCO\nb,CCN\nc,CCC\n")
+    register_file_dataset("my-mols", path, options=ReadOptions(id_key="name"))
+    assert get_dataset_spec("my-mols").file.path == path
+    assert "my-mols" not in dataset_names()  # the built-in list stays the built-in sets
+    dataset = load_dataset("my-mols", n=2, seed=1)
+    assert len(dataset) == 2 and set(dataset.ids) <= {"a", "b", "c"}
+    assert dataset.card.files[0].size == path.stat().st_size
+    with pytest.raises(DatasetError, match="'qm9' .* is a built-in dataset's"):
+        register_file_dataset("qm9", path)
+    with pytest.raises(DatasetError, match="does not exist"):
+        register_file_dataset("gone", tmp_path / "gone.csv")

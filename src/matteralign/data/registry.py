@@ -30,6 +30,7 @@ class DatasetSpec:
     description : str
     builder : str
         ``"module:function"``; the function takes ``(n, seed, data_root)`` and returns a Dataset.
+        Empty for a file dataset, which :func:`~matteralign.data.load_file` reads.
     size : int
         Number of samples in the full set.
     out_of_distribution : bool
@@ -346,7 +347,7 @@ def register_file_dataset(
     if not path.exists():
         raise DatasetError(f"dataset {name!r}: file {path} does not exist")
     spec = DatasetSpec(name=name, domain=None, modalities=(), description=f"read from {path}",
-                       builder="matteralign.data.readers:read_file", size=0, source="file",
+                       builder="", size=0, source="file",
                        file=FileSource(path=path, format=format, options=options or ReadOptions()))
     _FILES[name] = spec
     return spec
