@@ -136,8 +136,8 @@ def test_a_wholly_bad_file_is_one_line_naming_file_and_record(tmp_path):
                                  "--model", "random-gaussian", "--out", str(tmp_path / "out")])
     assert result.exit_code != 0
     assert "Traceback" not in result.output
-    text = " ".join(result.output.split())
-    assert f"file {path}: no readable record ({path}: frame 0: XYZError" in text
+    [line] = [line for line in result.output.splitlines() if str(path) in line]  # one line
+    assert f"file {path}: no readable record ({path}: frame 0: XYZError" in line
 
 
 def test_compare_three_npy_files(tmp_path):

@@ -64,7 +64,7 @@ def load_study_datasets(config: StudyConfig, outcome: StudyOutcome) -> list[Data
                                    data_root=_data_root(config))
         except MatterAlignError as error:
             outcome.skipped.append((f"dataset {selection.name}", str(error)))
-            console.print(f"[yellow]skipping dataset {selection.name}: {error}")
+            console.print(f"[yellow]skipping dataset {selection.name}: {error}", soft_wrap=True)
             continue
         if selection.n is not None and selection.n > len(dataset):
             raise ConfigError(
@@ -77,7 +77,7 @@ def load_study_datasets(config: StudyConfig, outcome: StudyOutcome) -> list[Data
             outcome.skipped.append((f"{len(dataset.skipped)} records of dataset {dataset.name}",
                                     f"{first}{' ...' if len(dataset.skipped) > 3 else ''}"))
             console.print(f"[yellow]dataset {dataset.name}: {len(dataset.skipped)} records "
-                          f"skipped, first: {dataset.skipped[0]}")
+                          f"skipped, first: {dataset.skipped[0]}", soft_wrap=True)
         datasets.append(dataset)
     return datasets
 
