@@ -124,3 +124,45 @@ def test_factored_pair_path_equals_batched(mixed_models):
         states = [kern.prepare(x, nm) for x, nm in zip(xs, names, strict=True)]
         loop = np.array([[kern.pair(sa, sb)[0] for sb in states] for sa in states])
         np.testing.assert_allclose(batched, loop, rtol=1e-12, atol=1e-14)
+
+
+def test_prepared_models_are_scored_once_for_every_metric(models):
+    """One prepare_models (validate, preprocess, check) serves several metrics, equal to
+    pairwise on the raw mapping."""
+    from matteralign.metrics import prepare_models
+
+    prepared = prepare_models(models, ("l2",))
+    assert prepared.names == list(models) and prepared.n_samples == 80
+    for metric in ("cknna-k5", "cka-linear", "ii-k2", "svcca"):
+        a = pairwise(prepared, metric, progress=False).matrix
+        b = pairwise(models, metric, preprocessing=("l2",), progress=False).matrix
+        np.testing.assert_array_equal(a.to_numpy(), b.to_numpy())
+
+
+def test_degenerate_models_are_dropped_with_a_reason_or_named_in_the_error(models):
+    from matteralign.metrics import prepare_models
+
+    bad = dict(models, flat=np.ones((80, 3)), hole=np.vstack([np.zeros((1, 3)),
+                                                               np.ones((79, 3))]))
+    bad["nan"] = np.where(np.arange(80)[:, None] == 7, np.nan, models["a"])
+    prepared = prepare_models(bad, ("l2",), drop_degenerate=True)
+    assert prepared.names == ["a", "b", "c"]
+    assert "constant" in prepared.dropped["flat"]
+    assert prepared.dropped["hole"].startswith("preprocessing l2 failed: 1 row(s) are all zeros")
+    assert "NaN or inf (first: row 7)" in prepared.dropped["nan"]
+    with pytest.raises(EmbeddingError, match="model 'flat': all 80 rows are identical"):
+        prepare_models(bad, ())
+    # a row scale that l2 removes leaves a constant embedding: checked after preprocessing
+    scaled = dict(models, ray=np.arange(1, 81)[:, None] * np.array([[1.0, 2.0]]))
+    assert "constant" in prepare_models(scaled, ("l2",), drop_degenerate=True).dropped["ray"]
+
+
+def test_a_metric_that_does_not_fit_n_is_refused_not_lowered(models):
+    from matteralign.metrics import check_scorable
+
+    with pytest.raises(EmbeddingError, match="k=80 neighbours need N > 80"):
+        check_scorable(get_metric("cknna-k80"), 80, "a")
+    with pytest.raises(EmbeddingError, match="k=16 neighbours need N > 16"):
+        check_scorable(get_metric("id-gride-k8"), 16, "a")  # GRIDE needs 2k neighbours
+    with pytest.raises(EmbeddingError, match="cknna-k2 needs at least 4"):
+        check_scorable(get_metric("cknna-k2"), 3, "a")

@@ -30,3 +30,26 @@ def test_errors():
         max_abs_normalise(np.zeros((3, 2)))
     with pytest.raises(ValueError, match="unknown"):
         apply_preprocessing(np.ones((3, 2)), ("zscore",))
+
+
+@pytest.mark.parametrize("steps", [("l2",), ("max-abs",), ("clamp-q0.95",), ("clamp-q0.5", "l2"),
+                                   ("clamp-q1", "max-abs", "l2")])
+def test_tensor_steps_equal_numpy_steps(steps):
+    """The steps that run where the data is scored (torch, e.g. on a GPU) give the NumPy result."""
+    import torch
+
+    from matteralign.metrics.preprocess import preprocess_values
+
+    x = np.random.default_rng(1).normal(size=(37, 5)) * np.arange(1, 6)
+    got = preprocess_values(torch.as_tensor(x), steps)
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.float64
+    np.testing.assert_allclose(got.numpy(), apply_preprocessing(x, steps), rtol=1e-14, atol=0)
+
+
+def test_tensor_zero_row_is_named():
+    import torch
+
+    from matteralign.metrics.preprocess import preprocess_values
+
+    with pytest.raises(EmbeddingError, match="row 1"):
+        preprocess_values(torch.tensor([[1.0, 0.0], [0.0, 0.0]]).double(), ("l2",))

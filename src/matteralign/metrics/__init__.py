@@ -16,7 +16,7 @@ from .cka import cka
 from .cknna import cknna
 from .classical import linear_reconstruction, procrustes, rsa, svcca
 from .dcor import distance_correlation
-from .engine import AlignmentResult, PreparedModels, pairwise, prepare_models
+from .engine import AlignmentResult, PreparedModels, check_scorable, pairwise, prepare_models
 from .idcor import IdCorResult, id_correlation
 from .information_imbalance import information_imbalance
 from .intrinsic_dimension import intrinsic_dimension
@@ -45,6 +45,7 @@ __all__ = [
     "anchor_distortion",
     "apply_preprocessing",
     "bootstrap_ci",
+    "check_scorable",
     "cka",
     "clamp_outliers",
     "cknna",

@@ -260,6 +260,8 @@ def nearest_neighbours(
     k = check_k(k, n, name)
     if kind not in ("inner", "euclidean"):
         raise ValueError(f"kind must be 'inner' or 'euclidean', got {kind!r}.")
+    if kind == "euclidean":  # distances do not move with the origin; centred rows keep digits
+        x64 = shifted_to_spread(x64)
     approximate = be.neighbours == "approximate"
     screened = approximate or not be.exact
     # candidates beyond k: TF32 / bfloat16 screens need more than float32 with float32 inputs
@@ -274,7 +276,7 @@ def nearest_neighbours(
     else:
         c = tile_error_factor(be, d)
         g64 = _gamma(d + 2, 2.0**-53) + 2.0**-50
-        base = x64 - x64.mean(0) if kind == "euclidean" else x64
+        base = x64
         nrm = base.norm(dim=1)
         big = float(nrm.max())
         # scale by a power of two (exact) so that every row has norm <= 1 in the tiles: no float32
@@ -360,6 +362,22 @@ def nearest_neighbours(
         fallback_fraction=n_bad / n,
         recall=recall,
     )
+
+
+def shifted_to_spread(t: Any) -> Any:
+    """An (N, D) float64 tensor shifted column by column towards the origin, distances unchanged.
+
+    Column j is shifted by its mean rounded to a multiple of 2^e_j, e_j = floor(log2(sd_j)): the
+    Gram identity ||z_i||^2 + ||z_j||^2 - 2 z_i.z_j then cancels on the scale of the spread, not of
+    the offset (uncentred, data at 1e7 from the origin lose their neighbours to rounding), while
+    data on an integer (dyadic) grid stay on it, so tied distances stay exactly tied. The same
+    shift as the streamed distance tiles (:mod:`~.streams`).
+    """
+    import torch
+
+    sd = t.std(0, keepdim=True) if t.shape[0] > 1 else torch.ones_like(t[:1])
+    step = torch.exp2(torch.floor(torch.log2(sd.clamp_min(torch.finfo(t.dtype).tiny))))
+    return t - torch.round(t.mean(0, keepdim=True) / step) * step
 
 
 def top_candidates(s: Any, f: int) -> tuple[Any, Any]:
