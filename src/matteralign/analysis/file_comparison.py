@@ -26,7 +26,9 @@ class FileComparison:
     ----------
     pairs : DataFrame
         One row per model pair and pairwise measure: metric, model_a, model_b, raw, calibrated,
-        p_value, p_fdr, null_mean, tau (calibration columns NaN when ``n_permutations`` is 0).
+        p_value, p_fdr, null_mean, tau (calibration columns NaN when ``n_permutations`` is 0),
+        then the calibration's other columns (headroom, null_fills_range, ...) and the engine's
+        diagnostics.
     per_model : DataFrame
         One row per model and per-model measure (intrinsic dimension): metric, model, value.
     matrices : dict of str to (M, M) DataFrame
@@ -130,7 +132,7 @@ def compare_embeddings(
     columns = ["metric", "model_a", "model_b", "raw", "calibrated", "p_value", "p_fdr",
                "null_mean", "tau"]
     table = pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame(columns=columns)
-    table = table.reindex(columns=columns)
+    table = table.reindex(columns=columns + [c for c in table.columns if c not in columns])
     return FileComparison(table, pd.DataFrame(per_model, columns=["metric", "model", "value"]),
                           matrices, n, skipped)
 
