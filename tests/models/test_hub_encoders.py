@@ -333,3 +333,26 @@ def test_molformer_card_needs_its_own_code() -> None:
     assert card.layer_names == [str(i) for i in range(13)]
     with pytest.raises(ModelNotFoundError, match="molformer-xl-both-10pct"):
         create_adapter("molformer-xl-both-10pct").load()
+
+
+def test_runner_stores_every_layer_of_a_windowed_protein(esm_folder, tmp_path) -> None:
+    from matteralign.data.sample import Dataset, DatasetCard
+    from matteralign.run.embed import embed_dataset
+    from matteralign.store.embedding_store import EmbeddingStore
+
+    adapter = create_adapter("esm2-t6-8m", path=esm_folder, max_tokens=32, window=30,
+                             window_overlap=15)
+    adapter.load()
+    samples = [PROTEINS[0], Sample("long", sequence=LONG), PROTEINS[1]]
+    card = DatasetCard(name="proteins", version="1", domain="proteins", description="test",
+                       provenance="test", license="CC0-1.0")
+    store = EmbeddingStore(tmp_path / "store")
+    summary = embed_dataset(adapter, Dataset(card, samples), store, layers="all",
+                            batch_budget=100)
+    assert (summary.n_embedded, summary.n_failed) == (3, 0)
+    record = store.read_shard(store.shard_paths("proteins", "esm2-t6-8m")[0])
+    assert record.ids == ["p1", "long", "p2"] and sorted(record.layers, key=int) == [
+        str(i) for i in range(7)]
+    direct = adapter.embed([adapter.prepare(s) for s in samples], adapter.layer_names, "mean")
+    for layer, values in record.layers.items():
+        np.testing.assert_allclose(values, direct.pooled[layer], atol=1e-6)
