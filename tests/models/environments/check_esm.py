@@ -76,3 +76,5 @@ def test_unknown_letters_fail_the_sample(twin):
 def test_missing_weights_name_the_model():
     with pytest.raises(ModelNotFoundError, match="esmc-600m.*not found"):
         create_adapter("esmc-600m", path="/nonexistent/esmc.pth").load()
+    with pytest.raises(ModelNotFoundError, match="esmc-300m.*could not load 'esmc_300m'.*path="):
+        create_adapter("esmc-300m").load()  # offline, nothing cached
