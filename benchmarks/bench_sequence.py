@@ -148,9 +148,9 @@ def bench(model_id: str, args: argparse.Namespace) -> dict:
 
         synchronize(args.device)
         started = time.perf_counter()
-        summary = embed_dataset(adapter, Dataset(card, samples), EmbeddingStore(Path(root) / "store"),
-                                layers="all", batch_budget=args.budget, device=args.device,
-                                dtype=args.dtype)
+        store = EmbeddingStore(Path(root) / "store")
+        summary = embed_dataset(adapter, Dataset(card, samples), store, layers="all",
+                                batch_budget=args.budget, device=args.device, dtype=args.dtype)
         synchronize(args.device)
         runner_s = time.perf_counter() - started
         plain_s = plain_forward(adapter, texts, groups, args.device)
