@@ -174,3 +174,25 @@ def test_null_fills_range_is_flagged():
     emb = {"a": rng.normal(size=(6, 30)), "b": rng.normal(size=(6, 30))}
     rows = calibrated_scores(emb, "dcor", n_permutations=200).rows
     assert rows.null_fills_range.all() and rows.tau.iloc[0] > 0.9
+
+
+@pytest.mark.parametrize("mid", ["dcor", "dcor-u", "cka-rbf-unbiased", "ii-k3"])
+def test_dense_nulls_equal_the_streamed_rounds(models, mid, monkeypatch):
+    """Whole tiles / rank matrices kept across rounds give the streamed pass's null (II exactly,
+    also on integer data with many tied distances)."""
+    import matteralign.metrics.calibration as cal
+
+    spec = get_metric(mid)
+    be = resolve_backend("cpu")
+    rng = np.random.default_rng(9)
+    data = dict(models)
+    data["grid"] = rng.integers(0, 3, size=(70, 2)).astype(float)
+    names, xs = prepare_inputs(data, spec, ())
+    perms = permutations(70, 3, seed=8)
+    dense = null_matrices(spec, xs, names, be, perms)
+    monkeypatch.setattr(cal, "DENSE_NULL_BYTES", 0)
+    streamed = null_matrices(spec, xs, names, be, perms)
+    if spec.family == "ii":
+        np.testing.assert_array_equal(dense, streamed)
+    else:
+        np.testing.assert_allclose(dense, streamed, rtol=1e-10, atol=1e-13)

@@ -18,7 +18,16 @@ import pandas as pd
 
 from ._backend import Backend, resolve_backend
 from ._checks import EmbeddingError
-from .engine import NeighbourGraphKernel, kernel_for, prepare_inputs, progress_bar, score_matrix
+from .engine import (
+    DcorKernel,
+    ImbalanceKernel,
+    NeighbourGraphKernel,
+    RbfCkaKernel,
+    kernel_for,
+    prepare_inputs,
+    progress_bar,
+    score_matrix,
+)
 from .neighbours import NeighbourGraph, nearest_neighbours
 from .registry import MetricSpec, get_metric
 
@@ -37,6 +46,10 @@ __all__ = [
 #: A calibrated score needs tau at least this far from the best attainable score; below it the
 #: null fills (nearly) the whole range at this N and the metric cannot tell pairs apart.
 MIN_HEADROOM = 0.1
+
+#: Largest memory (bytes) for the whole (N, N) tiles (dCor, RBF CKA) or rank matrices (II) of all
+#: M models kept across the rounds of a null; above it the rounds stream row blocks instead.
+DENSE_NULL_BYTES = 2**31
 
 
 def permutations(
@@ -337,6 +350,11 @@ def null_matrices(
                 null[r] = fast.round(perms[r])
                 adv(1)
         return null
+    n = xs[0].shape[0]
+    if isinstance(kern, (DcorKernel, RbfCkaKernel)) and 2 * m * n * n * 8 <= DENSE_NULL_BYTES:
+        return _dense_cross_null(kern, xs, names, be, perms, progress, label)
+    if isinstance(kern, ImbalanceKernel) and m * n * n * 4 <= DENSE_NULL_BYTES:
+        return _dense_rank_null(kern, xs, names, be, perms, progress, label)
     if kern.streamed:
         cache = kern.self_terms(xs, names)
         with progress_bar(rounds, label, progress) as adv:
@@ -355,6 +373,65 @@ def null_matrices(
                     if a != b:
                         null[r, a, b] = kern.pair(states[a], pst[b])[0]
             adv(1)
+    return null
+
+
+def _dense_cross_null(kern: Any, xs: Sequence[np.ndarray], names: Sequence[str], be: Backend,
+                      perms: np.ndarray, progress: bool | None, label: str) -> np.ndarray:
+    """dCor / RBF CKA nulls from each model's whole tile T_m, kept for all rounds.
+
+    The tile of x[pi] is T[pi][:, pi], so a round is one gather per model and one (M, N^2) x
+    (N^2, M) product S = T T_pi', then the centred products from S and the (permuted) row sums,
+    divided by the cached self terms, exactly as the streamed pass (:func:`~.streams.cross_sums`).
+    """
+    from .cka import rbf_sigma
+    from .streams import centred_product, full_tile
+
+    m, n = len(xs), xs[0].shape[0]
+    unb = kern.p["unbiased"]
+    kind = "distance" if isinstance(kern, DcorKernel) else "rbf"
+    tiles = np.stack([full_tile(x, be, kind, rbf_sigma(x) if kind == "rbf" else None, unb)
+                      for x in xs])
+    flat = tiles.reshape(m, n * n)
+    rows = tiles.sum(2)
+    d = kern.self_terms(xs, names)
+    null = np.full((perms.shape[0], m, m), np.nan)
+    with progress_bar(perms.shape[0], label, progress) as adv:
+        for r, p in enumerate(perms):
+            moved = np.take(flat, (p[:, None] * n + p[None, :]).ravel(), axis=1)
+            c = centred_product(flat @ moved.T, rows[:, None, :], rows[:, p][None, :, :], n, unb)
+            null[r] = c / np.sqrt(d[:, None] * d[None, :])
+            adv(1)
+    np.einsum("rii->ri", null)[:] = np.nan
+    return null
+
+
+def _dense_rank_null(kern: Any, xs: Sequence[np.ndarray], names: Sequence[str], be: Backend,
+                     perms: np.ndarray, progress: bool | None, label: str) -> np.ndarray:
+    """Information-imbalance nulls from each model's whole rank matrix, kept for all rounds.
+
+    rank of (i, j) in x[pi] is rank(pi_i, pi_j) in x, so Delta(a -> b[pi]) =
+    2 / (N^2 k) sum_i sum_{j in kNN_a(i)} rank_b(pi_i, pi_j): a gather of N k ranks per pair.
+    """
+    from .information_imbalance import imbalance_from_rank_sums
+    from .streams import distance_ranks
+
+    m, n = len(xs), xs[0].shape[0]
+    k = kern.p["k"]
+    knn = kern.self_terms(xs, names)
+    ranks = [distance_ranks(x, be) for x in xs]
+    rows = np.repeat(np.arange(n), k)
+    null = np.full((perms.shape[0], m, m), np.nan)
+    with progress_bar(perms.shape[0], label, progress) as adv:
+        for r, p in enumerate(perms):
+            total = np.empty((m, m))
+            for a in range(m):
+                i, j = p[rows], p[np.asarray(knn[a]).reshape(-1)]
+                for b in range(m):
+                    total[a, b] = ranks[b][i, j].sum(dtype=np.int64)
+            null[r] = imbalance_from_rank_sums(total, n, k)
+            adv(1)
+    np.einsum("rii->ri", null)[:] = np.nan
     return null
 
 

@@ -12,7 +12,15 @@ import numpy as np
 
 from ._backend import Backend
 
-__all__ = ["centred_product", "count_below", "cross_sums", "pair_two_nn", "rank_sums"]
+__all__ = [
+    "centred_product",
+    "count_below",
+    "cross_sums",
+    "distance_ranks",
+    "full_tile",
+    "pair_two_nn",
+    "rank_sums",
+]
 
 Progress = Callable[[int], None] | None
 
@@ -120,6 +128,57 @@ def cross_sums(
         rs_l.cpu().numpy(),
         None if rs_r is None else rs_r.cpu().numpy(),
     )
+
+
+def full_tile(x: np.ndarray, be: Backend, kind: str = "distance", sigma: float | None = None,
+              zero_diag: bool = False) -> np.ndarray:
+    """The whole (N, N) tile of one model, as :func:`cross_sums` forms it row block by row block.
+
+    For permutation nulls that reuse it every round (t[pi][:, pi] is the tile of x[pi]); the same
+    operations as the streamed pass, so sums over it match :func:`cross_sums` to rounding.
+
+    Returns
+    -------
+    (N, N) float64 array
+    """
+    import torch
+
+    m = _Model(x, be, sigma)
+    n = m.x.shape[0]
+    step = be.block_rows(n, n_tiles=2)
+    out = np.empty((n, n))
+    ar = torch.arange(n, device=be.device)
+    for start in range(0, n, step):
+        rows = ar[start : start + step]
+        out[start : start + rows.numel()] = _tile(m, rows, kind, zero_diag).cpu().numpy()
+    return out
+
+
+def distance_ranks(x: np.ndarray, be: Backend) -> np.ndarray:
+    """rank(i, j) = 1 + #{l != i : d(i, l) < d(i, j)} for every pair, as :func:`rank_sums` counts.
+
+    The squared distances are the same tile values :func:`rank_sums` compares (self set to inf);
+    tied distances share the smallest rank.
+
+    Returns
+    -------
+    (N, N) int32 array (the diagonal holds N, self's rank behind every other sample)
+    """
+    import torch
+
+    m = _Model(x, be)
+    n = m.x.shape[0]
+    step = be.block_rows(n, n_tiles=3)
+    out = np.empty((n, n), dtype=np.int32)
+    ar = torch.arange(n, device=be.device)
+    for start in range(0, n, step):
+        rows = ar[start : start + step]
+        d2 = m.sq_dist(rows)
+        d2[torch.arange(rows.numel(), device=be.device), rows] = torch.inf
+        srt = torch.sort(d2, dim=1).values
+        out[start : start + rows.numel()] = (
+            torch.searchsorted(srt, d2, side="left") + 1).cpu().numpy()
+    return out
 
 
 def centred_product(
