@@ -141,6 +141,20 @@ def test_the_local_executor_sends_jobs_of_a_named_environment_to_a_worker(
     assert all(result.status == "computed" for result in results)
 
 
+def test_ray_tasks_of_a_named_environment_run_its_python(monkeypatch, tmp_path,
+                                                        toy_environment):
+    from matteralign.run import environments
+    from matteralign.run.environments import EnvironmentBuildError
+    from matteralign.run.executors import runtime_env_for
+
+    monkeypatch.setenv("MATTERALIGN_ENV_DIR", str(tmp_path))  # nothing built there
+    with pytest.raises(EnvironmentBuildError, match="`matteralign env create mace`"):
+        runtime_env_for(toy_models.toy_card(environment="mace"))
+    monkeypatch.setattr(environments, "get_environment", lambda name: toy_environment)
+    assert runtime_env_for(toy_models.toy_card(environment="toy")) == {
+        "py_executable": str(toy_environment.python)}
+
+
 def test_a_missing_environment_is_refused_with_the_command_that_builds_it(tmp_path):
     missing = BuiltEnvironment(EnvironmentSpec(name="mace"), tmp_path / "mace-0")
     store = EmbeddingStore(tmp_path / "store")
