@@ -87,6 +87,7 @@ def test_report_in_headless_chromium(toy_report, browser):
                              "'#plot-matrix-toy-id-cknna-k10 .hoverlayer .hovertext');"
                              "return t ? t.textContent : null;", timeout=10)
     assert "cknna-k10 (raw)" in tooltip and "N = 120" in tooltip and "k = 10" in tooltip
+    assert "calibrated:" in tooltip and "p (FDR-adjusted):" in tooltip
     names = [m for m in ("alpha-large", "alpha-small", "beta-1", "beta-2", "random-noise")
              if m in tooltip]
     assert len(names) == 2, tooltip

@@ -365,10 +365,12 @@ def _sections(result: StudyAnalysis, out: Path, w: _Writer) -> list[ReportSectio
 
     if not result.layer_rows.empty:
         caption = (f"{main} between every stored layer of one model (rows) and of another "
-                   "(columns), for the first pairs; higher = more similar. The table gives every "
-                   "pair's best layer pair, last layers and matched relative depth.")
+                   f"(columns), for the first six pairs, on one colour scale; {direction(main)}. "
+                   "The table gives every pair's best layer pair, last layers and matched "
+                   "relative depth.")
         _draw(s["layers"], "layer heatmaps", lambda: w.figure(
-            s["layers"], "layers", caption, F.layer_heatmaps(result.layer_rows), wide=True))
+            s["layers"], "layers", caption, F.layer_heatmaps(result.layer_rows, main),
+            wide=True))
         w.table(s["layers"], "layer-summary", "best / last / matched-depth alignment per pair",
                 result.layer_summary)
         w.table(None, "layer-pairs", "every layer pair", result.layer_rows)

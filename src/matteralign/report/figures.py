@@ -388,28 +388,36 @@ def embedding_map_plot(emap: EmbeddingMap) -> Figure:
     return fig
 
 
-def layer_heatmaps(rows: pd.DataFrame, max_pairs: int = 6) -> Figure:
-    """Layer x layer alignment of the first ``max_pairs`` model pairs (rows: layers of a)."""
+def layer_heatmaps(rows: pd.DataFrame, metric: str, max_pairs: int = 6) -> Figure:
+    """Layer x layer ``metric`` of the first ``max_pairs`` model pairs (rows: layers of a), on
+    one colour scale shared by every panel."""
     keys = list(dict.fromkeys(zip(rows.dataset, rows.model_a, rows.model_b, strict=True)))
     keys = keys[:max_pairs]
-    cols = min(3, len(keys))
-    nrows = int(np.ceil(len(keys) / cols))
-    fig, axes = plt.subplots(nrows, cols, squeeze=False, figsize=(4.4 * cols, 3.8 * nrows))
+    nrows, cols = _grid(len(keys), 3)
+    fig, axes = plt.subplots(nrows, cols, squeeze=False, figsize=(4.2 * cols + 1.0, 3.6 * nrows),
+                             layout="constrained")
+    shown = rows[[k in set(keys) for k in zip(rows.dataset, rows.model_a, rows.model_b,
+                                                strict=True)]].value.astype(float)
+    similar = higher_is_similar(metric)
+    scale = plt.get_cmap("viridis" if similar else "viridis_r")
+    image = None
     for ax, (d, a, b) in zip(axes.flat, keys, strict=False):
         sub = rows[(rows.dataset == d) & (rows.model_a == a) & (rows.model_b == b)]
         grid = sub.pivot(index="layer_a", columns="layer_b", values="value")
         grid = grid.loc[list(dict.fromkeys(sub.layer_a)), list(dict.fromkeys(sub.layer_b))]
-        image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
+        image = ax.imshow(grid.to_numpy(dtype=float), cmap=scale, aspect="auto",
+                          vmin=np.nanmin(shown), vmax=np.nanmax(shown))
         ax.set_xticks(range(grid.shape[1]), [_short(c, 12) for c in grid.columns], rotation=60,
-                      ha="right", fontsize=7)
+                      ha="right", rotation_mode="anchor", fontsize=7)
         ax.set_yticks(range(grid.shape[0]), [_short(c, 12) for c in grid.index], fontsize=7)
         ax.set_xlabel(_short(b, 28), fontsize=8)
         ax.set_ylabel(_short(a, 28), fontsize=8)
         ax.set_title(d, fontsize=9)
-        fig.colorbar(image, ax=ax, shrink=0.8)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
-    fig.tight_layout()
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.6,
+                     label=f"{metric} ({'higher' if similar else 'lower'} = more similar)")
     return fig
 
 

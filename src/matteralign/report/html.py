@@ -247,7 +247,7 @@ def _json_script(element_id: str, payload: str) -> str:
     return f"<script type='application/json' id='{element_id}'>{safe}</script>"
 
 
-def table_html(frame: pd.DataFrame, max_rows: int = 60) -> str:
+def _table_html(frame: pd.DataFrame, max_rows: int = 60) -> str:
     """A sortable HTML table of the first ``max_rows`` rows (numbers to 4 significant digits)."""
     shown = frame.head(max_rows)
     body = shown.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–", border=0,
@@ -341,7 +341,7 @@ def render_html(
         parts.append("</div>")
         for table_id, caption, frame in s.tables:
             parts.append(f"<details{' open' if len(frame) <= 12 else ''}><summary>{esc(caption)}"
-                         f" — tables/{table_id}.csv</summary>{table_html(frame)}</details>")
+                         f" — tables/{table_id}.csv</summary>{_table_html(frame)}</details>")
         parts.append("</section>")
     parts.append("<section id='appendix'><h2>Run metadata</h2>")
     for heading, block in appendix:

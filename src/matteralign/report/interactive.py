@@ -422,7 +422,7 @@ def dimension_figure(dimensions: pd.DataFrame, families: pd.Series,
     fig.update_yaxes(title="intrinsic dimension")
     fig.update_xaxes(tickangle=-30)
     return _layout(fig, "intrinsic dimension per model and dataset", None, 460,
-                   legend={"font": {"size": 10}})
+                   legend={"font": {"size": 10}}, scattermode="group", scattergap=0.4)
 
 
 def leaderboard_figure(table: pd.DataFrame, references: Sequence[str], basis: str, dataset: str,
@@ -442,7 +442,6 @@ def leaderboard_figure(table: pd.DataFrame, references: Sequence[str], basis: st
         hovertemplate="<b>%{y}</b><br>calibrated %{x:.3f} [%{customdata[0]:.3f}, "
                       "%{customdata[1]:.3f}]<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(title=f"calibrated {t.metric.iloc[0]} to the references (0 = chance, "
-                           "1 = identical; higher = more aligned)")
-    return _layout(fig, f"{dataset}: references ({basis}) = {', '.join(references)}", None,
-                   160 + 24 * len(t))
+    fig.update_xaxes(title=f"calibrated {t.metric.iloc[0]} (0 = chance, 1 = identical)")
+    return _layout(fig, f"{dataset}: alignment to {len(references)} references ({basis})", None,
+                   170 + 24 * len(t))
