@@ -37,14 +37,8 @@ def main() -> None:
 
     from matteralign.metrics import get_metric
     from matteralign.metrics._backend import resolve_backend
-    from matteralign.metrics.calibration import (
-        _KnnNull,
-        calibrate,
-        has_relabelled_null,
-        null_matrices,
-        permutations,
-    )
-    from matteralign.metrics.engine import kernel_for, prepare_inputs
+    from matteralign.metrics.calibration import _KnnNull, calibrate, null_matrices, permutations
+    from matteralign.metrics.engine import NeighbourGraphKernel, kernel_for, prepare_inputs
     from matteralign.metrics.neighbours import nearest_neighbours
 
     rng = np.random.default_rng(args.seed)
@@ -61,12 +55,13 @@ def main() -> None:
         "rounds": args.rounds, "device": str(be.device), "cpu_count": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
     }
-    if has_relabelled_null(spec):
+    kern = kernel_for(spec, be)
+    if isinstance(kern, NeighbourGraphKernel):
         t0 = time.perf_counter()
         graphs = [nearest_neighbours(x, spec.k, "inner", be, name=nm)
                   for x, nm in zip(xs, names, strict=True)]
         t1 = time.perf_counter()
-        fast = _KnnNull(kernel_for(spec, be).mode, graphs)
+        fast = _KnnNull(kern.mode, graphs)
         t2 = time.perf_counter()
         null = np.empty((args.rounds, len(xs), len(xs)))
         for r in range(args.rounds):

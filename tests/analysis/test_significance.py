@@ -17,6 +17,7 @@ def test_k_rule_and_limit():
     assert k_over_n("dcor-u", 60) is None
     assert rounds_for("cknna-k25", 1000, 100) == 1000
     assert rounds_for("dcor-u", 1000, 100) == 100
+    assert rounds_for("ii-k1", 1000, 100) == 1000
 
 
 def test_calibrate_matrices_reuses_the_matrices_and_flags():

@@ -48,9 +48,10 @@ def k_over_n(metric: str, n: int) -> float | None:
 
 
 def rounds_for(metric: str, cheap: int, other: int) -> int:
-    """Permutation rounds for a metric: ``cheap`` for neighbour-graph measures, whose null of all
-    pairs reuses each model's graph (:class:`~matteralign.metrics.calibration.null_matrices`),
-    ``other`` for measures that rescore every pair per round."""
+    """Permutation rounds for a metric: ``cheap`` where a null round relabels per-model data
+    (neighbour graphs of CKNNA and mutual kNN, distance ranks of II:
+    :func:`~matteralign.metrics.calibration.has_relabelled_null`), ``other`` for measures that
+    recompute a product of every pair per round (dCor, CKA, SVCCA, ...)."""
     from matteralign.metrics import get_metric
     from matteralign.metrics.calibration import has_relabelled_null
 

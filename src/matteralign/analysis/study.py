@@ -109,10 +109,10 @@ class AnalysisOptions:
     n_permutations, n_bootstrap : int
         Rounds of the leaderboard's permutation null and sample resampling.
     n_calibration : int
-        Permutation rounds of the calibrated matrices for neighbour-graph measures (CKNNA,
-        mutual kNN), whose null of all pairs reuses each model's graph.
+        Permutation rounds of the calibrated matrices for measures whose null round relabels
+        per-model data (CKNNA, mutual kNN, II).
     n_calibration_rescored : int
-        Rounds for the measures that rescore every pair per round (dCor, II, CKA, ...).
+        Rounds for the measures that recompute every pair per round (dCor, CKA, ...).
     alpha : float
         Level of the calibration threshold tau (the (1 - alpha) null quantile).
     n_bootstrap_correlation : int

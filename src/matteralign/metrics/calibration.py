@@ -305,9 +305,12 @@ def _has_reverse(indices: np.ndarray, keys: np.ndarray) -> np.ndarray:
 
 
 def has_relabelled_null(spec: MetricSpec) -> bool:
-    """True for neighbour-graph measures (CKNNA, mutual kNN), whose null of all pairs costs one
-    edge lookup per round (:class:`_KnnNull`): thousands of rounds are cheap."""
-    return isinstance(kernel_for(spec, resolve_backend("cpu")), NeighbourGraphKernel)
+    """True for measures whose null round is a relabelling of per-model data: neighbour graphs
+    (CKNNA, mutual kNN: one edge lookup per round, :class:`_KnnNull`) and distance ranks
+    (information imbalance: N k gathered ranks per pair, up to :data:`DENSE_NULL_BYTES`), so
+    thousands of rounds are cheap."""
+    return isinstance(kernel_for(spec, resolve_backend("cpu")),
+                      (NeighbourGraphKernel, ImbalanceKernel))
 
 
 def null_matrices(
