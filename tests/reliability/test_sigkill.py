@@ -1,6 +1,12 @@
 """``matteralign embed`` killed with SIGKILL at 20 seeded random moments: every resumed run ends
 with a store whose content is bit-identical to that of an uninterrupted run.
 
+A moment is drawn as a stage, not a clock time, so that a loaded machine cannot shift every kill
+before the first shard or after the last: a seeded number t of shards in 0..20; the kill comes a
+random fraction of a batch's delay after the t-th shard appears (t = 0: after ``config.yaml``
+is written, within half a batch's delay, so before any shard; t = 20: while the completion
+records and manifest are written).
+
 Content (see :func:`tests.reliability.store_snapshot.store_content`) means every shard's
 tensors, sample ids, failures, configuration hash and provenance, the completion records and the
 manifest; the one field left out is ``runtime_s`` (the seconds a shard took), which legitimately
@@ -44,13 +50,19 @@ def shard_count(out: Path) -> int:
     return len(list((out / "store" / "embeddings").glob("toy/*/shard-*.safetensors")))
 
 
+def _wait_for(process, condition) -> None:
+    """Poll until ``condition()`` holds or ``process`` has ended."""
+    deadline = time.monotonic() + 600
+    while not condition() and process.poll() is None:
+        assert time.monotonic() < deadline, "the run did not get there in time"
+        time.sleep(0.01)
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_store(tmp_path):
     config = study_file(tmp_path / "study.yaml")
-    started = time.monotonic()
     reference = spawn("embed", str(config), "--out", str(tmp_path / "reference"))
     output, _ = reference.communicate(timeout=600)
-    duration = time.monotonic() - started
     assert reference.returncode == 0, output
     expected = store_content(tmp_path / "reference" / "store")
     assert shard_count(tmp_path / "reference") == 20
@@ -58,12 +70,20 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_store(tmp
     assert {(f["model"], f["sample_id"]) for f in failures} == {
         ("toy-geometry", "mol-005"), ("toy-nonfinite", "mol-007"), ("toy-nonfinite", "mol-031")}
 
-    moments = np.random.default_rng(SEED).uniform(0.0, duration, size=N_KILLS)
+    rng = np.random.default_rng(SEED)
+    stages = rng.integers(0, 21, size=N_KILLS)
+    delays = rng.uniform(0.0, 0.2, size=N_KILLS)  # within one batch's delay
     written_at_kill = []
-    for trial, moment in enumerate(moments):
+    for trial, (stage, delay) in enumerate(zip(stages, delays, strict=True)):
         out = tmp_path / f"killed-{trial}"
         process = spawn("embed", str(config), "--out", str(out))
-        time.sleep(moment)
+        if stage == 0:
+            _wait_for(process, lambda out=out: (out / "config.yaml").exists())
+            time.sleep(delay / 2)
+        else:
+            _wait_for(process, lambda out=out, stage=stage: shard_count(out) >= stage)
+            time.sleep(delay)
+        moment = f"stage {stage}, +{delay:.2f} s"
         process.send_signal(signal.SIGKILL)
         process.communicate()
         written_at_kill.append(shard_count(out))
@@ -79,7 +99,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_store(tmp
         resumed = spawn("embed", str(config), "--out", str(out))
         output, _ = resumed.communicate(timeout=600)
         assert resumed.returncode == 0, output
-        assert store_content(out / "store") == expected, f"trial {trial}: killed at {moment:.2f} s"
+        assert store_content(out / "store") == expected, f"trial {trial}: killed at {moment}"
     # the kills hit every stage: before any shard, part-way, and (some) after the last one
     partway = [n for n in written_at_kill if 0 < n < 20]
     assert len(partway) >= N_KILLS // 4, written_at_kill
