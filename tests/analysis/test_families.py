@@ -42,7 +42,7 @@ def test_every_card_names_its_architecture_and_families_have_several_members():
     assert [c.id for c in cards if not c.architecture_family] == []
     families = model_families([c.id for c in cards])
     sizes = families.value_counts()
-    for fam in ("mace", "chgnet", "sevennet", "m3gnet", "tensornet", "esm", "unirep"):
+    for fam in ("mace", "orb", "chgnet", "sevennet", "m3gnet", "tensornet", "esm", "unirep"):
         assert sizes[fam] >= 2, fam
     assert families["so3lr"] == "so3krates" and families["ani-1x"] == "ani"
 
