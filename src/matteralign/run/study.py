@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 
@@ -115,7 +116,7 @@ def _validate_device(config: StudyConfig) -> None:
 
 def embed_study(
     config: StudyConfig, out: Path, outcome: StudyOutcome | None = None,
-    datasets: list[Dataset] | None = None,
+    datasets: list[Dataset] | None = None, *, validated: bool = False,
 ) -> StudyOutcome:
     """Embed every (dataset, model) pair whose modalities match into ``out/store``.
 
@@ -130,11 +131,14 @@ def embed_study(
     ----------
     datasets : list of Dataset, optional
         The study's datasets, already built by :func:`load_study_datasets`; default: build them.
+    validated : bool
+        The caller has run :func:`validate_study` on ``config`` already (once per command).
     """
     outcome = outcome or StudyOutcome(out)
     store = EmbeddingStore(out / "store")
     with store.lock():
-        validate_study(config)
+        if not validated:
+            validate_study(config)
         device = config.resolved_device()
         if datasets is None:
             datasets = load_study_datasets(config, outcome)
@@ -312,7 +316,8 @@ def _plan_jobs(
 
 
 def align_study(
-    config: StudyConfig, out: Path, outcome: StudyOutcome | None = None
+    config: StudyConfig, out: Path, outcome: StudyOutcome | None = None, *,
+    validated: bool = False,
 ) -> StudyOutcome:
     """Score all pairs of models on each dataset with each metric; write Parquet tables.
 
@@ -324,12 +329,16 @@ def align_study(
     (NaN/inf or a constant embedding), and a metric that cannot score a dataset (N <= k), are
     left out and recorded in ``outcome.skipped`` with the reason; the rest is scored. Samples
     that some model lacks are left out of every score of that dataset, and recorded too.
+
+    ``validated``: the caller has run :func:`validate_study` on ``config`` already (``run``
+    validates once, before embedding).
     """
     from matteralign.analysis.atoms import score_atoms
     from matteralign.analysis.matrices import score_dataset, write_dataset_scores
 
     outcome = outcome or StudyOutcome(out)
-    validate_study(config)
+    if not validated:
+        validate_study(config)
     store = existing_store(out)
     all_rows = []
     with store.lock(), OutputSet(out, "alignment") as staged:
@@ -358,7 +367,8 @@ def align_study(
                     continue
                 for metric, path in write_dataset_scores(staged.root, scores).items():
                     outcome.matrices[(scores.dataset, metric)] = out / path
-                    _print_matrix(scores.dataset, metric, scores.matrices[metric], scores.n)
+                    _print_matrix(scores.dataset, metric, scores.matrices[metric], scores.n,
+                                  out / path)
                 if not scores.rows.empty:
                     all_rows.append(scores.rows)
         if all_rows:
@@ -413,16 +423,63 @@ def _validate_metrics(config: StudyConfig) -> None:
             raise ConfigError(f"configuration {config.name!r}, metrics: {error.args[0]}") from None
 
 
-def _print_matrix(dataset: str, metric: str, matrix: pd.DataFrame, n: int) -> None:
+#: Largest number of models whose whole matrix ``align`` prints; above it, a summary.
+PRINT_FULL_MATRIX = 12
+#: Pairs listed at each end of the summary of a larger matrix.
+PRINT_PAIRS = 5
+
+
+def _print_matrix(dataset: str, metric: str, matrix: pd.DataFrame, n: int, path: Path) -> None:
+    """Print one scored matrix: the whole table for at most :data:`PRINT_FULL_MATRIX` models
+    (a per-model measure: its column); for more, the :data:`PRINT_PAIRS` most and least similar
+    pairs by the metric's direction, and the file the whole matrix was written to."""
     from rich.table import Table
 
-    table = Table(title=f"{metric} on {dataset} (N = {n})")
-    table.add_column("")
-    for column in matrix.columns:
-        table.add_column(str(column), justify="right")
-    for name, row in matrix.iterrows():
-        table.add_row(str(name), *(f"{value:.3f}" for value in row))
-    Console().print(table)
+    from matteralign import metrics
+
+    shell = Console()
+    m = len(matrix)
+    title = f"{metric} on {dataset} (N = {n}, {m} models)"
+    if m <= PRINT_FULL_MATRIX or matrix.shape[1] == 1:
+        table = Table(title=title)
+        table.add_column("")
+        for column in matrix.columns:
+            table.add_column(str(column), justify="right")
+        shown = matrix if m <= PRINT_FULL_MATRIX else matrix.sort_values(matrix.columns[0])
+        if m > PRINT_FULL_MATRIX:  # per-model values: both ends of the sorted column
+            shown = pd.concat([shown.head(PRINT_PAIRS), shown.tail(PRINT_PAIRS)])
+        for name, row in shown.iterrows():
+            table.add_row(str(name), *(f"{value:.3f}" for value in row))
+        shell.print(table)
+        if m > PRINT_FULL_MATRIX:
+            shell.print(f"  the lowest and highest {PRINT_PAIRS} of {m} models", soft_wrap=True)
+        shell.print(f"  written to {path}", soft_wrap=True)
+        return
+    spec = metrics.get_metric(metric)
+    values = matrix.to_numpy(dtype=float)
+    a, b = np.nonzero(~np.eye(m, dtype=bool) & np.isfinite(values))
+    if spec.symmetric:
+        a, b = a[a < b], b[a < b]
+    order = np.argsort(values[a, b], kind="stable")
+    if spec.higher_is_more_similar:
+        order = order[::-1]
+    arrow = "-" if spec.symmetric else "->"
+    table = Table(title=title)
+    table.add_column("most similar")
+    table.add_column("", justify="right")
+    table.add_column("least similar")
+    table.add_column("", justify="right")
+    top, bottom = order[:PRINT_PAIRS], order[::-1][:PRINT_PAIRS]
+    for i in range(min(PRINT_PAIRS, len(order))):
+        hi, lo = top[i], bottom[i]
+        table.add_row(f"{matrix.index[a[hi]]} {arrow} {matrix.columns[b[hi]]}",
+                      f"{values[a[hi], b[hi]]:.3f}",
+                      f"{matrix.index[a[lo]]} {arrow} {matrix.columns[b[lo]]}",
+                      f"{values[a[lo], b[lo]]:.3f}")
+    shell.print(table)
+    shell.print(f"  {len(order)} scored pairs, median {np.median(values[a, b]):.3f}"
+                  if len(order) else "  no pair has a finite score", soft_wrap=True)
+    shell.print(f"  the whole {m} x {m} matrix is in {path}", soft_wrap=True)
 
 
 def write_resolved_config(config: StudyConfig, out: Path) -> Path:
@@ -455,7 +512,7 @@ def run_study(config: StudyConfig, out: Path) -> StudyOutcome:
     with EmbeddingStore(out / "store").lock():
         outcome = embed_into(config, out)
         try:
-            align_study(config, out, outcome)
+            align_study(config, out, outcome, validated=True)
         finally:
             _write_summary(out, outcome)
         console.print(f"report: {write_report(config, out)}")
@@ -496,7 +553,7 @@ def embed_into(config: StudyConfig, out: Path) -> StudyOutcome:
         validate_study(config)
         datasets = load_study_datasets(config, outcome)
         write_resolved_config(config, out)
-        embed_study(config, out, outcome, datasets)
+        embed_study(config, out, outcome, datasets, validated=True)
     return outcome
 
 
