@@ -428,7 +428,15 @@ def _distribution_section(result: StudyAnalysis, section: ReportSection, w: _Wri
             I.plane_figure(plane, colour), wide=True))
     w.table(section, "pair-scores", "every pair's scores", pairs)
     if not result.in_out.empty:
-        w.table(section, "in-vs-out", "summaries and ID-vs-OOD test", result.in_out)
+        w.table(section, "in-vs-out", "summaries and ID-vs-OOD test (pooled raw scores; pairs "
+                "share models, so p is descriptive)", result.in_out)
+    if not result.in_out_matched.empty:
+        w.table(section, "in-vs-out-matched", "in vs out of distribution on matched datasets "
+                "(same models, same N, baselines left out; calibrated scores)",
+                result.in_out_matched)
+    if not result.distribution_labels.empty:
+        w.table(section, "distribution-labels", "in or out of distribution per model and "
+                "dataset, with the reason", result.distribution_labels)
 
 
 def _sample_descriptions(out: Path, emap, section: ReportSection) -> pd.DataFrame | None:
@@ -621,11 +629,8 @@ def _summary(result: StudyAnalysis) -> list[str]:
     if best:
         out.append("Best non-reference model per dataset by calibrated alignment to the "
                    "references: " + "; ".join(best) + ".")
-    if not result.pairs.empty:
-        ood = sorted(set(result.pairs[result.pairs.ood].dataset))
-        ind = sorted(set(result.pairs[~result.pairs.ood].dataset))
-        out.append(f"In distribution: {html.escape(', '.join(ind) or 'none')}. Out of "
-                   f"distribution: {html.escape(', '.join(ood) or 'none')}.")
+    out += _distribution_summary(result)
+    if not result.pairs.empty and result.in_out_matched.empty:
         io = result.in_out
         if not io.empty and "mannwhitney_p" in io:
             test = io[(io.dataset == "ID vs OOD") & (io.metric == main)]
@@ -684,6 +689,40 @@ def _summary(result: StudyAnalysis) -> list[str]:
     if caveats:
         out.append("<div class='caveat'>Caveats: " + "; ".join(dict.fromkeys(caveats))
                    + ".</div>")
+    return out
+
+
+def _distribution_summary(result: StudyAnalysis) -> list[str]:
+    """What is in and out of each model's distribution, and the matched in-vs-out comparison."""
+    out = []
+    labels = result.distribution_labels
+    parts = []
+    if not labels.empty:
+        for dataset, grp in labels.groupby("dataset", sort=False):
+            away = list(grp[grp.label == "out"].model)
+            inside = list(grp[grp.label == "in"].model)
+            if away:
+                parts.append(f"{html.escape(dataset)}: out for {html.escape(', '.join(away))}"
+                             f" ({len(inside)} in)")
+            elif inside:
+                parts.append(f"{html.escape(dataset)}: in for all {len(inside)}")
+    if parts:
+        out.append("Out of distribution, per model (card training domain and input): "
+                   + "; ".join(parts) + ".")
+    elif not result.pairs.empty:
+        ood = sorted(set(result.pairs[result.pairs.ood].dataset))
+        ind = sorted(set(result.pairs[~result.pairs.ood].dataset))
+        out.append(f"In distribution (dataset flags): {html.escape(', '.join(ind) or 'none')}. "
+                   f"Out of distribution: {html.escape(', '.join(ood) or 'none')}.")
+    matched = result.in_out_matched
+    if not matched.empty and "median_in" in matched:
+        for r in matched.dropna(subset=["median_in"]).itertuples():
+            out.append(f"Matched in vs out ({html.escape(r.metric)}, calibrated, same "
+                       f"{r.n_models} models at N = {r.n}): median {r.median_in:.3f} on "
+                       f"{html.escape(r.dataset_in)} vs {r.median_out:.3f} on "
+                       f"{html.escape(r.dataset_out)}; mean pair difference "
+                       f"{r.mean_difference:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}] (models "
+                       "resampled).")
     return out
 
 
