@@ -196,3 +196,16 @@ def test_dense_nulls_equal_the_streamed_rounds(models, mid, monkeypatch):
         np.testing.assert_array_equal(dense, streamed)
     else:
         np.testing.assert_allclose(dense, streamed, rtol=1e-10, atol=1e-13)
+
+
+def test_knn_null_without_the_dense_key_table(models, monkeypatch):
+    """Large N (N^2 above the dense limit) looks the relabelled edges up by binary search."""
+    import matteralign.metrics.calibration as cal
+
+    spec = get_metric("cknna-k6")
+    be = resolve_backend("cpu")
+    names, xs = prepare_inputs(models, spec, ())
+    perms = permutations(70, 2, seed=6)
+    dense = null_matrices(spec, xs, names, be, perms)
+    monkeypatch.setattr(cal._KnnNull, "dense_limit", 0)
+    np.testing.assert_array_equal(null_matrices(spec, xs, names, be, perms), dense)

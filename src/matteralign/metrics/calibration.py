@@ -212,10 +212,12 @@ class _KnnNull:
         self.m = len(graphs)
         self.n, self.k = graphs[0].indices.shape
         n, k, m = self.n, self.k, self.m
-        self.cols = np.concatenate([g.indices.reshape(-1) for g in graphs]).astype(np.int64)
-        self.rows = np.tile(np.repeat(np.arange(n, dtype=np.int64), k), m)
+        # edge keys i N + j in int32 while N^2 fits (half the memory traffic of every round)
+        self.itype = np.int32 if n * n < 2**31 else np.int64
+        self.cols = np.concatenate([g.indices.reshape(-1) for g in graphs]).astype(self.itype)
+        self.rows = np.tile(np.repeat(np.arange(n, dtype=self.itype), k), m)
         self.vals = np.concatenate([g.values.reshape(-1) for g in graphs]).astype(np.float64)
-        keys = self.rows * n + self.cols
+        keys = self.rows.astype(np.int64) * n + self.cols
         order = np.argsort(keys, kind="stable")
         self.owner = order // (n * k)                      # model of each sorted original edge
         self.kval = self.vals[order]
@@ -250,7 +252,7 @@ class _KnnNull:
     def round(self, perm: np.ndarray) -> np.ndarray:
         """(M, M) null scores of one permutation: [a, b] = score(a, b[perm]); NaN diagonal."""
         n, k, m = self.n, self.k, self.m
-        inv = np.empty(n, dtype=np.int64)
+        inv = np.empty(n, dtype=self.itype)
         inv[perm] = np.arange(n)
         ri, cj = inv[self.rows], inv[self.cols]                # relabelled edges, original order
         q, u = self._hits(ri * n + cj)
