@@ -512,21 +512,41 @@ def write_study_store(out: Path, emb: dict[str, np.ndarray], shard_size: int
     return [card.id for card in cards], dataset
 
 
+def show_stages(label: str, stages: dict[str, float]) -> dict[str, float]:
+    """Print the per-stage seconds a Backend recorded (nested stages are indented by name)."""
+    say(f"    stages of {label}:")
+    for name, value in stages.items():
+        unit = "" if name.endswith(" rows") else " s"
+        say(f"      {name:38s} {value:10.3f}{unit}")
+    return dict(stages)
+
+
 @section("user path: pairwise from raw host float32 arrays with l2, and align from a store")
 def targets(device: str, m: int, n: int, million_n: int, metrics: Sequence[str],
-            workdir: Path, shard_size: int) -> None:
+            workdir: Path, shard_size: int, million_block_gib: float = 0.0) -> None:
     """The targets of the scoring-path issue, each timed end to end as a user runs it.
 
     1. ``pairwise(raw, metric, preprocessing=["l2"], device=device)`` for each metric, on M raw
        float32 host arrays (N, 64..1024): upload, normalisation, checks and scoring included.
     2. N = ``million_n``, 2 models x 256, CKNNA k = 25 with ``l2``, exact and approximate
-       neighbours (recall recorded).
+       neighbours (recall recorded); with ``million_block_gib``, both again with row blocks of
+       that many GiB (the default budget is a sixteenth of GPU memory, at most 4 GiB).
     3. ``align_study`` on a store of the M models written as safetensors shards (CKNNA k = 25,
-       one layer, ``preprocess: [l2]``): reading the shards included.
+       one layer, ``preprocess: [l2]``): reading the shards included; then its two halves apart
+       (reading every model's shards; scoring them with :func:`score_dataset`).
+
+    Every scoring run records the seconds of its stages (``Backend(stages=...)``: device
+    synchronised at each stage's ends): upload / checks and steps per model, neighbour search
+    (screen, float64 fallback rows and their count, sampled recall, copy to the host), stacking
+    the graphs and the pair kernel.
     """
+    from matteralign.analysis.matrices import score_dataset
     from matteralign.config import StudyConfig
     from matteralign.metrics import pairwise
+    from matteralign.metrics._backend import Backend
+    from matteralign.models.registry import get_card
     from matteralign.run.study import align_study
+    from matteralign.store.embedding_store import EmbeddingStore
 
     res: dict[str, Any] = {"device": device, "M": m, "N": n}
     if device.startswith("cuda"):
@@ -537,20 +557,32 @@ def targets(device: str, m: int, n: int, million_n: int, metrics: Sequence[str],
     emb = raw_models(m, n, device)
     res["host_GB"] = sum(x.nbytes for x in emb.values()) / 1e9
     for metric in metrics:
-        out, t = timed(pairwise, emb, metric, preprocessing=["l2"], device=device,
-                       progress=False)
+        stages: dict[str, float] = {}
+        out, t = timed(pairwise, emb, metric, preprocessing=["l2"],
+                       device=Backend(device, stages=stages), progress=False)
         vals = out.matrix.to_numpy()[~np.eye(m, dtype=bool)]
-        res[f"pairwise {metric}"] = {"s": t, "median": float(np.nanmedian(vals))}
         say(f"pairwise {metric:12s} {m} x {n:,} raw float32, l2, {device}: {t:8.2f} s")
+        res[f"pairwise {metric}"] = {"s": t, "median": float(np.nanmedian(vals)),
+                                     "stages": show_stages(metric, stages)}
     big = raw_models(2, million_n, device, seed=5, widths=[256])
-    for mode in ("exact", "approximate"):
-        out, t = timed(pairwise, big, "cknna-k25", preprocessing=["l2"], device=device,
-                       neighbours=mode, progress=False)
-        row = {"s": t, "value": float(out.matrix.iloc[0, 1])}
+    runs = [("exact", None), ("approximate", None)]
+    if million_block_gib > 0:
+        budget = int(million_block_gib * 2**30)
+        runs += [("exact", budget), ("approximate", budget)]
+    for mode, budget in runs:
+        stages = {}
+        be = Backend(device, block_bytes=budget, neighbours=mode, stages=stages)
+        out, t = timed(pairwise, big, "cknna-k25", preprocessing=["l2"], device=be,
+                       progress=False)
+        row = {"s": t, "value": float(out.matrix.iloc[0, 1]), "block_bytes": be.block_bytes}
         if mode == "approximate":
             row["recall"] = float(out.rows[["recall_a", "recall_b"]].min().min())
-        res[f"million {mode}"] = row
-        say(f"cknna-k25, 2 x {million_n:,} x 256, l2, {mode}: {t:8.2f} s {row}")
+        key = f"million {mode}" + ("" if budget is None else f" {million_block_gib:g} GiB blocks")
+        say(f"cknna-k25, 2 x {million_n:,} x 256, l2, {mode}, blocks of "
+            f"{be.block_bytes / 2**30:.2f} GiB: {t:8.2f} s "
+            f"{ {k: v for k, v in row.items() if k != 's'} }")
+        row["stages"] = show_stages(key, stages)
+        res[key] = row
     del big
     study_dir = workdir / "align-study"
     models, dataset = write_study_store(study_dir, emb, shard_size)
@@ -559,9 +591,19 @@ def targets(device: str, m: int, n: int, million_n: int, metrics: Sequence[str],
                          models=[{"id": mid} for mid in models], metrics=["cknna-k25"],
                          preprocess=["l2"], device=device)
     _, t = timed(align_study, config, study_dir)
-    res["align cknna-k25"] = {"s": t, "shards_per_model": -(-n // shard_size)}
+    row = {"s": t, "shards_per_model": -(-n // shard_size)}
     say(f"matteralign align, {m} x {n:,} from safetensors shards, cknna-k25, {device}: "
         f"{t:8.2f} s")
+    store = EmbeddingStore(study_dir / "store", create=False)
+    stored, row["read_shards_s"] = timed(
+        lambda: [store.load_finished(dataset, mid, get_card(mid).last_layer) for mid in models])
+    stages = {}
+    _, row["score_dataset_s"] = timed(score_dataset, stored, dataset, ["cknna-k25"], ["l2"],
+                                      Backend(device, stages=stages), False)
+    say(f"  its halves apart: reading the shards {row['read_shards_s']:.2f} s, scoring "
+        f"{row['score_dataset_s']:.2f} s")
+    row["stages"] = show_stages("align's scoring", stages)
+    res["align cknna-k25"] = row
     RESULTS["targets"] = res
 
 
@@ -590,6 +632,9 @@ def main() -> None:
     parser.add_argument("--target-metrics", nargs="*",
                         default=["cknna-k25", "dcor", "cka-linear", "cka-rbf", "ii-k1"])
     parser.add_argument("--shard-size", type=int, default=5000, help="rows per stored shard")
+    parser.add_argument("--million-block-gib", type=float, default=16.0,
+                        help="--targets: also run N = --million with row blocks of this many GiB "
+                             "(0: only the default budget)")
     args = parser.parse_args()
     global OUT_DIR
     OUT_DIR = args.out
@@ -597,7 +642,7 @@ def main() -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
         t0 = time.perf_counter()
         targets(args.device, args.models, args.n, args.million, args.target_metrics, args.out,
-                args.shard_size)
+                args.shard_size, args.million_block_gib)
         RESULTS["wall_s"] = time.perf_counter() - t0
         save()
         return

@@ -5,6 +5,9 @@ Torch is imported lazily so that importing :mod:`matteralign.metrics` stays chea
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,10 +37,15 @@ class Backend:
         are recomputed in float64). "approximate": lists come from a low-precision screen
         (bfloat16 tiles on CUDA, float32 on CPU) re-ranked in float64, with no certification;
         each graph then carries its recall measured against exact lists on a sample of rows.
+    stages : dict, optional
+        Where to record the seconds of each stage of the work done on this backend (see
+        :meth:`stage`): ``stages[name]`` accumulates over calls. None (default): nothing is
+        recorded and no device synchronisation is added.
     """
 
     def __init__(self, device: Any = "cpu", precision: str | None = None,
-                 block_bytes: int | None = None, neighbours: str = "exact"):
+                 block_bytes: int | None = None, neighbours: str = "exact",
+                 stages: dict[str, float] | None = None):
         import torch
 
         if isinstance(device, str) and device == "auto":
@@ -60,6 +68,36 @@ class Backend:
         if neighbours not in ("exact", "approximate"):
             raise ValueError(f"neighbours must be 'exact' or 'approximate', got {neighbours!r}.")
         self.neighbours = neighbours
+        self.stages = stages
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Add the wall-clock seconds of the enclosed work to ``stages[name]``.
+
+        The device is synchronised on entry and exit, so queued kernels count in the stage that
+        issued them; without ``stages`` this is a no-op (no synchronisation).
+        """
+        if self.stages is None:
+            yield
+            return
+        self._sync()
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._sync()
+            self.stages[name] = self.stages.get(name, 0.0) + time.perf_counter() - t0
+
+    def count(self, name: str, value: float) -> None:
+        """Add ``value`` to ``stages[name]`` (a count beside the seconds, e.g. fallback rows)."""
+        if self.stages is not None:
+            self.stages[name] = self.stages.get(name, 0.0) + value
+
+    def _sync(self) -> None:
+        import torch
+
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     @property
     def exact(self) -> bool:

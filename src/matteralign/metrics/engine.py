@@ -40,7 +40,7 @@ from .knn_pairs import StackedGraphs, knn_pair_matrix
 from .neighbours import nearest_neighbours, sorted_graph
 from .preprocess import check_steps, preprocess_values
 from .registry import MetricSpec, get_metric
-from .streams import _Model, _tile, centred_product, cross_sums, pair_two_nn, rank_sums
+from .streams import centred_product, cross_sums, pair_two_nn, rank_sums
 
 __all__ = [
     "AlignmentResult",
@@ -159,8 +159,9 @@ class NeighbourGraphKernel(PairKernel):
 
     def graph(self, x, name, groups=None):
         """The model's neighbour graph (the per-model state of :meth:`rows_matrix`)."""
-        return nearest_neighbours(x, self.p["k"], "inner", self.be, groups=groups, name=name,
-                                  checked=True)
+        with self.be.stage("knn (all knn stages)"):
+            return nearest_neighbours(x, self.p["k"], "inner", self.be, groups=groups, name=name,
+                                      checked=True)
 
     def rows_matrix(self, graphs, rows=None):
         """Rows ``rows`` (default all) of the M x M matrix from all models' graphs, batched on the
@@ -532,20 +533,9 @@ class _CrossSum(StreamedKernel):
 
     def rows_partial(self, xs, terms, start, stop):
         """Partial S (M, M) over rows [start, stop) and the row sums (M, stop - start)."""
-        import torch
-
-        n, unb = xs[0].shape[0], self.p["unbiased"]
-        models = [_Model(x, self.be, terms[i]) for i, x in enumerate(xs)]
-        step = self.be.block_rows(n, n_tiles=len(models) + 1)
-        s = torch.zeros((len(models), len(models)), dtype=torch.float64, device=self.be.device)
-        rs = torch.zeros((len(models), stop - start), dtype=torch.float64, device=self.be.device)
-        for lo in range(start, stop, step):
-            rows = torch.arange(lo, min(stop, lo + step), device=self.be.device)
-            tiles = torch.stack([_tile(m, rows, self.kind, unb).reshape(-1) for m in models])
-            rs[:, rows - start] = tiles.view(len(models), rows.numel(), n).sum(-1)
-            s += tiles @ tiles.T
-            del tiles
-        return s.cpu().numpy(), rs.cpu().numpy()
+        s, rows, _ = cross_sums(xs, None, self.be, self.kind, terms, zero_diag=self.p["unbiased"],
+                                row_range=(start, stop))
+        return s, rows
 
     def combine(self, parts, xs, terms, names):
         s = sum(part for part, _ in parts)
@@ -802,21 +792,23 @@ def _prepare_one(arr: np.ndarray, name: str, pre: tuple[str, ...], be: Backend) 
     """One model: to float64 where it is scored, checked, preprocessed, checked again.
 
     Raises EmbeddingError whose message is the reason alone (no model name)."""
-    if be.device.type == "cpu":
-        x = np.ascontiguousarray(arr, dtype=np.float64)
-        check = check_values
-    else:
-        x = _upload(arr, be)
-        check = check_values_on_device
+    with be.stage("prepare: to float64 on the device"):
+        if be.device.type == "cpu":
+            x = np.ascontiguousarray(arr, dtype=np.float64)
+            check = check_values
+        else:
+            x = _upload(arr, be)
+            check = check_values_on_device
     try:
-        check(x, "", allow_constant=True)
-        if pre:
-            try:
-                x = preprocess_values(x, pre)
-            except EmbeddingError as err:
-                raise EmbeddingError(f"preprocessing {','.join(pre)} failed: "
-                                     f"{str(err).removeprefix('x: ')}") from None
-        check(x, "")
+        with be.stage("prepare: checks and steps"):
+            check(x, "", allow_constant=True)
+            if pre:
+                try:
+                    x = preprocess_values(x, pre)
+                except EmbeddingError as err:
+                    raise EmbeddingError(f"preprocessing {','.join(pre)} failed: "
+                                         f"{str(err).removeprefix('x: ')}") from None
+            check(x, "")
     except EmbeddingError as err:
         raise EmbeddingError(str(err).removeprefix(": ")) from None
     return x
@@ -991,8 +983,10 @@ def pairwise(
         return AlignmentResult(spec, None, series, rows, pre, xs[0].shape[0],
                                time.perf_counter() - t0)
     xs = prepared.for_kernel(kernel_for(spec, be))
-    mat, diags = score_matrix(spec, xs, names, be, progress)
-    return result_from_matrix(spec, names, mat, diags, pre, prepared.n_samples, t0)
+    with be.stage("score (all stages below)"):
+        mat, diags = score_matrix(spec, xs, names, be, progress)
+    with be.stage("result table"):
+        return result_from_matrix(spec, names, mat, diags, pre, prepared.n_samples, t0)
 
 
 def result_from_matrix(

@@ -57,6 +57,11 @@ class StackedGraphs:
             search's
             temporaries.
         """
+        with be.stage("pairs: stack graphs"):
+            return cls._build(graphs, be)
+
+    @classmethod
+    def _build(cls, graphs: Sequence[NeighbourGraph], be: Backend) -> StackedGraphs:
         import torch
 
         idx = torch.stack([torch.as_tensor(g.indices, device=be.device) for g in graphs])
@@ -171,6 +176,12 @@ def knn_pair_matrix(
     """
     if family not in ("cknna", "mknn"):
         raise ValueError(f"family must be 'cknna' or 'mknn', got {family!r}.")
+    with be.stage("pairs: kernel"):
+        return _pair_matrix(graphs, family, be, rows)
+
+
+def _pair_matrix(graphs: StackedGraphs, family: str, be: Backend, rows: Sequence[int] | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     m, n, k = graphs.shape
     rows = list(range(m)) if rows is None else list(rows)
     self_h = None

@@ -300,47 +300,51 @@ def nearest_neighbours(
     out_idx = torch.empty((n, keep), dtype=torch.int64, device=dev)
     out_ex = torch.empty((n, keep), dtype=torch.float64, device=dev)
     ok_all = torch.empty(n, dtype=torch.bool, device=dev)
-    step = be.block_rows(n, n_tiles=3, itemsize=4 if screened else 8)
-    ar = torch.arange(n, device=dev)
-    for start in range(0, n, step):
-        rows = ar[start : start + step]
-        b = rows.numel()
-        s = score_tile(xw[rows], xw, None if sq is None else sq[rows], sq, kind)
-        s[torch.arange(b, device=dev), rows] = -torch.inf
-        if g_t is not None:
-            s.masked_fill_(g_t[rows][:, None] == g_t[None, :], -torch.inf)
-        # the two-stage selection pays on a GPU; on a CPU one top-k is faster
-        vals, idx = top_candidates(s, fetch) if dev.type != "cpu" else torch.topk(s, fetch, dim=1)
-        del s
-        vals = vals.double()
-        last = vals[:, -1]
-        if not screened:
-            ex, bound = vals, last
-        else:
-            last = last * unscale
-            ex = _exact_scores(x64, rows, idx, kind, be.block_bytes // 8)
-            masked = idx == rows[:, None]
+    with be.stage("knn: screen and re-rank"):
+        step = be.block_rows(n, n_tiles=3, itemsize=4 if screened else 8)
+        ar = torch.arange(n, device=dev)
+        for start in range(0, n, step):
+            rows = ar[start : start + step]
+            b = rows.numel()
+            s = score_tile(xw[rows], xw, None if sq is None else sq[rows], sq, kind)
+            s[torch.arange(b, device=dev), rows] = -torch.inf
             if g_t is not None:
-                masked |= g_t[idx] == g_t[rows][:, None]
-            ex.masked_fill_(masked, -torch.inf)
-            bound = last + thr_add[rows]
-        idx, ex = _order(idx, ex)
-        kth = ex[:, k - 1]
-        if fetch == n - 1 or approximate:
-            ok = torch.ones(b, dtype=torch.bool, device=dev)
-        else:
-            ok = bound < kth
-        if groups is not None:
-            ok &= torch.isfinite(kth)
-        ok_all[rows] = ok
-        out_idx[rows] = idx[:, :keep]
-        out_ex[rows] = ex[:, :keep]
+                s.masked_fill_(g_t[rows][:, None] == g_t[None, :], -torch.inf)
+            # the two-stage selection pays on a GPU; on a CPU one top-k is faster
+            vals, idx = (top_candidates(s, fetch) if dev.type != "cpu"
+                         else torch.topk(s, fetch, dim=1))
+            del s
+            vals = vals.double()
+            last = vals[:, -1]
+            if not screened:
+                ex, bound = vals, last
+            else:
+                last = last * unscale
+                ex = _exact_scores(x64, rows, idx, kind, be.block_bytes // 8)
+                masked = idx == rows[:, None]
+                if g_t is not None:
+                    masked |= g_t[idx] == g_t[rows][:, None]
+                ex.masked_fill_(masked, -torch.inf)
+                bound = last + thr_add[rows]
+            idx, ex = _order(idx, ex)
+            kth = ex[:, k - 1]
+            if fetch == n - 1 or approximate:
+                ok = torch.ones(b, dtype=torch.bool, device=dev)
+            else:
+                ok = bound < kth
+            if groups is not None:
+                ok &= torch.isfinite(kth)
+            ok_all[rows] = ok
+            out_idx[rows] = idx[:, :keep]
+            out_ex[rows] = ex[:, :keep]
     bad = torch.nonzero(~ok_all).flatten()
     n_bad = int(bad.numel())
+    be.count("knn: fallback rows", n_bad)
     chunk = max(1, be.block_rows(n, n_tiles=2))
-    for c0 in range(0, n_bad, chunk):
-        r = bad[c0 : c0 + chunk]
-        out_idx[r], out_ex[r] = _exact_rows(x64, r, k, kind, g_t)
+    with be.stage("knn: float64 fallback rows"):
+        for c0 in range(0, n_bad, chunk):
+            r = bad[c0 : c0 + chunk]
+            out_idx[r], out_ex[r] = _exact_rows(x64, r, k, kind, g_t)
     if k < n - 1:
         n_tied = int((out_ex[:, k - 1] == out_ex[:, k]).sum())
     else:
@@ -353,10 +357,13 @@ def nearest_neighbours(
         out_val = (-out_ex[:, :k]).clamp(min=0).sqrt()
     else:
         out_val = out_ex[:, :k]
-    recall = _sampled_recall(x64, out_idx, k, kind, g_t) if approximate else 1.0
+    with be.stage("knn: sampled recall"):
+        recall = _sampled_recall(x64, out_idx, k, kind, g_t, chunk) if approximate else 1.0
+    with be.stage("knn: graph to host"):
+        indices, values = out_idx.cpu().numpy(), out_val.cpu().numpy()
     return NeighbourGraph(
-        indices=out_idx.cpu().numpy(),
-        values=out_val.cpu().numpy(),
+        indices=indices,
+        values=values,
         kind=kind,
         tied_fraction=n_tied / n,
         fallback_fraction=n_bad / n,
@@ -438,15 +445,20 @@ def _screen_dtype(be: Backend) -> Any:
     return torch.bfloat16 if be.device.type == "cuda" else torch.float32
 
 
-def _sampled_recall(x64: Any, idx: Any, k: int, kind: str, g_t: Any, seed: int = 0) -> float:
-    """Mean share of the exact k neighbours found by ``idx``, on a seeded sample of rows."""
+def _sampled_recall(x64: Any, idx: Any, k: int, kind: str, g_t: Any, chunk: int,
+                    seed: int = 0) -> float:
+    """Mean share of the exact k neighbours found by ``idx``, on a seeded sample of rows.
+
+    The exact rows are formed ``chunk`` rows at a time (the float64 fallback's memory bound), not
+    as one (1024, N) float64 block (8 GB at N = 10^6)."""
     import torch
 
     n = idx.shape[0]
     m = min(n, RECALL_SAMPLE_ROWS)
     rows = torch.as_tensor(np.sort(np.random.default_rng(seed).choice(n, m, replace=False)),
                            device=idx.device)
-    exact = _exact_rows(x64, rows, k, kind, g_t)[0][:, :k]
+    exact = torch.cat([_exact_rows(x64, rows[c : c + chunk], k, kind, g_t)[0][:, :k]
+                       for c in range(0, m, chunk)])
     found = (idx[rows][:, :, None] == exact[:, None, :]).any(dim=2)
     return float(found.double().mean())
 

@@ -71,6 +71,7 @@ def cross_sums(
     sigmas: Sequence[float] | None = None,
     zero_diag: bool = False,
     progress: Progress = None,
+    row_range: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Sums over all (i, j) of products of two models' tiles, for every pair of models, in one pass.
 
@@ -86,34 +87,40 @@ def cross_sums(
     kind : {"distance", "rbf"}
     sigmas : per-model bandwidths for ``kind="rbf"``, left then right
     progress : callable(int rows_done), optional
+    row_range : (start, stop), optional
+        Only sample rows i in [start, stop) (all j): the partial sums of one row block, which
+        add up over consecutive blocks covering [0, N) to the whole pass (the Ray engine's tasks).
 
     Returns
     -------
     S : (M_l, M_r) float64
-    row_sums_left : (M_l, N) float64
-    row_sums_right : (M_r, N) float64 or None when ``right`` is None
+    row_sums_left : (M_l, R) float64, R = stop - start (N without ``row_range``)
+    row_sums_right : (M_r, R) float64 or None when ``right`` is None
     """
     import torch
 
     n = left[0].shape[0]
+    start, stop = (0, n) if row_range is None else row_range
     sig = list(sigmas) if sigmas is not None else [None] * (len(left) + len(right or []))
     lm = [_Model(x, be, sig[i]) for i, x in enumerate(left)]
     rm = None if right is None else [_Model(x, be, sig[len(left) + i]) for i, x in enumerate(right)]
     n_tiles = len(lm) + (len(rm) if rm else 0)
     step = be.block_rows(n, n_tiles=n_tiles + 1)
     s = torch.zeros((len(lm), len(rm) if rm else len(lm)), dtype=torch.float64, device=be.device)
-    rs_l = torch.zeros((len(lm), n), dtype=torch.float64, device=be.device)
-    rs_r = None if rm is None else torch.zeros((len(rm), n), dtype=torch.float64, device=be.device)
+    width = stop - start
+    rs_l = torch.zeros((len(lm), width), dtype=torch.float64, device=be.device)
+    rs_r = (None if rm is None
+            else torch.zeros((len(rm), width), dtype=torch.float64, device=be.device))
     ar = torch.arange(n, device=be.device)
-    for start in range(0, n, step):
-        rows = ar[start : start + step]
+    for lo in range(start, stop, step):
+        rows = ar[lo : min(stop, lo + step)]
         fl = torch.stack([_tile(m, rows, kind, zero_diag).reshape(-1) for m in lm])
-        rs_l[:, rows] = fl.view(len(lm), rows.numel(), n).sum(-1)
+        rs_l[:, rows - start] = fl.view(len(lm), rows.numel(), n).sum(-1)
         if rm is None:
             s += fl @ fl.T
         else:
             fr = torch.stack([_tile(m, rows, kind, zero_diag).reshape(-1) for m in rm])
-            rs_r[:, rows] = fr.view(len(rm), rows.numel(), n).sum(-1)
+            rs_r[:, rows - start] = fr.view(len(rm), rows.numel(), n).sum(-1)
             s += fl @ fr.T
             del fr
         del fl
