@@ -103,3 +103,31 @@ def test_page_has_summary_header_captions_and_picker(toy_report):
     assert picker["rows"]["toy-id"]["alpha-large"]["alpha-small"] == round(float(both), 4)
     assert "calibrated cknna-k10" in summary and "false-discovery rate" in summary
     assert "class=\"dataframe sortable\"" in page
+
+
+def test_too_little_data_gives_a_note_instead_of_a_figure(toy_report, tmp_path):
+    import dataclasses
+
+    from matteralign.analysis.study import ANALYSES
+    from matteralign.report import build_report
+
+    config, out, result, _ = toy_report
+    res = result.convergence[("toy-id", "cknna-k10")]
+    two_models = dataclasses.replace(res, table=res.table.head(2))
+    empty = pd.DataFrame()
+    thin = dataclasses.replace(
+        result, matrices={}, calibrated=empty, calibrated_matrices={}, condensed={},
+        composition_pairs=empty, composition_models=empty,
+        convergence={("toy-id", "cknna-k10"): two_models}, convergence_calibrated={},
+        pairs=empty, in_out=empty, in_out_matched=empty, distribution_labels=empty,
+        dimensions=empty, k_sweep=empty, k_stability=empty, trees={}, maps=[],
+        layer_rows=empty, layer_summary=empty, leaderboards={},
+        notes={k: [] for k in ANALYSES})
+    page = build_report(thin, config, out, tmp_path).read_text()
+    section = page.split("<section id='convergence'")[1].split("</section>")[0]
+    assert "<figure" not in section
+    assert "toy-id, cknna-k10: 2 model(s) with energies; a convergence plot needs at least 3" \
+        in section
+    assert "id='plotly-gz'" not in page          # nothing interactive: no plotly.js either
+    summary = page.split("<section id='summary'>")[1].split("</section>")[0]
+    assert "no permutation calibration" in summary
