@@ -1,7 +1,7 @@
 """Feature reconstruction measures GFRE, GFRD and LFRE (Goscinski et al. 2021), scikit-matter's way.
 
 Directed: ``gfre(x, y)`` says how well x's features reconstruct y's; the local fits of LFRE are
-batched in torch (one batched SVD per fold for all test points, on the GPU when asked).
+batched in torch (one batched decomposition per fold for all test points, on the GPU when asked).
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ SKMATTER_SEED = 0x5F3759DF
 
 SKMATTER_ALPHAS = np.geomspace(1e-9, 0.9, 20)
 """Relative singular-value cut-offs tried by scikit-matter's default ``Ridge2FoldCV``."""
-
 
 
 def reconstruction_split(n: int, seed: int = SKMATTER_SEED) -> tuple[np.ndarray, np.ndarray]:
@@ -93,6 +92,8 @@ class ReconstructionState:
     folds : (fold1, fold2)
         Ridge folds, positions within ``train``.
     name : str
+    cache : dict
+        Work reused across pairs: LFRE's neighbour lists of this model as a source, per k.
     """
 
     train: np.ndarray
