@@ -132,10 +132,12 @@ _PLOTLY_LOADER = """
     document.body.setAttribute('data-plotly', 'ready');
     return window.Plotly;
   });
-  var rendered = 0;
-  var draw = function (div) {
-    if (div.getAttribute('data-state')) { return; }
-    div.setAttribute('data-state', 'drawing');
+  // one plot per task, so the browser paints between plots and the first one shows early
+  var rendered = 0, queue = [], busy = false;
+  var pump = function () {
+    if (busy || !queue.length) { return; }
+    busy = true;
+    var div = queue.shift();
     window.matteralignPlotly.then(function (Plotly) {
       var fig = JSON.parse(document.getElementById('data-' + div.id).textContent);
       var config = {displaylogo: false, responsive: true, displayModeBar: 'hover',
@@ -145,7 +147,14 @@ _PLOTLY_LOADER = """
       div.setAttribute('data-state', 'drawn');
       rendered += 1;
       document.body.setAttribute('data-plots-rendered', String(rendered));
-    }).catch(function (e) { div.textContent = 'figure failed: ' + e; console.error(e); });
+    }).catch(function (e) { div.textContent = 'figure failed: ' + e; console.error(e); })
+      .then(function () { busy = false; setTimeout(pump, 0); });
+  };
+  var draw = function (div) {
+    if (div.getAttribute('data-state')) { return; }
+    div.setAttribute('data-state', 'queued');
+    queue.push(div);
+    pump();
   };
   window.matteralignDraw = draw;
   var plots = document.querySelectorAll('div.plot');
