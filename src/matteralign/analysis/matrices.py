@@ -51,6 +51,15 @@ def join_on_ids(embeddings: Sequence[StoredEmbeddings]) -> AlignedEmbeddings:
     """
     if not embeddings:
         raise StoreError("no embeddings to join")
+    first = embeddings[0].ids
+    if first and all(stored.ids == first for stored in embeddings[1:]):
+        # the usual case, every model embedded the same ids in the same order: one duplicate
+        # check, no id sets or row lookups, no copies
+        if len(set(first)) != len(first):
+            raise StoreError(f"model {embeddings[0].model!r} has duplicated sample ids in "
+                             f"{embeddings[0].dataset!r}")
+        return AlignedEmbeddings(list(first), {s.model: s.values for s in embeddings},
+                                 {s.model: 0 for s in embeddings})
     for stored in embeddings:
         if len(set(stored.ids)) != len(stored.ids):
             raise StoreError(
