@@ -608,13 +608,13 @@ def _summary(result: StudyAnalysis) -> list[str]:
                        + "; ".join(_pair_text(r) for r in ranked.tail(3).iloc[::-1].itertuples())
                        + ".")
         rand = scores[np.array(base, dtype=bool)].dropna(subset=["score"])
-        if len(rand):
+        if len(rand) and not calibrated:  # calibrated scores put chance at 0 by construction
             worst = rand.loc[rand.score.abs().idxmax()]
             out.append(f"Chance level: the largest |{html.escape(label)}| of a random baseline is "
                        f"{abs(worst.score):.3f} ({html.escape(worst.model_a)} · "
                        f"{html.escape(worst.model_b)} on {html.escape(worst.dataset)}); scores "
                        "near it say nothing.")
-            if abs(worst.score) > 0.2 and "calibrated" not in label:
+            if abs(worst.score) > 0.2:
                 caveats.append(f"a random baseline reaches {abs(worst.score):.2f} raw "
                                f"{html.escape(main)} on {html.escape(worst.dataset)}: raw scores "
                                "there sit on a high chance level")
