@@ -27,18 +27,22 @@ __all__ = ["build_report", "report_study"]
 
 INTROS = {
     "matrices": "Every pair of models scored on the same samples (joined on sample ids), per "
-    "dataset and metric; heatmaps are ordered by average-linkage clustering on 1 − score and "
-    "carry a family colour bar. The condensed matrix averages each family block (paper §4.2), so "
-    "diagonal blocks fall below 1 when a family's members differ.",
+    "dataset and metric, read from what `matteralign align` wrote (scored by its rules where it "
+    "has not run), each cell calibrated against its permutation null; heatmaps are ordered by "
+    "average-linkage clustering and carry a family colour bar. The condensed matrix averages "
+    "each family block (paper §4.2), so diagonal blocks fall below 1 when a family's members "
+    "differ.",
     "convergence": "Each model's energy regression MAE after a per-model linear compositional "
     "correction (paper §4.7; from its own predicted energies against the dataset's reference "
     "energies) against its alignment to the lowest-MAE model. Spearman ρ and Kendall τ over the "
     "non-reference models with percentile bootstrap intervals over models, which the paper does "
     "not report; a negative value means lower error goes with higher alignment.",
-    "distribution": "CKNNA, distance correlation and information imbalance over model pairs, per "
-    "dataset, split by the dataset's out-of-distribution flag, with a Mann–Whitney test of ID "
-    "against OOD pairs; and the information-imbalance plane Δ(a→b) against Δ(b→a) coloured by "
-    "CKNNA and dCor (paper Fig. 2B–C).",
+    "distribution": "Scores over model pairs per dataset (violins, split by the dataset's "
+    "out-of-distribution flag, with a pooled Mann–Whitney test that is descriptive because pairs "
+    "share models); each model's in/out label per dataset from its card's training domain and "
+    "input; the matched comparison of calibrated scores between an in- and an "
+    "out-of-distribution dataset on the same models at the same N; and the "
+    "information-imbalance plane Δ(a→b) against Δ(b→a) (paper Fig. 2B–C).",
     "dimension": "Intrinsic dimension of each model's embedding of each dataset: TwoNN (Facco et "
     "al.) and the Levina–Bickel MLE at k = 50 (capped at N − 1), paper Fig. 1E / C7.",
     "k_sweep": "CKNNA of each model pair against the neighbourhood size k (2 up to 2,500, capped "
@@ -53,8 +57,9 @@ INTROS = {
     "layer pair, the last layers (the paper's choice) and layers at matched relative depth.",
     "leaderboard": "Each model's null-calibrated alignment to the strongest models (the three "
     "lowest energy MAEs where energies exist, else the consensus: highest mean alignment): "
-    "(s − null mean)/(1 − null mean) with the other model's rows permuted, mean over references, "
-    "with sample-bootstrap intervals. `matteralign score` places a new model on it.",
+    "clip((s − τ)/(1 − τ), 0, 1), τ the 95 % quantile of the permutation null (the other "
+    "model's rows shuffled), mean over references, with sample-bootstrap intervals. "
+    "`matteralign score` places a new model on it.",
 }
 
 
