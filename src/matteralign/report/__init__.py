@@ -1,4 +1,5 @@
-"""The study report: one self-contained HTML page, a PNG per figure, every table as Parquet/CSV.
+"""The study report: one self-contained HTML page of interactive figures, a static PNG and SVG per
+figure, every table as Parquet/CSV.
 """
 
 from __future__ import annotations
