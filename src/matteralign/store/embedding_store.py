@@ -474,11 +474,20 @@ class EmbeddingStore:
         energies: list[np.ndarray] = []
         failures: list[tuple[str, str]] = []
         paths = list(files.values())
-        # shards are read and verified in parallel (SHA-256 releases the GIL), checked in order
+
+        def read(path: Path) -> tuple[ShardRecord, list[str]]:
+            """The shard, verified, keeping only ``layer`` (and the names of all its layers)."""
+            record = self.read_shard(path)
+            names = sorted(record.layers)
+            if layer in record.layers:
+                record.layers = {layer: record.layers[layer]}
+            return record, names
+
+        # shards are read and verified in parallel (SHA-256 releases the GIL), checked in order;
+        # every layer is read for the checksum, only the scored one is kept
         workers = max(1, min(8, os.cpu_count() or 1, len(paths)))
         with ThreadPoolExecutor(workers) as pool:
-            records = pool.map(self.read_shard, paths)
-            for path, record in zip(paths, records, strict=True):
+            for path, (record, layer_names) in zip(paths, pool.map(read, paths), strict=True):
                 found = record.provenance.get("dataset_fingerprint")
                 if dataset_fingerprint is not None and found != dataset_fingerprint:
                     raise StoreError(
@@ -488,7 +497,7 @@ class EmbeddingStore:
                     )
                 if record.ids and layer not in record.layers:
                     raise StoreError(
-                        f"shard {path} has no layer {layer!r}; it has {sorted(record.layers)}"
+                        f"shard {path} has no layer {layer!r}; it has {layer_names}"
                     )
                 ids.extend(record.ids)
                 if record.ids:
