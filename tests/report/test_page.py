@@ -30,8 +30,10 @@ def test_family_colours_do_not_depend_on_order_and_baselines_are_grey():
     assert one["baseline"] == "#9E9E9E" and len(set(one.values())) == 4
 
 
-def test_plotly_is_embedded_once_compressed_and_payloads_cannot_close_their_script():
+def test_plotly_is_embedded_once_and_figures_packed_once():
     from plotly.offline import get_plotlyjs
+
+    from matteralign.report.html import _json_script
 
     fig = heatmap_figure(_matrix(np.eye(3)), "cknna-k10", "t", pd.Series(dtype=object), {})
     figures = [ReportFigure(f"f{i}", "caption", plotly=fig.to_json()) for i in range(3)]
@@ -39,9 +41,18 @@ def test_plotly_is_embedded_once_compressed_and_payloads_cannot_close_their_scri
                                                                "layout": {"title": "</script>"}})))
     page = render_html("t", ["h"], [ReportSection("matrices", "M", "intro", figures)], [])
     assert page.count("id='plotly-gz'") == 1 and page.count("<div class='plot'") == 4
-    bundle = re.search(r"id='plotly-gz'>([^<]+)</script>", page).group(1)
-    assert gzip.decompress(base64.b64decode(bundle)).decode() == get_plotlyjs()
-    assert "<\\/script>" in page and page.count("</script>") == page.count("<script")
+
+    def unpacked(element: str) -> str:
+        packed = re.search(rf"id='{element}'>([^<]+)</script>", page).group(1)
+        return gzip.decompress(base64.b64decode(packed)).decode()
+
+    assert unpacked("plotly-gz") == get_plotlyjs()
+    payload = json.loads(unpacked("figures-gz"))
+    assert set(payload) == {"plot-f0", "plot-f1", "plot-f2", "plot-evil"}
+    assert payload["plot-evil"]["layout"]["title"] == "</script>"
+    assert payload["plot-f0"]["data"][0]["type"] == "heatmap"
+    assert page.count("</script>") == page.count("<script")
+    assert "<\\/script>" in _json_script("x", json.dumps({"a": "</script>"}))
     assert not re.search(r"(src|href)=['\"]https?:", page)
 
 
@@ -95,7 +106,8 @@ def test_page_has_summary_header_captions_and_picker(toy_report):
     assert "Best non-reference model per dataset" in summary and "Caveats" in summary
     assert "paper datasets present: none; absent: QM9" in page
     assert "lower ii-k1 = more similar" in page and "higher dcor = more similar" in page
-    picker = json.loads(re.search(r"id='picker-data'>([^<]+)</script>", page).group(1))
+    picker = json.loads(re.search(r"id='picker-data'>([^<]+)</script>", page).group(1)
+                        .replace("<\\/", "</"))
     assert set(picker["rows"]) == {"toy-id", "toy-ood"}
     # calibrated scores, the mean of the two orders of the asymmetric CKNNA
     cal = result.calibrated_matrices["toy-id"]["cknna-k10"]

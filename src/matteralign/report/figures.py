@@ -153,9 +153,10 @@ def convergence_plot(res: ConvergenceResult, label: str,
                      palette: Mapping[str, str], energy: pd.DataFrame | None = None) -> Figure:
     """Energy MAE (x, eV) against alignment to the best model (y); marker area ∝ parameters.
 
-    The statistics and the legend sit outside the axes, so they cover no point.
+    The statistics and the legend sit outside the axes, so they cover no point. Models without
+    a finite alignment (the reference's calibrated self-score) are not drawn.
     """
-    t = res.table
+    t = res.table[np.isfinite(res.table.alignment.astype(float))]
     fig, ax = plt.subplots(figsize=(7.0, 4.8))
     params = np.array([parameters.get(m) or np.nan for m in t.model], dtype=float)
     if np.isfinite(params).any():

@@ -265,9 +265,10 @@ def convergence_figure(res: ConvergenceResult, title: str, label: str,
     """Energy MAE (x, eV) against alignment to the reference; marker area ∝ parameters.
 
     Intervals are drawn where given: ``res.table`` columns ``ci_low``/``ci_high`` (alignment) and
-    ``energy`` (indexed by model) columns ``mae_ci_low``/``mae_ci_high``.
+    ``energy`` (indexed by model) columns ``mae_ci_low``/``mae_ci_high``. Models without a finite
+    alignment (the reference's calibrated self-score) are not drawn.
     """
-    t = res.table.copy()
+    t = res.table[np.isfinite(res.table.alignment.astype(float))].copy()
     params = np.array([parameters.get(m) or np.nan for m in t.model], dtype=float)
     sizes = (10 + 26 * np.sqrt(np.nan_to_num(params, nan=np.nanmin(params)) / np.nanmax(params))
              if np.isfinite(params).any() else np.full(len(t), 14.0))
