@@ -14,6 +14,11 @@ N = 1,000,000 exact/approximate, ``align`` from a store the benchmark writes), o
     PYTHONPATH=src python benchmarks/bench_gpu.py --targets --device cpu --models 4 --n 300 \
         --million 3000 --out /tmp/targets     # a CPU smoke run
 
+Every ``--targets`` scoring run also prints the seconds of its stages (upload, checks and
+steps, neighbour screen, float64 fallback rows, recall sample, graph copies, pair kernel), N =
+``--million`` is repeated with ``--million-block-gib`` row blocks, and ``align`` is followed by
+its reading and scoring timed apart.
+
 Writes ``bench_gpu.json`` and ``bench_gpu.log`` under ``--out``; prints a table last.
 """
 
