@@ -25,7 +25,7 @@ def test_recorded_stages_leave_the_scores_unchanged(metric):
     plain = pairwise(emb, metric, preprocessing=["l2"])
     np.testing.assert_array_equal(timed.matrix.to_numpy(), plain.matrix.to_numpy())
     assert {"prepare: to float64 on the device", "prepare: checks and steps",
-            "score (all stages below)", "result table"} <= set(stages)
+            "score: total (knn and pairs included)", "result table"} <= set(stages)
     assert all(v >= 0 for v in stages.values())
     if metric.startswith("cknna"):
         assert stages["knn: fallback rows"] == 0  # float64 tiles on the CPU: nothing to redo

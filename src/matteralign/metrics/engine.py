@@ -159,7 +159,7 @@ class NeighbourGraphKernel(PairKernel):
 
     def graph(self, x, name, groups=None):
         """The model's neighbour graph (the per-model state of :meth:`rows_matrix`)."""
-        with self.be.stage("knn (all knn stages)"):
+        with self.be.stage("knn: total"):
             return nearest_neighbours(x, self.p["k"], "inner", self.be, groups=groups, name=name,
                                       checked=True)
 
@@ -983,7 +983,7 @@ def pairwise(
         return AlignmentResult(spec, None, series, rows, pre, xs[0].shape[0],
                                time.perf_counter() - t0)
     xs = prepared.for_kernel(kernel_for(spec, be))
-    with be.stage("score (all stages below)"):
+    with be.stage("score: total (knn and pairs included)"):
         mat, diags = score_matrix(spec, xs, names, be, progress)
     with be.stage("result table"):
         return result_from_matrix(spec, names, mat, diags, pre, prepared.n_samples, t0)
