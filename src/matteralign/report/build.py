@@ -623,17 +623,22 @@ def _summary(result: StudyAnalysis) -> list[str]:
                 caveats.append(f"a random baseline reaches {abs(worst.score):.2f} raw "
                                f"{html.escape(main)} on {html.escape(worst.dataset)}: raw scores "
                                "there sit on a high chance level")
-    best = []
+    best, references = [], set()
     for dataset, (table, refs, basis) in result.leaderboards.items():
         others = table[~table.is_reference].dropna(subset=["score"])
         if len(others):
             top = others.iloc[0]
-            best.append(f"{html.escape(dataset)}: <b>{html.escape(top.model)}</b> "
-                        f"({top.score:.3f} [{top.ci_low:.3f}, {top.ci_high:.3f}] calibrated to "
-                        f"{html.escape(', '.join(refs))}, {html.escape(basis)})")
+            best.append((dataset, f"<b>{html.escape(top.model)}</b> ({top.score:.3f} "
+                                  f"[{top.ci_low:.3f}, {top.ci_high:.3f}])",
+                         f"{', '.join(refs)}, {basis}"))
+            references.add(f"{', '.join(refs)}, {basis}")
     if best:
+        shared = len(references) == 1
         out.append("Best non-reference model per dataset by calibrated alignment to the "
-                   "references: " + "; ".join(best) + ".")
+                   "references" + (f" ({html.escape(references.pop())})" if shared else "")
+                   + ": " + "; ".join(f"{html.escape(d)}: {text}" + (
+                       "" if shared else f" (references {html.escape(refs)})")
+                       for d, text, refs in best) + ".")
     out += _distribution_summary(result)
     if not result.pairs.empty and result.in_out_matched.empty:
         io = result.in_out
@@ -655,24 +660,26 @@ def _summary(result: StudyAnalysis) -> list[str]:
                            "CKNNA can leave [−1, 1]")
     if not result.energy.empty:
         exact = result.energy[result.energy.mae < 1e-6]
-        for r in exact.itertuples():
-            caveats.append(f"{html.escape(r.dataset)}: {html.escape(r.model)}'s energy MAE "
-                           f"{r.mae:.1e} eV is an exact fit, not an accuracy")
+        for model, grp in exact.groupby("model", sort=False):
+            caveats.append(f"{html.escape(model)}'s energy MAE is an exact fit (below 1e-6 eV, "
+                           f"not an accuracy) on {html.escape(', '.join(grp.dataset))}")
+    correlations, few = [], []
     for (dataset, metric), raw in result.convergence.items():
         res = result.convergence_calibrated.get((dataset, metric), raw)
         kind = "calibrated " if res is not raw else ""
-        if metric == main:
-            for c in res.correlations:
-                if c.method == "spearman":
-                    out.append(f"Convergence on {html.escape(dataset)}: Spearman ρ = "
-                               f"{c.value:.2f} [{c.ci_low:.2f}, {c.ci_high:.2f}] between energy "
-                               f"MAE and {kind}{html.escape(metric)} to "
-                               f"{html.escape(res.reference)} "
-                               f"over n = {c.n} models (negative: lower error, higher "
-                               "alignment).")
-                    if c.n < 6:
-                        caveats.append(f"the convergence correlation on {html.escape(dataset)} "
-                                       f"rests on {c.n} models")
+        for c in res.correlations if metric == main else []:
+            if c.method == "spearman":
+                correlations.append((kind, f"{html.escape(dataset)} {c.value:.2f} "
+                                           f"[{c.ci_low:.2f}, {c.ci_high:.2f}], n = {c.n}, to "
+                                           f"{html.escape(res.reference)}"))
+                if c.n < 6:
+                    few.append(f"{html.escape(dataset)} ({c.n})")
+    for kind in dict.fromkeys(k for k, _ in correlations):
+        out.append(f"Convergence, Spearman ρ between energy MAE and {kind}{html.escape(main)} to "
+                   "the lowest-MAE model (negative: lower error, higher alignment): "
+                   + "; ".join(text for k, text in correlations if k == kind) + ".")
+    if few:
+        caveats.append(f"convergence correlations over fewer than 6 models: {', '.join(few)}")
     calibration = result.calibrated
     if not calibration.empty:
         main_rows = calibration[calibration.metric == main]
