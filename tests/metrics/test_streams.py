@@ -64,3 +64,18 @@ def test_distance_tiles_are_centred_far_from_the_origin():
                                                                rel=1e-9)
     assert id_correlation(x + 1e7, y).value == pytest.approx(id_correlation(x, y).value,
                                                              rel=1e-7)
+
+
+def test_cross_sums_of_row_ranges_add_up_to_the_whole_pass():
+    from matteralign.metrics._backend import Backend
+    from matteralign.metrics.streams import cross_sums
+
+    rng = np.random.default_rng(7)
+    xs = [rng.normal(size=(90, d)) for d in (3, 5, 4)]
+    be = Backend("cpu", block_bytes=8 * 90 * 4 * 7)  # 7-row blocks: ranges cut through blocks
+    for kind, sig in (("distance", None), ("rbf", [1.0, 2.0, 1.5])):
+        s, rows, _ = cross_sums(xs, None, be, kind, sig, zero_diag=True)
+        parts = [cross_sums(xs, None, be, kind, sig, zero_diag=True, row_range=r)
+                 for r in ((0, 10), (10, 55), (55, 90))]
+        np.testing.assert_allclose(sum(p[0] for p in parts), s, rtol=1e-13)
+        np.testing.assert_allclose(np.concatenate([p[1] for p in parts], axis=1), rows, rtol=1e-14)
