@@ -241,7 +241,7 @@ def _sections(result: StudyAnalysis, out: Path, w: _Writer) -> list[ReportSectio
                       s["matrices"], f"matrix-{dataset}-{metric}", caption,
                       F.matrix_heatmap(mat, fam, palette, title, metric),
                       I.heatmap_figure(mat, metric, title, fam, palette, stats, constants,
-                                       calibrated)))
+                                       calibrated, result.card_families)))
             w.table(s["matrices"] if metric == main else None, f"matrix-{dataset}-{metric}",
                     f"{metric} matrix on {dataset}", mat, index=True)
         if dataset in result.condensed:

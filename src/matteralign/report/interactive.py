@@ -74,6 +74,7 @@ def heatmap_figure(
     statistics: Mapping[str, pd.DataFrame] | None = None,
     constants: Mapping[str, object] | None = None,
     calibrated: pd.DataFrame | None = None,
+    kinds: pd.Series | None = None,
 ) -> go.Figure:
     """Clustered heatmap of an (M, M) matrix with family strips and a hover per cell.
 
@@ -94,18 +95,22 @@ def heatmap_figure(
     calibrated : (M, M) DataFrame, optional
         Calibrated scores (higher = more similar whatever the metric's direction); when given
         they are the colours, and buttons switch between calibrated and raw.
+    kinds : Series, optional
+        A second label per model for the hover (the card's modality family), after the family.
     """
     similar = higher_is_similar(metric)
     order = cluster_order(matrix, similar)
     mat = matrix.loc[order, order]
     m = len(order)
     fam = [str(families.get(o, "unknown")) for o in order]
+    label = [f if kinds is None or str(kinds.get(o, f)) in (f, "unknown") else
+             f"{f} · {kinds.get(o)}" for f, o in zip(fam, order, strict=True)]
     stats = {k: v.reindex(index=order, columns=order) for k, v in (statistics or {}).items()}
     raw = mat.to_numpy(dtype=float)
     custom = np.empty((m, m, 3 + len(stats)), dtype=object)
     for i in range(m):
         for j in range(m):
-            custom[i, j, 0], custom[i, j, 1] = fam[i], fam[j]
+            custom[i, j, 0], custom[i, j, 1] = label[i], label[j]
             custom[i, j, 2] = _fmt(float(raw[i, j]))
             for s, frame in enumerate(stats.values()):
                 custom[i, j, 3 + s] = _fmt(float(frame.iat[i, j]))
