@@ -639,7 +639,7 @@ def _summary(result: StudyAnalysis) -> list[str]:
                    + ": " + "; ".join(f"{html.escape(d)}: {text}" + (
                        "" if shared else f" (references {html.escape(refs)})")
                        for d, text, refs in best) + ".")
-    out += _distribution_summary(result)
+    out += _distribution_summary(result) + _composition_summary(result)
     if not result.pairs.empty and result.in_out_matched.empty:
         io = result.in_out
         if not io.empty and "mannwhitney_p" in io:
@@ -702,6 +702,19 @@ def _summary(result: StudyAnalysis) -> list[str]:
         out.append("<div class='caveat'>Caveats: " + "; ".join(dict.fromkeys(caveats))
                    + ".</div>")
     return out
+
+
+def _composition_summary(result: StudyAnalysis) -> list[str]:
+    """How much of the alignment composition explains (Steier's projection), in one line."""
+    pairs, models = result.composition_pairs, result.composition_models
+    if pairs.empty or models.empty:
+        return []
+    top = models.loc[models.composition_r2.astype(float).idxmax()]
+    return [f"Composition: element fractions explain R² = {models.composition_r2.min():.2f}–"
+            f"{models.composition_r2.max():.2f} of the embeddings (most: "
+            f"{html.escape(top.model)} on {html.escape(top.dataset)}); with composition projected "
+            f"out, the median {html.escape(pairs.metric.iloc[0])} over pairs goes from "
+            f"{pairs.raw.median():.3f} (raw) to {pairs.controlled.median():.3f}."]
 
 
 def _distribution_summary(result: StudyAnalysis) -> list[str]:
