@@ -6,6 +6,7 @@ The 8-model ANI-1x ensemble is built from the NeuroChem files bundled in ``torch
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,10 @@ class ANIAdapter(ModelAdapter):
     def load(self, device: str = "cpu", dtype: str = "float32") -> None:
         if getattr(self, "_aev", None) is not None:
             return
-        import torchani
+        with warnings.catch_warnings():  # harmless notices torchani 2.2.4 gives at import
+            warnings.filterwarnings("ignore", message="cuaev not installed")
+            warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+            import torchani
 
         self.device, self.dtype = device, dtype
         root = Path(

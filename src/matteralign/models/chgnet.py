@@ -5,6 +5,7 @@ Weights ship in the ``chgnet`` wheel (0.3.0, 0.2.0, r2scan); the ``version`` opt
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,7 +54,11 @@ class CHGNetAdapter(MLIPAdapter):
             atoms = nonperiodic_in_box(atoms, padding=self._converter.atom_graph_cutoff + 2.0)
         try:
             structure = AseAtomsAdaptor.get_structure(atoms)
-            graph = self._converter(structure, graph_id=sample_id)
+            with warnings.catch_warnings():
+                # The converter's formula sorts elements by electronegativity, which pymatgen
+                # warns it lacks for He, Ne and Ar; the order is irrelevant to the graph.
+                warnings.filterwarnings("ignore", message="No Pauling electronegativity for")
+                graph = self._converter(structure, graph_id=sample_id)
         except (ValueError, RuntimeError) as error:
             raise SampleError(sample_id, f"CHGNet graph conversion failed: {error}") from error
         return graph, None
