@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -65,3 +67,15 @@ def test_candidate_is_joined_on_ids_and_missing_ids_are_reported(tmp_path, embed
     assert row.score == pytest.approx(1.0, abs=1e-9)
     with pytest.raises(ValueError, match="also a reference"):
         score_candidate(store, "d", "ref-1", cand_ids, cand, {"ref-1": "last"})
+
+
+def test_consensus_ranks_a_model_without_finite_scores_last_quietly():
+    """A model the metric scores NaN against every other has no consensus mean: it ranks last,
+    and no numpy 'Mean of empty slice' warning is raised."""
+    names = ["a", "b", "c", "flat"]
+    m = pd.DataFrame([[1, .9, .2, np.nan], [.9, 1, .3, np.nan], [.2, .3, 1, np.nan],
+                      [np.nan] * 4], names, names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        refs, basis = strongest_models(m, None, n=4)
+    assert (refs, basis) == (["b", "a", "c", "flat"], "consensus")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -61,3 +63,19 @@ def test_subsample_interval_has_no_duplicates_and_brackets_value(models):
 def test_per_model_rejected(models):
     with pytest.raises(ValueError):
         permutation_null(models, "id-twonn")
+
+
+def test_bootstrap_of_an_unscorable_pair_is_nan_without_numpy_warnings(models):
+    """Distinct one-hot rows (the composition of elemental solids: every neighbour tied) make
+    CKNNA NaN in every round: those pairs get NaN statistics, without numpy warnings."""
+    with_onehot = {**models, "onehot": np.eye(60)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        df = bootstrap_ci(with_onehot, "cknna-k5", n_bootstrap=4, seed=1, progress=False)
+    stats = ["boot_mean", "boot_sd", "ci_low", "ci_high"]
+    onehot = (df.model_a == "onehot") | (df.model_b == "onehot")
+    assert onehot.sum() == 6
+    assert df.loc[onehot, stats].isna().all().all()
+    assert np.isfinite(df.loc[~onehot, stats].to_numpy()).all()
+    plain = bootstrap_ci(models, "cknna-k5", n_bootstrap=4, seed=1, progress=False)
+    np.testing.assert_allclose(df.loc[~onehot, stats].to_numpy(), plain[stats].to_numpy())

@@ -37,7 +37,9 @@ def strongest_models(
     -------
     references : list of str
     basis : str
-        ``"lowest energy MAE"`` or ``"consensus"`` (highest mean alignment to the other models).
+        ``"lowest energy MAE"`` or ``"consensus"`` (highest mean alignment to the other models,
+        over the finite scores; a model with none, e.g. a degenerate embedding the metric scores
+        NaN, ranks last).
     """
     models = list(matrix.index)
     if mae is not None:
@@ -46,8 +48,11 @@ def strongest_models(
             return list(known.nsmallest(n).index), "lowest energy MAE"
     values = matrix.loc[models, models].to_numpy(dtype=float).copy()
     np.fill_diagonal(values, np.nan)
-    mean = pd.Series(np.nanmean(values, axis=1), index=models) if len(models) > 1 else \
-        pd.Series(1.0, index=models)
+    finite = np.isfinite(values)
+    counts = finite.sum(axis=1)
+    sums = np.where(finite, values, 0.0).sum(axis=1)
+    mean = pd.Series(np.where(counts > 0, sums / np.maximum(counts, 1), np.nan), index=models) \
+        if len(models) > 1 else pd.Series(1.0, index=models)
     return list(mean.sort_values(ascending=False, kind="stable").index[:n]), "consensus"
 
 

@@ -353,6 +353,15 @@ def _matrices(result: StudyAnalysis, data: DatasetEmbeddings) -> None:
     mats = {metric: mat.loc[keep, keep] for metric, mat in data.scores.matrices.items()
             if not metrics.get_metric(metric).per_model}
     result.matrices[data.name] = mats
+    for metric, mat in mats.items():
+        values = mat.to_numpy(dtype=float).copy()
+        np.fill_diagonal(values, np.nan)
+        unscored = [m for m, row, col in zip(keep, values, values.T, strict=True)
+                    if not np.isfinite(row).any() and not np.isfinite(col).any()]
+        if unscored:
+            result.note("matrices", f"{data.name}, {metric}: {', '.join(unscored)} scored NaN "
+                                    "against every other model (a constant or degenerate "
+                                    "embedding here)")
     if result.main_metric in mats:
         result.condensed[data.name] = condense_matrix(
             mats[result.main_metric], result.families.reindex(mats[result.main_metric].index))

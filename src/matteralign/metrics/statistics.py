@@ -98,7 +98,10 @@ def bootstrap_ci(
     -------
     DataFrame
         One row per pair: value (full data), boot_mean, boot_sd (of the resampled scores), ci_low,
-        ci_high, method, resample_size, n_bootstrap, seed.
+        ci_high, method, resample_size, n_bootstrap, seed. Rounds scoring NaN (a degenerate
+        resample, or a pair the metric cannot score at all) are left out of these statistics; a
+        pair with no finite round has NaN boot_mean, ci_low and ci_high, and boot_sd is NaN
+        below two finite rounds.
     """
     spec = get_metric(metric, **params)
     if spec.per_model:
@@ -128,14 +131,17 @@ def bootstrap_ci(
     lo_q, hi_q = (1 - level) / 2, (1 + level) / 2
     recs = []
     for a, b in _pairs(spec, m):
-        bt, v = boots[:, a, b], float(value[a, b])
-        q_lo, q_hi = (float(np.nanquantile(bt, lo_q)), float(np.nanquantile(bt, hi_q)))
+        v = float(value[a, b])
+        bt = boots[:, a, b][np.isfinite(boots[:, a, b])]  # a degenerate round scores NaN
+        nan = float("nan")
+        q_lo, q_hi = ((float(np.quantile(bt, lo_q)), float(np.quantile(bt, hi_q))) if bt.size
+                      else (nan, nan))
         if method == "subsample":
             f = np.sqrt(size / n)
             q_lo, q_hi = v - f * (q_hi - v), v - f * (q_lo - v)
         recs.append({"model_a": names[a], "model_b": names[b], "metric": spec.id,
-                     "value": v, "boot_mean": float(np.nanmean(bt)),
-                     "boot_sd": float(np.nanstd(bt, ddof=1)) if n_bootstrap > 1 else float("nan"),
+                     "value": v, "boot_mean": float(bt.mean()) if bt.size else nan,
+                     "boot_sd": float(bt.std(ddof=1)) if bt.size > 1 else nan,
                      "ci_low": q_lo, "ci_high": q_hi, "method": method, "resample_size": size,
                      "n_bootstrap": n_bootstrap, "seed": seed})
     return pd.DataFrame(recs)
