@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from matteralign.analysis.study import ANALYSES, AnalysisOptions, analyse_study
@@ -143,3 +145,36 @@ def test_energy_error_reads_the_stored_sample_table_not_the_dataset(tmp_path, mo
     mae = result.energy.set_index("model").mae
     for model, values in predicted.items():
         assert mae[model] == energy_regression_error(reference, values, counts).mae
+
+
+def test_a_model_scored_nan_against_all_others_gives_a_note_not_numpy_warnings(tmp_path):
+    """Distinct one-hot rows (the composition of elemental solids: every neighbour tied) score
+    NaN against every model; analysing and reporting the study raises no RuntimeWarning or
+    UserWarning (numpy's empty-slice reductions, masked-array conversions), and says why."""
+    from matteralign.report import build_report
+
+    n = 40
+    rng = np.random.default_rng(2)
+    ids = [f"e{i}" for i in range(n)]
+    latent = rng.normal(size=(n, 4))
+    rotation, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+    embeddings = {"geo-a": latent, "geo-b": latent @ rotation + 0.2 * rng.normal(size=(n, 4)),
+                  "noise": rng.normal(size=(n, 3)), "onehot": np.eye(n)}
+    store = EmbeddingStore(tmp_path / "store")
+    for model, x in embeddings.items():
+        store.write_shard("elements", model, 0, ShardRecord(ids, {"h": x}, None, [], "h", {}))
+        store.mark_complete("elements", model, 1)
+    config = StudyConfig(name="ties", datasets=[{"name": "elements"}],
+                         models=[{"id": m} for m in embeddings], metrics=["cknna-k5"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = analyse_study(config, tmp_path, AnalysisOptions(n_permutations=19,
+                                                                 n_bootstrap=3, ks=(2, 5)))
+        build_report(result, config, tmp_path, tmp_path / "report")
+    loud = [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in caught
+            if issubclass(w.category, (RuntimeWarning, UserWarning))]
+    assert not loud
+    table, refs, basis = result.leaderboards["elements"]
+    assert basis == "consensus" and "onehot" not in refs
+    assert any("onehot scored NaN against every other model" in note
+               for note in result.notes["matrices"])
