@@ -29,9 +29,10 @@ class Backend:
         Dtype of the similarity/distance GEMMs. None: float64 on CPU (exact), float32 (TF32 matmuls)
         on CUDA. Neighbour lists are always re-ranked in float64, sums accumulate in float64.
     block_bytes : int, optional
-        Memory budget for one row block of tiles; default 256 MiB on CPU, and on CUDA a
-        sixteenth of the GPU's memory, at most 4 GiB (small blocks leave a GPU waiting on kernel
-        launches and run top-k on too few rows to fill it).
+        Memory budget for one row block of tiles; default 256 MiB on CPU, and on CUDA a fifth
+        of the GPU's memory, at most 16 GiB (small blocks leave a GPU waiting on kernel launches
+        and run top-k on too few rows to fill it: on an 80 GB H100, two models x N = 10^6 took
+        18.8 s exact / 11.9 s approximate with 4 GiB blocks and 10.6 s / 6.9 s with 16 GiB).
     neighbours : {"exact", "approximate"}
         "exact": every neighbour list is certified exact (rows the tile precision cannot settle
         are recomputed in float64). "approximate": lists come from a low-precision screen
@@ -63,7 +64,7 @@ class Backend:
             block_bytes = 2**28
             if self.device.type == "cuda":
                 total = torch.cuda.get_device_properties(self.device).total_memory
-                block_bytes = max(2**28, min(2**32, total // 16))
+                block_bytes = max(2**28, min(2**34, total // 5))
         self.block_bytes = int(block_bytes)
         if neighbours not in ("exact", "approximate"):
             raise ValueError(f"neighbours must be 'exact' or 'approximate', got {neighbours!r}.")
