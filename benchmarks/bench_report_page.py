@@ -54,6 +54,10 @@ def open_once(driver, url: str) -> dict[str, float]:
     loaded = time.monotonic() - started
     _wait(driver, "return document.body.getAttribute('data-plotly') === 'ready' || "
                   "document.querySelectorAll('div.plot').length === 0")
+    # plots are drawn when they scroll into view: bring the first one there (a long summary
+    # can fill the first screen of a large study)
+    driver.execute_script("const p = document.querySelector('div.plot'); "
+                          "if (p) p.scrollIntoView();")
     _wait(driver, "return Number(document.body.getAttribute('data-plots-rendered')) > 0 || "
                   "document.querySelectorAll('div.plot').length === 0")
     return {"load_event_s": round(loaded, 3),
