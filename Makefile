@@ -20,16 +20,18 @@ run: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/matteralign run smoke --out results-smoke $(DATA_ROOT_OPTION)
 
-# Model environments (models that cannot share .venv) are built first, layered on .venv; their
-# adapters' tiny-twin checks and the mixed-environment study are the slow tests of ENV_TESTS.
-ENV_TESTS := tests/models/test_mace.py tests/models/test_orb.py tests/models/test_mattersim.py \
-             tests/models/test_esm_models.py \
-             tests/run/test_environments.py
+# Model environments (models that cannot share .venv) are built first, layered on .venv. The slow
+# tests that `make test` runs after the default suite: each environment's tiny-twin checks, the
+# mixed-environment study, and a Ray run of CHGNet that must equal the local run bit for bit.
+SLOW_TESTS := tests/models/test_mace.py tests/models/test_orb.py tests/models/test_mattersim.py \
+              tests/models/test_esm_models.py \
+              tests/run/test_environments.py \
+              tests/run/test_ray_smoke.py::test_ray_chgnet_on_a_few_crystals_equals_local
 
 test: $(TEST_STAMP)
 	$(BIN)/matteralign env create --all
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q -m slow $(ENV_TESTS)
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q -m slow $(SLOW_TESTS)
 
 install: $(STAMP)
 
