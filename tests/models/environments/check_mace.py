@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
-from ase.build import bulk, molecule
+from ase.build import bulk
 
 from matteralign.data.sample import Sample
 from matteralign.errors import ModelNotFoundError, SampleError
@@ -28,13 +28,9 @@ def checkpoint() -> str:
 
 
 @pytest.fixture
-def samples() -> list[Sample]:
-    """Si diamond (8 atoms), NaCl (2 atoms) and a water molecule (non-periodic)."""
-    return [
-        Sample("si", atoms=bulk("Si", "diamond", a=5.43, cubic=True)),
-        Sample("nacl", atoms=bulk("NaCl", "rocksalt", a=5.64)),
-        Sample("h2o", atoms=molecule("H2O")),
-    ]
+def samples(crystals) -> list[Sample]:
+    """Si diamond, NaCl and water: the crystals of tests/models/conftest.py."""
+    return crystals
 
 
 def test_invariant_layers_pass_validate_adapter(checkpoint, samples):

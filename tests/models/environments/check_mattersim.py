@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ase.build import bulk, molecule
 
 from matteralign.data.sample import Sample
 from matteralign.errors import ModelNotFoundError
@@ -32,12 +31,9 @@ def tiny() -> MatterSimAdapter:
 
 
 @pytest.fixture
-def samples() -> list[Sample]:
-    return [
-        Sample("si", atoms=bulk("Si", "diamond", a=5.43, cubic=True)),
-        Sample("nacl", atoms=bulk("NaCl", "rocksalt", a=5.64)),
-        Sample("h2o", atoms=molecule("H2O")),
-    ]
+def samples(crystals) -> list[Sample]:
+    """Si diamond, NaCl and water: the crystals of tests/models/conftest.py."""
+    return crystals
 
 
 def test_tiny_mattersim_passes_validate_adapter(samples):
