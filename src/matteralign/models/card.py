@@ -14,7 +14,11 @@ Family = Literal[
     "mlip", "molecular-graph", "string", "protein-sequence", "protein-structure", "text",
     "llm", "baseline",
 ]
-Pooling = Literal["mean", "sum", "per_element_mean", "cls", "last"]
+Pooling = Literal[
+    "mean", "sum", "per_element_mean", "mean_std", "cumulants-1", "cumulants-2", "cumulants-3",
+    "cumulants-4", "cumulants-5", "cumulants-6", "cumulants-7", "cumulants-8", "cls", "last",
+]
+"""Every pooling a card may declare: models.pooling.POOLINGS (atoms) and TOKEN_POOLINGS (tokens)."""
 
 
 class LayerInfo(BaseModel):
