@@ -356,3 +356,27 @@ def test_runner_stores_every_layer_of_a_windowed_protein(esm_folder, tmp_path) -
     direct = adapter.embed([adapter.prepare(s) for s in samples], adapter.layer_names, "mean")
     for layer, values in record.layers.items():
         np.testing.assert_allclose(values, direct.pooled[layer], atol=1e-6)
+
+
+def test_shard_provenance_names_the_windowed_proteins_of_that_shard(esm_folder, tmp_path) -> None:
+    from matteralign.data.sample import Dataset, DatasetCard
+    from matteralign.run.embed import embed_dataset
+    from matteralign.store.embedding_store import EmbeddingStore
+
+    adapter = create_adapter("esm2-t6-8m", path=esm_folder, max_tokens=32, window=30,
+                             window_overlap=15)
+    adapter.load()
+    samples = [PROTEINS[0], Sample("long", sequence=LONG), PROTEINS[1]]
+    card = DatasetCard(name="proteins", version="1", domain="proteins", description="test",
+                       provenance="test", license="CC0-1.0")
+    store = EmbeddingStore(tmp_path / "store")
+    embed_dataset(adapter, Dataset(card, samples), store, shard_size=2, batch_budget=100)
+    first, second = (store.read_shard(path).provenance
+                     for path in store.shard_paths("proteins", "esm2-t6-8m"))
+    assert first["windowed_samples"] == {"long": len(window_starts(len(LONG), 30, 15))} == {
+        "long": 4}
+    assert second["windowed_samples"] == {}
+    for provenance in (first, second):
+        assert provenance["long_sequences"] == (
+            "longer than 32 tokens: windows of 30 tokens, overlap >= 15, overlapping positions "
+            "averaged")

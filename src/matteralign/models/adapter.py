@@ -256,6 +256,14 @@ class ModelAdapter(ABC):
     ) -> EmbeddingOutput:
         """Embed prepared items; return pooled (B, D) arrays for each of ``layers``."""
 
+    def provenance(self, sample_ids: Sequence[str] | None = None) -> dict[str, Any]:
+        """What a shard's provenance records about how this adapter read ``sample_ids``.
+
+        The default records nothing; token encoders name the long sequences they windowed
+        (:meth:`~matteralign.models.token_encoder.TokenEncoderAdapter.provenance`).
+        """
+        return {}
+
     def unload(self) -> None:
         """Release the model's memory; :meth:`load` must be called again before use.
 

@@ -416,6 +416,7 @@ def compute_shard(
         "level": "structures" if atoms is None else "atoms",
         "runtime_s": round(time.perf_counter() - started, 3),
         **environment_provenance(device),
+        **adapter.provenance([sample.id for sample in samples]),
     }
     store.write_shard(
         dataset, adapter.id, shard,
