@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from matteralign.config import load_config
+from matteralign.data.registry import get_dataset_spec
 from matteralign.models.registry import get_card
 from matteralign.run.environments import card_environment
 from matteralign.run.study import validate_study
@@ -27,5 +28,11 @@ def test_paper_config_is_a_valid_study_with_the_papers_settings():
         assert checkpoint in ids
     for model in config.models:  # every named environment is defined (built by env create)
         card_environment(get_card(model.id))
+    modalities = {d.name: set(get_dataset_spec(d.name).modalities) for d in config.datasets}
+    for model in config.models:  # every model reads at least one of its datasets
+        chosen = model.datasets or list(modalities)
+        assert any(get_card(model.id).input in modalities[name] for name in chosen), model.id
+    for structure_model in ("prostt5-3di", "proteinmpnn-v48-020"):
+        assert structure_model in ids
     molecular = [m for m in config.models if m.id.startswith("mace-off23")]
     assert molecular and all(m.datasets == ["qm9"] for m in molecular)
