@@ -52,6 +52,17 @@ def test_models_list_says_whether_a_model_runs_here(tmp_path, monkeypatch):
     assert result.exit_code == 0 and "runs here" in result.output
 
 
+def test_models_list_says_an_unbuilt_model_environment_does_not_run_here(tmp_path, monkeypatch):
+    from matteralign.models.registry import get_card, runs_here
+
+    monkeypatch.setenv("MATTERALIGN_ENV_DIR", str(tmp_path / "no-environments"))
+    assert runs_here(get_card("mace-mp-0-small")) == (True, "in environment 'mace'")
+    result = runner.invoke(app, ["models", "list", "--family", get_card("mace-mp-0-small").family],
+                           env={"COLUMNS": "400"})
+    row = next(line for line in result.output.splitlines() if "mace-mp-0-small " in line)
+    assert "no (environment 'mace' not built: matteralign env create mace)" in row
+
+
 def test_a_broken_plugin_card_is_one_warning_and_everything_else_works(monkeypatch):
     from matteralign.models import registry
 

@@ -19,12 +19,14 @@ def list_models(
         help="Folder whose weights/ holds checkpoints no package ships.")] = None,
 ) -> None:
     """List every registered model with its family, input modality, license, and whether it
-    can run here (its packages installed and its weights present; nothing is imported)."""
+    can run here (its packages installed, or its model environment built, and its weights
+    present; nothing is imported)."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
     from matteralign.models.registry import list_cards, runs_here
+    from matteralign.run.environments import card_environment
 
     table = Table(title="matteralign models", box=box.SIMPLE_HEAD)
     cards = [card for card in list_cards() if not family or card.family == family]
@@ -34,9 +36,13 @@ def list_models(
     table.add_column("layers", justify="right", min_width=6)
     table.add_column("params", justify="right", no_wrap=True, min_width=6)
     table.add_column("license", overflow="ellipsis", no_wrap=True, max_width=20, min_width=7)
-    table.add_column("runs here", overflow="fold", max_width=40, min_width=9)
+    table.add_column("runs here", overflow="fold", max_width=64, min_width=9)
     for card in cards:
         ok, why = runs_here(card, data_root)
+        environment = card_environment(card)
+        if ok and environment is not None and not environment.built:
+            ok, why = False, f"environment {card.environment!r} not built: " \
+                f"{environment.create_command()}"
         table.add_row(card.id, card.family, card.input, ",".join(card.domain),
                       str(len(card.layers)), _compact(card.parameters), card.license,
                       ("yes" if ok else "no") + (f" ({why})" if why else ""))

@@ -109,16 +109,20 @@ def runs_here(card: ModelCard, data_root: Path | None = None) -> tuple[bool, str
     packages its adapter module (and the ``matteralign.models`` modules it uses) import outside
     a ``try``/``except ImportError`` are installed (``importlib.util.find_spec``).
 
+    A card that names a model environment imports its packages there, not here: only its
+    weights are checked (whether the environment is built is the caller's to ask, through
+    ``matteralign.run.environments``).
+
     Returns
     -------
     ok : bool
     reason : str
         What is missing, or what the model runs in; empty when nothing is to say.
     """
-    if isinstance(card.environment, str):
-        return True, f"in environment {card.environment!r}"
-    missing = sorted(name for name in _imported_packages(card.adapter.split(":")[0])
-                     if importlib.util.find_spec(name) is None)
+    in_environment = isinstance(card.environment, str)
+    missing = [] if in_environment else sorted(
+        name for name in _imported_packages(card.adapter.split(":")[0])
+        if importlib.util.find_spec(name) is None)
     if missing:
         hint = f" (pip install 'matteralign[{card.extra}]')" if card.extra else ""
         return False, f"missing package {', '.join(missing)}{hint}"
@@ -129,7 +133,7 @@ def runs_here(card: ModelCard, data_root: Path | None = None) -> tuple[bool, str
                              if os.environ.get("MATTERALIGN_DATA_ROOT") else None)
         if root is None or not (root / "weights" / card.weights).exists():
             return False, f"weights <data root>/weights/{card.weights} not found"
-    return True, ""
+    return True, f"in environment {card.environment!r}" if in_environment else ""
 
 
 @cache
