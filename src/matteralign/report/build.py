@@ -450,13 +450,11 @@ def _sample_descriptions(out: Path, emap, section: ReportSection) -> pd.DataFram
     Returns
     -------
     DataFrame or None
-        Indexed by (dataset, id), columns ``what`` (chemical formula, empty without atoms) and
-        ``labels`` (text: the energy and up to two more reference labels); None when no dataset
-        of the map has a sample table.
+        Indexed by (dataset, id), columns ``what`` (chemical formula, else the SMILES, else the
+        first 30 residues of the sequence and its length; empty when the sample has none of
+        these) and ``labels`` (text: the energy and up to two more reference labels); None when
+        no dataset of the map has a sample table.
     """
-    from ase.data import chemical_symbols
-    from ase.formula import Formula
-
     from matteralign.errors import MatterAlignError
     from matteralign.store.embedding_store import EmbeddingStore
 
@@ -475,8 +473,9 @@ def _sample_descriptions(out: Path, emap, section: ReportSection) -> pd.DataFram
         rows = table.loc[ids]
         labels = sorted((c for c in rows.columns if c.startswith("label:")),
                         key=lambda c: c != "label:energy")[:3]
-        what = [f"formula {Formula.from_list([chemical_symbols[int(n)] for n in z]):hill}"
-                if len(z) else "" for z in rows.atomic_numbers]
+        what = [_sample_what(z, smiles, sequence) for z, smiles, sequence in zip(
+            rows.atomic_numbers, rows.get("smiles", [""] * len(rows)),
+            rows.get("sequence", [""] * len(rows)), strict=True)]
         text = [", ".join(f"{c[6:]} {v:.6g}" for c, v in zip(labels, values, strict=True)
                           if np.isfinite(v))
                 for values in rows[labels].to_numpy(dtype=float)]
@@ -484,6 +483,22 @@ def _sample_descriptions(out: Path, emap, section: ReportSection) -> pd.DataFram
     if not frames:
         return None
     return pd.concat(frames, ignore_index=True).set_index(["dataset", "id"])
+
+
+def _sample_what(atomic_numbers, smiles: str, sequence: str) -> str:  # noqa: ANN001
+    """What a sample is, for the map's hover: its formula, else SMILES, else its sequence."""
+    from ase.data import chemical_symbols
+    from ase.formula import Formula
+
+    if len(atomic_numbers):
+        symbols = [chemical_symbols[int(z)] for z in atomic_numbers]
+        return f"formula {Formula.from_list(symbols):hill}"
+    if smiles:
+        return f"SMILES {smiles}"
+    if sequence:
+        shown = sequence if len(sequence) <= 30 else f"{sequence[:30]}…"
+        return f"sequence {shown} ({len(sequence)} residues)"
+    return ""
 
 
 def _versions() -> dict[str, str]:

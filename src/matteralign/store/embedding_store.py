@@ -519,13 +519,14 @@ class EmbeddingStore:
 
         Written by the embedding run, beside the embeddings; ``samples/<dataset>.parquet`` has one
         row per sample: ``id``, ``atomic_numbers`` (list of int, empty for a sample without
-        atoms) and one float column ``label:<name>`` per label (NaN where a sample lacks it).
+        atoms), ``smiles`` and ``sequence`` (text, empty where the sample has none) and one float
+        column ``label:<name>`` per label (NaN where a sample lacks it).
 
         Parameters
         ----------
         samples : iterable of Sample
-            Objects with ``id``, ``labels`` (dict of str to float) and ``atoms`` (ase.Atoms or
-            None).
+            Objects with ``id``, ``labels`` (dict of str to float), ``atoms`` (ase.Atoms or
+            None), ``smiles`` and ``sequence`` (str or None).
         """
         import pandas as pd
 
@@ -536,6 +537,8 @@ class EmbeddingStore:
             "atomic_numbers": [
                 [] if sample.atoms is None else [int(z) for z in sample.atoms.numbers]
                 for sample in samples],
+            "smiles": [sample.smiles or "" for sample in samples],
+            "sequence": [sample.sequence or "" for sample in samples],
             **{f"label:{name}": [float(sample.labels.get(name, np.nan)) for sample in samples]
                for name in names},
         })
