@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matteralign.analysis.layers import layerwise_alignment, load_layers, summarise_layers
+from matteralign.analysis.layers import (
+    calibrate_best_layers,
+    layerwise_alignment,
+    load_layers,
+    summarise_layers,
+)
 from matteralign.errors import StoreError
 from matteralign.store.embedding_store import EmbeddingStore, ShardRecord
 
@@ -48,3 +53,57 @@ def test_load_layers_reads_shards_in_card_order(tmp_path):
     np.testing.assert_array_equal(values["zeta"][:, 0], [0, 0, 1])
     with pytest.raises(StoreError, match="'other'"):
         load_layers(store, "d", "other")
+
+
+def _noise_layers(n_models: int, n_layers: int, n: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    return {f"m{i}": {f"l{j}": rng.normal(size=(n, 6)) for j in range(n_layers)}
+            for i in range(n_models)}
+
+
+def test_best_of_many_noise_layer_pairs_is_not_significant():
+    """Eight unrelated models of 8 noise layers: the naive p of each pair's best of 64 layer pairs
+    is small (selection), the layer-aware p of the maximum is not."""
+    layers = _noise_layers(8, 8, 60, seed=1)
+    rows = layerwise_alignment(layers, "cknna-k6")
+    best = calibrate_best_layers(layers, rows, "cknna-k6", n_permutations=199, seed=0)
+    assert len(best) == 28
+    assert (best.best_p_selected < 0.05).mean() >= 0.8
+    assert (best.best_p < 0.05).mean() <= 0.15
+    assert (best.best_p >= best.best_p_selected).all()
+    assert best.best_calibrated.median() == 0.0
+
+
+def test_planted_layer_pair_is_significant():
+    rng = np.random.default_rng(2)
+    layers = _noise_layers(2, 6, 80, seed=3)
+    layers["m1"]["l4"] = layers["m0"]["l1"] @ np.linalg.qr(rng.normal(size=(6, 6)))[0] \
+        + 0.05 * rng.normal(size=(80, 6))
+    rows = layerwise_alignment(layers, "cknna-k8")
+    summary = summarise_layers(rows)
+    best = calibrate_best_layers(layers, rows, "cknna-k8", n_permutations=99, seed=0).iloc[0]
+    assert (summary.best_layer_a.item(), summary.best_layer_b.item()) == ("l1", "l4")
+    assert best.best_p == pytest.approx(1 / 100)
+    assert best.best_calibrated > 0.5
+
+
+def test_layer_aware_null_equals_brute_force():
+    """tau, p and calibrated of the best layer pair against a loop over the same permutations with
+    the pure metric function on every layer pair."""
+    from matteralign.metrics import get_metric
+    from matteralign.metrics.calibration import permutations
+
+    layers = _noise_layers(2, 3, 40, seed=4)
+    layers["m1"]["l2"] = layers["m0"]["l0"] + 0.8 * np.random.default_rng(5).normal(size=(40, 6))
+    spec = get_metric("cknna-k5")
+    rows = layerwise_alignment(layers, spec.id)
+    best = calibrate_best_layers(layers, rows, spec.id, n_permutations=39, seed=7).iloc[0]
+    a, b = list(layers["m0"].values()), list(layers["m1"].values())
+    observed = max(spec(x, y) for x in a for y in b)
+    null = np.array([max(spec(x, y[p]) for x in a for y in b)
+                     for p in permutations(40, 39, seed=7)])
+    p = (1 + np.sum(null >= observed)) / 40
+    tau = np.sort(np.append(null, observed))[int(np.ceil(0.95 * 40)) - 1]
+    assert best.best_p == pytest.approx(p)
+    assert best.best_tau == pytest.approx(tau, abs=1e-10)
+    assert best.best_calibrated == pytest.approx(max((observed - tau) / (1 - tau), 0.0), abs=1e-10)

@@ -1,7 +1,8 @@
 """Layer-wise alignment: every layer of one model against every layer of another.
 
 Summarised per model pair as the best layer pair, the last layers, and layers at matched relative
-depth (layer i of L sits at depth (i + 1) / L).
+depth (layer i of L sits at depth (i + 1) / L); the best layer pair is calibrated against the null
+of the maximum over layer pairs (:func:`calibrate_best_layers`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ import pandas as pd
 from matteralign.errors import StoreError
 from matteralign.store.embedding_store import EmbeddingStore, ShardRecord
 
-__all__ = ["ShardCache", "layerwise_alignment", "load_layers", "summarise_layers"]
+__all__ = [
+    "ShardCache",
+    "calibrate_best_layers",
+    "layerwise_alignment",
+    "load_layers",
+    "summarise_layers",
+]
 
 _SEP = "\x1f"
 
@@ -126,11 +133,59 @@ def layerwise_alignment(
     return pd.DataFrame(recs)
 
 
-def summarise_layers(rows: pd.DataFrame) -> pd.DataFrame:
+def calibrate_best_layers(
+    layers: Mapping[str, Mapping[str, np.ndarray]],
+    rows: pd.DataFrame,
+    metric: str,
+    n_permutations: int,
+    seed: int = 0,
+    alpha: float = 0.05,
+    preprocessing: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Calibrated score and p of each model pair's best layer pair, against the null of the best.
+
+    T_ab = max_{l, l'} s(A_l, B_l') (min for a dissimilarity) is compared with
+    T_ab^(r) = max_{l, l'} s(A_l, B_l'[pi_r]), one pi_r for every layer in round r
+    (:func:`~matteralign.metrics.calibration.calibrated_layer_scores`), so choosing the best of
+    L_a L_b layer pairs is not significant by chance. The observed scores are ``rows`` (not
+    recomputed); one null pass of R rounds covers every layer of every model.
+
+    Parameters
+    ----------
+    layers : mapping of model id to (mapping of layer name to (N, D) array)
+        The arrays ``rows`` was scored from, in the same order.
+    rows : DataFrame
+        :func:`layerwise_alignment` of ``layers`` with ``metric``.
+    metric : str
+    n_permutations : int
+        Rounds R; the smallest p is 1 / (R + 1).
+
+    Returns
+    -------
+    DataFrame
+        model_a, model_b, best_calibrated, best_p (layer-aware), best_p_selected (the naive p of
+        the chosen pair against its own null, for comparison), best_tau, n_permutations.
+    """
+    from matteralign.metrics.calibration import calibrated_layer_scores
+
+    observed = {}
+    for (a, b), grp in rows.groupby(["model_a", "model_b"], sort=False):
+        observed[(a, b)] = grp.pivot(index="layer_a", columns="layer_b", values="value") \
+            .loc[list(layers[a]), list(layers[b])].to_numpy(dtype=float)
+    table = calibrated_layer_scores(layers, metric, "max", n_permutations, seed, alpha=alpha,
+                                    observed=observed, preprocessing=preprocessing)
+    return table.rename(columns={"calibrated": "best_calibrated", "p_value": "best_p",
+                                 "p_selected": "best_p_selected", "tau": "best_tau"})[
+        ["model_a", "model_b", "best_calibrated", "best_p", "best_p_selected", "best_tau",
+         "n_permutations"]]
+
+
+def summarise_layers(rows: pd.DataFrame, higher_is_more_similar: bool = True) -> pd.DataFrame:
     """Per model pair: best layer pair, last-layer score and the matched-relative-depth score.
 
     Matched depth: each layer of a is paired with the layer of b nearest in relative depth (and
     each layer of b with the nearest of a); the score is the mean over both directions' pairs.
+    The best layer pair is the highest score (lowest for a dissimilarity).
 
     Returns
     -------
@@ -140,7 +195,7 @@ def summarise_layers(rows: pd.DataFrame) -> pd.DataFrame:
     """
     recs = []
     for (a, b), grp in rows.groupby(["model_a", "model_b"], sort=False):
-        best = grp.loc[grp.value.idxmax()]
+        best = grp.loc[grp.value.idxmax() if higher_is_more_similar else grp.value.idxmin()]
         last = grp[(grp.depth_a == 1.0) & (grp.depth_b == 1.0)].value
         matched = []
         for side, other in (("depth_a", "depth_b"), ("depth_b", "depth_a")):

@@ -45,6 +45,7 @@ from matteralign.analysis.in_out import distribution_label, matched_in_out
 from matteralign.analysis.k_sweep import DEFAULT_KS, cknna_k_sweep, rank_stability
 from matteralign.analysis.layers import (
     ShardCache,
+    calibrate_best_layers,
     layerwise_alignment,
     load_layers,
     summarise_layers,
@@ -109,8 +110,9 @@ class AnalysisOptions:
     n_permutations, n_bootstrap : int
         Rounds of the leaderboard's permutation null and sample resampling.
     n_calibration : int
-        Permutation rounds of the calibrated matrices for measures whose null round relabels
-        per-model data (CKNNA, mutual kNN, II).
+        Permutation rounds of the calibrated matrices, and of the layer-aware null of each model
+        pair's best layer pair, for measures whose null round relabels per-model data (CKNNA,
+        mutual kNN, II).
     n_calibration_rescored : int
         Rounds for the measures that recompute every pair per round (dCor, CKA, ...).
     alpha : float
@@ -542,7 +544,14 @@ def _layers(result: StudyAnalysis, data: DatasetEmbeddings, store: EmbeddingStor
         result.note("layers", f"{data.name}: every model has a single stored layer")
     rows = layerwise_alignment(per_model, result.main_metric,
                                config.preprocess).assign(dataset=data.name)
-    return rows, summarise_layers(rows).assign(dataset=data.name)
+    summary = summarise_layers(rows, _higher_is_more_similar(result.main_metric))
+    opts = result.options
+    best = calibrate_best_layers(
+        per_model, rows, result.main_metric,
+        rounds_for(result.main_metric, opts.n_calibration, opts.n_calibration_rescored),
+        opts.seed, opts.alpha, config.preprocess)
+    summary = summary.merge(best, on=["model_a", "model_b"], how="left")
+    return rows, summary.assign(dataset=data.name)
 
 
 def _leaderboard(result: StudyAnalysis, data: DatasetEmbeddings, config: StudyConfig) -> None:

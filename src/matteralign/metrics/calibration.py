@@ -36,6 +36,7 @@ __all__ = [
     "benjamini_hochberg",
     "calibrate",
     "calibrate_layers",
+    "calibrated_layer_scores",
     "calibrated_scores",
     "calibrated_value",
     "has_relabelled_null",
@@ -552,6 +553,127 @@ def calibrated_scores(
     return CalibratedScores(spec, rows, null)
 
 
+def _layer_aggregate(
+    spec: MetricSpec, agg: str | Callable[[np.ndarray], float]
+) -> tuple[Callable[[np.ndarray], np.ndarray], bool]:
+    """The aggregate over layer pairs as a function of (R, L_a, L_b) blocks -> (R,), and whether
+    it selects one layer pair (max: the best pair, i.e. the minimum for a dissimilarity)."""
+    if callable(agg):
+        return (lambda block: np.array([agg(b) for b in block], dtype=np.float64)), False
+    if agg == "mean":
+        return (lambda block: block.mean(axis=(1, 2))), False
+    if agg == "max":
+        best = np.max if spec.higher_is_more_similar else np.min
+        return (lambda block: best(block, axis=(1, 2))), True
+    raise ValueError(f"agg must be 'max', 'mean' or a callable, not {agg!r}")
+
+
+def calibrated_layer_scores(
+    layers: Mapping[str, Mapping[str, np.ndarray]],
+    metric: str | MetricSpec,
+    agg: str | Callable[[np.ndarray], float] = "max",
+    n_permutations: int = 1000,
+    seed: int = 0,
+    *,
+    alpha: float = 0.05,
+    groups: Sequence[Any] | np.ndarray | None = None,
+    observed: Mapping[tuple[str, str], np.ndarray] | None = None,
+    preprocessing: Sequence[str] = (),
+    device: Any = "cpu",
+) -> pd.DataFrame:
+    """Calibrate the aggregate over layer pairs of every model pair (Gröger et al. Algorithm 2).
+
+    For models a, b with layers A_1..A_La, B_1..B_Lb the statistic is
+    T_ab = agg_{l, l'} s(A_l, B_l'); a round applies ONE permutation pi to every layer of every
+    model, so T_ab^(r) = agg_{l, l'} s(A_l, B_l'[pi_r]) carries the same search over layer pairs as
+    the observed T_ab (the best of L_a L_b pairs is not compared with the null of one pair). All
+    layers of all models share one null pass (:func:`null_matrices`: per-layer work, e.g. kNN
+    graphs, done once), kept in blocks of rounds so memory stays below :data:`DENSE_NULL_BYTES` / 8.
+    Calibrated, p and tau as :func:`calibrate`.
+
+    Parameters
+    ----------
+    layers : mapping of model id to (mapping of layer name to (N, D_l) array)
+        Every array holds the same N samples in the same order; models in input order.
+    metric : str or MetricSpec
+    agg : {"max", "mean"} or callable on the (L_a, L_b) score matrix
+        "max" is the best layer pair (the minimum for a dissimilarity).
+    n_permutations : int
+        Rounds R (smallest p = 1 / (R + 1)).
+    seed : int
+    alpha : float
+    groups : (N,) labels, optional
+        Restrict permutations to within groups (:func:`permutations`).
+    observed : mapping of (model_a, model_b) to (L_a, L_b) array, optional
+        The layer-pair scores already computed (row = layer of a, column = layer of b); default:
+        scored here.
+    preprocessing : sequence of str
+    device : str
+
+    Returns
+    -------
+    DataFrame
+        One row per model pair (a before b in input order): model_a, model_b, observed (T_ab),
+        layer_a, layer_b (the selected pair for "max", else None), calibrated, p_value, tau,
+        p_selected (for "max": p of the selected pair against its own single-pair null from the
+        same rounds, i.e. the naive p that ignores the selection; NaN otherwise), n_layer_pairs,
+        n_permutations, seed.
+    """
+    spec = get_metric(metric)
+    reduce, selects = _layer_aggregate(spec, agg)
+    models = list(layers)
+    names_of = {m: list(layers[m]) for m in models}
+    flat = {f"{m} layer {name}": x for m in models for name, x in layers[m].items()}
+    if len(flat) != sum(len(v) for v in names_of.values()):
+        raise ValueError("model and layer names must give distinct '<model> layer <name>' labels")
+    be = resolve_backend(device, "float64")
+    names, xs = prepare_inputs(flat, spec, preprocessing)
+    start, pos = {}, 0
+    for m in models:
+        start[m], pos = pos, pos + len(names_of[m])
+    pairs = [(a, b) for i, a in enumerate(models) for b in models[i + 1:]]
+
+    def block(mat: np.ndarray, a: str, b: str) -> np.ndarray:
+        ra = slice(start[a], start[a] + len(names_of[a]))
+        rb = slice(start[b], start[b] + len(names_of[b]))
+        return mat[..., ra, rb]
+
+    if observed is None:
+        value, _ = score_matrix(spec, xs, names, be, progress=False)
+        obs = {(a, b): block(value, a, b) for a, b in pairs}
+    else:
+        obs = {(a, b): np.asarray(observed[(a, b)], dtype=np.float64) for a, b in pairs}
+    pick = np.nanargmax if spec.higher_is_more_similar else np.nanargmin
+    chosen = {pr: np.unravel_index(pick(obs[pr]), obs[pr].shape) for pr in pairs} if selects \
+        else {}
+    perms = permutations(xs[0].shape[0], n_permutations, seed, groups)
+    per_block = max(1, DENSE_NULL_BYTES // (8 * 8 * len(xs) ** 2))
+    agg_null = {pr: np.empty(n_permutations) for pr in pairs}
+    own_null = {pr: np.empty(n_permutations) for pr in chosen}
+    for lo in range(0, n_permutations, per_block):
+        hi = min(lo + per_block, n_permutations)
+        null = null_matrices(spec, xs, names, be, perms[lo:hi], progress=False)
+        for a, b in pairs:
+            sub = block(null, a, b)
+            agg_null[(a, b)][lo:hi] = reduce(sub)
+            if (a, b) in chosen:
+                own_null[(a, b)][lo:hi] = sub[(slice(None), *chosen[(a, b)])]
+    recs = []
+    for a, b in pairs:
+        t = float(reduce(obs[(a, b)][None])[0])
+        cal, p, tau = calibrate(t, agg_null[(a, b)], spec.higher_is_more_similar, alpha)
+        rec = {"model_a": a, "model_b": b, "observed": t, "layer_a": None, "layer_b": None,
+               "calibrated": float(cal), "p_value": float(p), "tau": float(tau),
+               "p_selected": float("nan")}
+        if (a, b) in chosen:
+            ia, ib = chosen[(a, b)]
+            rec.update(layer_a=names_of[a][ia], layer_b=names_of[b][ib], p_selected=float(
+                calibrate(t, own_null[(a, b)], spec.higher_is_more_similar, alpha)[1]))
+        recs.append({**rec, "n_layer_pairs": obs[(a, b)].size,
+                     "n_permutations": n_permutations, "seed": seed})
+    return pd.DataFrame(recs)
+
+
 def calibrate_layers(
     layers_a: Sequence[np.ndarray],
     layers_b: Sequence[np.ndarray],
@@ -565,7 +687,8 @@ def calibrate_layers(
     preprocessing: Sequence[str] = (),
     device: Any = "cpu",
 ) -> dict[str, float]:
-    """Calibrate an aggregate (max or mean) over all layer pairs (Gröger et al. Algorithm 2).
+    """Calibrate an aggregate (max or mean) over all layer pairs of two models (Gröger et al.
+    Algorithm 2): :func:`calibrated_layer_scores` for the one pair.
 
     T = agg_{l, l'} s(A_l, B_l'); each round applies ONE permutation to every layer of B, so the
     null of T carries the same search over layer pairs as the observed T (the best of many layer
@@ -581,44 +704,13 @@ def calibrate_layers(
     Returns
     -------
     dict
-        observed, calibrated, p_value, tau, n_permutations.
+        observed, calibrated, p_value, tau, p_selected, n_permutations.
     """
-    spec = get_metric(metric)
-    if callable(agg):
-        fn = agg
-    elif agg == "mean":
-        fn = np.mean
-    elif agg == "max":
-        fn = np.max if spec.higher_is_more_similar else np.min
-    else:
-        raise ValueError(f"agg must be 'max', 'mean' or a callable, not {agg!r}")
-    be = resolve_backend(device, "float64")
-    la, lb = len(layers_a), len(layers_b)
-    named = {f"a{i}": x for i, x in enumerate(layers_a)} | {f"b{j}": y
-                                                              for j, y in enumerate(layers_b)}
-    names, xs = prepare_inputs(named, spec, preprocessing)
-    kern = kernel_for(spec, be)
-    perms = permutations(xs[0].shape[0], n_permutations, seed, groups)
-
-    def scores(left: Sequence[np.ndarray], right: Sequence[np.ndarray]) -> np.ndarray:
-        s = np.empty((la, lb))
-        for i, x in enumerate(left):
-            for j, y in enumerate(right):
-                s[i, j] = spec(x, y)
-        return s
-
-    if kern.streamed:
-        observed = float(fn(scores(xs[:la], xs[la:])))
-        null = np.array([fn(scores(xs[:la], [y[p] for y in xs[la:]])) for p in perms])
-    else:
-        states = [kern.prepare(x, nm) for x, nm in zip(xs, names, strict=True)]
-        observed = float(fn(np.array([[kern.pair(states[i], states[la + j])[0]
-                                       for j in range(lb)] for i in range(la)])))
-        null = np.empty(n_permutations)
-        for r, p in enumerate(perms):
-            pst = [kern.permute(states[la + j], xs[la + j], p) for j in range(lb)]
-            null[r] = fn(np.array([[kern.pair(states[i], pst[j])[0] for j in range(lb)]
-                                   for i in range(la)]))
-    cal, pv, tau = calibrate(observed, null, spec.higher_is_more_similar, alpha)
-    return {"observed": observed, "calibrated": float(cal), "p_value": float(pv),
-            "tau": float(tau), "n_permutations": n_permutations}
+    row = calibrated_layer_scores(
+        {"a": {str(i): x for i, x in enumerate(layers_a)},
+         "b": {str(j): y for j, y in enumerate(layers_b)}},
+        metric, agg, n_permutations, seed, alpha=alpha, groups=groups,
+        preprocessing=preprocessing, device=device).iloc[0]
+    return {"observed": float(row.observed), "calibrated": float(row.calibrated),
+            "p_value": float(row.p_value), "tau": float(row.tau),
+            "p_selected": float(row.p_selected), "n_permutations": n_permutations}
