@@ -24,7 +24,7 @@ smoke: $(STAMP)
 # tests that `make test` runs after the default suite: each environment's tiny-twin checks, the
 # mixed-environment study, and a Ray run of CHGNet that must equal the local run bit for bit.
 SLOW_TESTS := tests/models/test_mace.py tests/models/test_orb.py tests/models/test_mattersim.py \
-              tests/models/test_esm_models.py \
+              tests/models/test_pet.py tests/models/test_esm_models.py \
               tests/run/test_environments.py \
               tests/run/test_ray_smoke.py::test_ray_chgnet_on_a_few_crystals_equals_local
 
