@@ -79,3 +79,38 @@ def test_consensus_ranks_a_model_without_finite_scores_last_quietly():
         warnings.simplefilter("error", RuntimeWarning)
         refs, basis = strongest_models(m, None, n=4)
     assert (refs, basis) == (["b", "a", "c", "flat"], "consensus")
+
+
+def test_leaderboard_reuses_the_matrix_calibration(embeddings, monkeypatch):
+    """Given the matrix's calibrated pairs (as the study computes them), the leaderboard draws no
+    null of its own and its score, raw, null mean and p are the matrix cells' means over the
+    references; without them it draws the same null (same rounds and seed) and agrees."""
+    import matteralign.metrics.calibration as calibration
+    from matteralign.analysis.significance import calibrate_matrices
+    from matteralign.metrics import pairwise
+
+    refs = ["ref-1", "close"]
+    matrix = pairwise(embeddings, "cknna-k10", preprocessing=["l2"]).matrix
+    rows = calibrate_matrices(embeddings, {"cknna-k10": matrix}, "toy", {"cknna-k10": 99},
+                              seed=0, preprocessing=["l2"])
+    own = leaderboard(embeddings, refs, "cknna-k10", n_permutations=99, n_bootstrap=5,
+                      preprocessing=["l2"]).set_index("model")
+
+    def no_null(*args, **kwargs):
+        raise AssertionError("the leaderboard drew its own permutation null")
+
+    monkeypatch.setattr(calibration, "calibrated_scores", no_null)
+    table = leaderboard(embeddings, refs, "cknna-k10", n_bootstrap=5, preprocessing=["l2"],
+                        calibration=rows).set_index("model")
+    cell = {c: rows.set_index(["model_a", "model_b"])[c] for c in
+            ("calibrated", "raw", "null_mean", "p_value")}
+    for model in embeddings:
+        others = [r for r in refs if r != model]
+        assert table.loc[model, "score"] == pytest.approx(
+            np.mean([cell["calibrated"][(model, r)] for r in others]), abs=1e-15)
+        assert table.loc[model, "raw"] == pytest.approx(
+            np.mean([matrix.loc[model, r] for r in others]), abs=1e-15)
+        assert table.loc[model, "null_mean"] == pytest.approx(
+            np.mean([cell["null_mean"][(model, r)] for r in others]), abs=1e-15)
+        assert table.loc[model, "max_p"] == max(cell["p_value"][(model, r)] for r in others)
+    pd.testing.assert_frame_equal(table, own)

@@ -176,5 +176,10 @@ def test_a_model_scored_nan_against_all_others_gives_a_note_not_numpy_warnings(t
     assert not loud
     table, refs, basis = result.leaderboards["elements"]
     assert basis == "consensus" and "onehot" not in refs
+    # one null per pair: the leaderboard's calibrated scores are the calibrated matrix's cells
+    cal = result.calibrated_matrices["elements"]["cknna-k5"]
+    for row in table.itertuples():
+        want = [cal.loc[row.model, r] for r in refs if r != row.model]
+        np.testing.assert_allclose(row.score, np.mean(want), rtol=0, atol=1e-15)
     assert any("onehot scored NaN against every other model" in note
                for note in result.notes["matrices"])

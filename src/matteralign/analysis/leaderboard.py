@@ -2,7 +2,8 @@
 
 Calibrated score = clip((s - tau) / (1 - tau), 0, 1) with tau the 95 % quantile of the permutation
 null (rows of the other model shuffled; Gröger et al. 2026): 0 is indistinguishable from chance, 1
-is perfect; mirrored for dissimilarities (information imbalance), best score 0.
+is perfect; mirrored for dissimilarities (information imbalance), best score 0. In a study the
+calibration is the matrices' own (``StudyAnalysis.calibrated``): one null per pair.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def leaderboard(
     seed: int = 0,
     preprocessing: Sequence[str] = (),
     models: Sequence[str] | None = None,
+    calibration: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Each model's mean calibrated alignment to the references other than itself.
 
@@ -75,13 +77,20 @@ def leaderboard(
         Same samples in the same order; must include the references.
     references : sequence of str
     metric : str
-        Registry metric id (permutation null and bootstrap from :mod:`matteralign.metrics`).
+        Registry metric id (bootstrap from :mod:`matteralign.metrics`).
     n_permutations, n_bootstrap : int
-        Rounds of the permutation null and of the sample bootstrap (seeded).
+        Rounds of the permutation null (only when ``calibration`` is not given) and of the sample
+        bootstrap (seeded).
     level : float
         Interval coverage.
     models : sequence of str, optional
         Rows to report; default every model.
+    calibration : DataFrame, optional
+        The calibrated pairs of these embeddings and this metric, as
+        :func:`~matteralign.metrics.calibration.calibrated_scores` rows (model_a, model_b, raw,
+        null_mean, tau, calibrated, p_value), e.g. a study's ``StudyAnalysis.calibrated`` of one
+        dataset and metric: reused, so the leaderboard and the matrix share one null per pair.
+        Default: drawn here by the same function with ``n_permutations`` rounds.
 
     Returns
     -------
@@ -92,21 +101,25 @@ def leaderboard(
         is_reference, metric; sorted by score, best first.
     """
     from matteralign import metrics
-    from matteralign.metrics.calibration import calibrated_value
+    from matteralign.metrics.calibration import calibrated_scores, calibrated_value
 
     spec = metrics.get_metric(metric)
     missing = [r for r in references if r not in embeddings]
     if missing:
         raise KeyError(f"reference models {missing} have no embeddings here")
-    null = metrics.permutation_null(embeddings, spec, n_permutations=n_permutations, seed=seed,
-                                    preprocessing=preprocessing, progress=False)
+    if calibration is None:
+        calibration = calibrated_scores(embeddings, spec, n_permutations, seed,
+                                        preprocessing=preprocessing, progress=False).rows
     boot = metrics.bootstrap_ci(embeddings, spec, n_bootstrap=n_bootstrap, seed=seed, level=level,
                                 preprocessing=preprocessing, progress=False)
-    null_at = {(r.model_a, r.model_b): r for r in null.itertuples()}
+    null_at = {(r.model_a, r.model_b): r for r in calibration.itertuples()}
     boot_at = {(r.model_a, r.model_b): r for r in boot.itertuples()}
 
-    def lookup(table, a, b):
-        return table.get((a, b)) or (table.get((b, a)) if spec.symmetric else None)
+    def lookup(table, a, b, what):
+        row = table.get((a, b)) or (table.get((b, a)) if spec.symmetric else None)
+        if row is None:
+            raise KeyError(f"no {what} of the pair ({a}, {b}) for {spec.id}")
+        return row
 
     recs = []
     for model in (models or list(embeddings)):
@@ -114,15 +127,15 @@ def leaderboard(
         for ref in references:
             if ref == model:
                 continue
-            nr, br = lookup(null_at, model, ref), lookup(boot_at, model, ref)
-            mu = nr.null_mean
+            nr = lookup(null_at, model, ref, "calibrated score")
+            br = lookup(boot_at, model, ref, "sample interval")
             vals.append(nr.calibrated)
             bounds = sorted(float(calibrated_value(b, nr.tau, spec.higher_is_more_similar))
                             for b in (br.ci_low, br.ci_high))
             lows.append(bounds[0])
             highs.append(bounds[1])
-            raws.append(nr.value)
-            mus.append(mu)
+            raws.append(nr.raw)
+            mus.append(nr.null_mean)
             ps.append(nr.p_value)
         recs.append({
             "model": model, "score": float(np.mean(vals)) if vals else float("nan"),

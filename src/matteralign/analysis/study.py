@@ -108,7 +108,9 @@ class AnalysisOptions:
     projection : {"pca", "umap"}
         UMAP compiles numba code for about a minute on two cores, so PCA is the default.
     n_permutations, n_bootstrap : int
-        Rounds of the leaderboard's permutation null and sample resampling.
+        Rounds of the leaderboard's own permutation null (drawn only where the matrices have no
+        calibration, e.g. with ``max_samples``; otherwise it reuses the matrices') and of its
+        sample resampling.
     n_calibration : int
         Permutation rounds of the calibrated matrices, and of the layer-aware null of each model
         pair's best layer pair, for measures whose null round relabels per-model data (CKNNA,
@@ -562,9 +564,18 @@ def _leaderboard(result: StudyAnalysis, data: DatasetEmbeddings, config: StudyCo
     if not result.energy.empty and data.name in set(result.energy.dataset):
         mae = result.energy[result.energy.dataset == data.name].set_index("model").mae
     refs, basis = strongest_models(mat, mae, result.options.n_references)
-    table = leaderboard(data.values, refs, result.main_metric,
+    calibrated = result.calibrated
+    if not calibrated.empty:
+        calibrated = calibrated[(calibrated.dataset == data.name)
+                                & (calibrated.metric == result.main_metric)]
+    if calibrated.empty:
+        calibrated = None  # the matrices have no calibration (max_samples): the leaderboard's own
+        result.note("leaderboard", f"{data.name}: the matrix has no calibration; the leaderboard "
+                                   f"draws its own null ({result.options.n_permutations} rounds)")
+    table = leaderboard({m: data.values[m] for m in mat.index}, refs, result.main_metric,
                         result.options.n_permutations, result.options.n_bootstrap,
-                        seed=result.options.seed, preprocessing=config.preprocess)
+                        seed=result.options.seed, preprocessing=config.preprocess,
+                        calibration=calibrated)
     result.leaderboards[data.name] = (table, refs, basis)
 
 
