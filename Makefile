@@ -48,6 +48,7 @@ $(STAMP): $(BIN)/python
 
 $(TEST_STAMP): $(STAMP)
 	$(PIP_INSTALL) -e '.[default,test,ray]'
+	$(PIP_INSTALL) --no-deps -r requirements/test-no-deps.txt
 	touch $@
 
 clean:

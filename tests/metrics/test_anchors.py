@@ -9,6 +9,7 @@ from scipy.spatial.distance import cdist
 from matteralign.metrics import EmbeddingError
 from matteralign.metrics.anchors import (
     anchor_distortion,
+    direct_sampling,
     farthest_point_sampling,
     joint_anchors,
     pointwise_anchor_distortion,
@@ -104,3 +105,53 @@ def test_registered_family_matches_the_function():
     mat = pairwise(emb, spec).matrix
     assert mat.loc["a", "b"] == pytest.approx(anchor_distortion(emb["a"], emb["b"], k=8))
     assert mat.loc["b", "a"] == mat.loc["a", "b"]
+
+
+def _planted_mixture(n_clusters: int, per_cluster: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Well separated Gaussian blobs in 12-D with unequal sizes; (rows, cluster of each row)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=10.0, size=(n_clusters, 12))
+    sizes = per_cluster + np.arange(n_clusters) * 7
+    labels = np.repeat(np.arange(n_clusters), sizes)
+    return centres[labels] + rng.normal(scale=0.3, size=(len(labels), 12)), labels
+
+
+def test_direct_takes_one_anchor_from_each_planted_cluster_and_is_deterministic():
+    x, labels = _planted_mixture(6, 40, seed=3)
+    chosen = direct_sampling(x, 6)
+    assert sorted(labels[chosen]) == list(range(6))  # one per cluster, every cluster covered
+    np.testing.assert_array_equal(chosen, direct_sampling(x, 6))
+    np.testing.assert_array_equal(chosen, direct_sampling(x.copy(), 6))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # maml's own Birch
+def test_direct_matches_maml_direct_sampler():
+    direct = pytest.importorskip("maml.sampling.direct")
+    for seed, k in ((0, 5), (1, 12), (2, 30)):
+        rng = np.random.default_rng(seed)
+        x = np.vstack([_planted_mixture(4, 30, seed)[0][:, :8],
+                       rng.normal(scale=3.0, size=(120, 8))])  # blobs and a diffuse background
+        sampler = direct.DIRECTSampler(
+            structure_encoder=False,
+            clustering=direct.BirchClustering(n=k, threshold_init=0.5),
+            select_k_from_clusters=direct.SelectKFromClusters(k=1))
+        expected = sampler.fit_transform(x)["selected_indexes"]
+        assert sorted(direct_sampling(x, k).tolist()) == sorted(int(i) for i in expected)
+
+
+def test_direct_anchors_give_zero_distortion_for_a_rotated_wider_copy():
+    x, _ = _planted_mixture(5, 30, seed=4)
+    q, _ = np.linalg.qr(np.random.default_rng(5).normal(size=(20, 20)))
+    y = 2.0 * np.hstack([x, np.zeros((len(x), 8))]) @ q
+    assert anchor_distortion(x, y, k=10, method="direct") < 1e-12
+    noisy = y + np.random.default_rng(6).normal(scale=3.0, size=y.shape)
+    assert anchor_distortion(x, noisy, k=10, method="direct") > 0.01
+    reps, idx = relative_representations({"a": x, "b": y}, 10, method="direct")
+    np.testing.assert_array_equal(idx, joint_anchors({"a": x, "b": y}, 10, method="direct"))
+    assert reps["a"].shape == (len(x), 10)
+
+
+def test_direct_refuses_more_anchors_than_distinct_rows():
+    x = np.repeat(np.eye(3), 4, axis=0)
+    with pytest.raises(EmbeddingError, match="3 distinct"):
+        direct_sampling(x, 4)

@@ -54,7 +54,7 @@ class AnchorDistortionKernel(PairKernel):
         return x
 
     def pair(self, a, b):
-        return anchor_distortion(a, b, self.p["k"]), {}
+        return anchor_distortion(a, b, self.p["k"], method=self.p["method"]), {}
 
 
 def _lfre_id(p: dict[str, Any]) -> str:
@@ -78,8 +78,11 @@ register_metric(MetricFamily(
     description="local feature reconstruction error of b from a; k local points "
     "(default min(D_a, D_b), Chorna et al.)"))
 register_metric(MetricFamily(
-    "anchordist", r"anchordist(?:-k(?P<k>\d+))?",
-    lambda m: {"k": int(m.group("k")) if m.group("k") else 64},
-    lambda p: f"anchordist-k{p['k']}", anchor_distortion, AnchorDistortionKernel,
-    ("anchordist-k64",), neighbours=lambda p: p["k"] - 1, higher_is_more_similar=False,
-    description="RMS change of cosine similarities to k shared FPS anchors (Li & Walsh)"))
+    "anchordist", r"anchordist(?:-(?P<method>direct))?(?:-k(?P<k>\d+))?",
+    lambda m: {"method": m.group("method") or "fps",
+               "k": int(m.group("k")) if m.group("k") else 64},
+    lambda p: f"anchordist{'-direct' if p['method'] == 'direct' else ''}-k{p['k']}",
+    anchor_distortion, AnchorDistortionKernel, ("anchordist-k64", "anchordist-direct-k64"),
+    neighbours=lambda p: p["k"] - 1, higher_is_more_similar=False,
+    description="RMS change of cosine similarities to k shared anchors, chosen by FPS or "
+    "(anchordist-direct-k<k>) DIRECT sampling (Li & Walsh)"))
