@@ -29,4 +29,4 @@ def test_pet_adapter_checks_pass_inside_the_pet_environment(request):
     environment = build_environment("pet")
     folder = tiny_model(request.config, environment, "pet", "tiny")
     output = run_checks(environment, "pet", {"MATTERALIGN_TINY_PET": str(folder)})
-    assert "5 passed" in output
+    assert "6 passed" in output

@@ -1,11 +1,12 @@
 """PET-MAD / uPET adapter: metatomic's ``feature`` output and the energy last-layer features.
 
 Runs in the ``pet`` model environment. Published checkpoints load by name through upet's own
-loader (``upet.get_upet``, which downloads from the ``lab-cosmo/upet`` Hugging Face repository);
-a local metatrain checkpoint (``.ckpt``) goes through the same loader, an exported metatomic model
-(``.pt``) through ``metatomic.torch.load_atomistic_model``. Structures are evaluated in batches by
-metatomic's own ASE interface (``MetatomicCalculator.run_model``: vesin neighbour lists, one model
-call per batch).
+loader (``upet.get_upet``, which downloads from the ``lab-cosmo/upet`` Hugging Face repository;
+a checkpoint already in the Hugging Face cache is read from there). A local metatrain checkpoint
+(``.ckpt``) goes through the same loader, an exported metatomic model (``.pt``) through
+``metatomic.torch.load_atomistic_model``. Structures are evaluated in batches by metatomic's own
+ASE interface (``MetatomicCalculator.run_model``: vesin neighbour lists, one model call per
+batch).
 """
 
 from __future__ import annotations
@@ -64,7 +65,12 @@ class PETAdapter(MLIPAdapter):
         self.checkpoint_sha256 = ""
 
     def _published(self) -> tuple[Any, Path]:
-        """upet's model for the options ``model``/``size``/``version``, and the file it read."""
+        """upet's model for the options ``model``/``size``/``version``, and the file it read.
+
+        A checkpoint already in the Hugging Face cache is read from there through the same
+        loader (``get_upet(checkpoint_path=...)``), so a study reruns without network; otherwise
+        ``get_upet`` resolves the name against the repository and downloads the file.
+        """
         import upet
         from huggingface_hub import try_to_load_from_cache
 
@@ -72,6 +78,10 @@ class PETAdapter(MLIPAdapter):
         if not (model and size and version):
             raise AdapterError(f"model {self.id}: give options model, size and version (a "
                                "published uPET checkpoint) or checkpoint=<path>")
+        filename = f"models/{model}-{size}-v{version}.ckpt"
+        cached = try_to_load_from_cache(UPET_REPOSITORY, filename)
+        if isinstance(cached, str):
+            return upet.get_upet(checkpoint_path=cached), Path(cached)
         try:
             loaded = upet.get_upet(model=str(model), size=str(size), version=str(version))
         except (OSError, ConnectionError, ValueError) as error:
@@ -79,8 +89,7 @@ class PETAdapter(MLIPAdapter):
                 f"model {self.id}: upet could not load {model}-{size}-v{version} ({error}); with "
                 "no internet, pass option checkpoint=<path of the .ckpt file>"
             ) from None
-        cached = try_to_load_from_cache(UPET_REPOSITORY, f"models/{model}-{size}-v{version}.ckpt")
-        return loaded, Path(str(cached))
+        return loaded, Path(str(try_to_load_from_cache(UPET_REPOSITORY, filename)))
 
     def load(self, device: str = "cpu", dtype: str = "float32") -> None:
         self._check_dtype(dtype)

@@ -101,12 +101,36 @@ def test_checkpoint_hash_and_uncovered_elements(adapter):
         adapter.prepare(Sample("polonium", atoms=bulk("Po", "sc", a=3.35)))
 
 
-def test_published_name_without_network_names_the_model(monkeypatch):
+@pytest.fixture
+def offline(monkeypatch, tmp_path) -> Path:
+    """No network (upet's repository listing fails) and an empty Hugging Face cache, returned."""
     import huggingface_hub
 
-    def offline(*args, **kwargs):
+    def unreachable(*args, **kwargs):
         raise ConnectionError("network unreachable")
 
-    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files", offline)
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files", unreachable)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def test_published_name_without_network_names_the_model(offline):
     with pytest.raises(ModelNotFoundError, match="pet-omat-s-v1.0.0.*checkpoint=<path"):
         create_adapter("pet-omat-s-v1.0.0").load()
+
+
+def test_published_name_already_downloaded_loads_without_network(offline, samples, adapter):
+    """The Hugging Face cache layout of lab-cosmo/upet, holding the tiny PET under its name."""
+    repository = offline / "models--lab-cosmo--upet"
+    (repository / "refs").mkdir(parents=True)
+    (repository / "refs" / "main").write_text("0" * 40)
+    cached = repository / "snapshots" / ("0" * 40) / "models" / "pet-mad-s-v1.0.2.ckpt"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes((FOLDER / "pet.ckpt").read_bytes())
+    published = create_adapter("pet-mad-s-v1.0.2")
+    published.load()
+    assert published.checkpoint_path == cached
+    assert published.checkpoint_sha256 == adapter.checkpoint_sha256
+    batch = [published.prepare(s) for s in samples]
+    np.testing.assert_array_equal(published.embed(batch, ["features"], "mean").pooled["features"],
+                                  adapter.embed(batch, ["features"], "mean").pooled["features"])
