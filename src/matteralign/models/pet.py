@@ -61,6 +61,7 @@ class PETAdapter(MLIPAdapter):
 
     def __init__(self, card, **options: Any) -> None:  # noqa: ANN001
         super().__init__(card, **options)
+        self.calculator: Any = None  # metatomic_ase.MetatomicCalculator around the model
         self.checkpoint_path: Path | None = None
         self.checkpoint_sha256 = ""
 
@@ -165,3 +166,6 @@ class PETAdapter(MLIPAdapter):
             rows[offsets.to(samples.device)[samples[:, 0]] + samples[:, 1]] = block.values
             features[layer] = rows
         return features, results["energy"].block().values.reshape(-1)
+
+    def unload(self) -> None:
+        self.model = self.calculator = None
