@@ -7,18 +7,34 @@ Rows of an atom-level embedding are keyed ``"<sample id>#<atom index>:<element>"
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from matteralign.analysis.matrices import DatasetScores, join_on_ids, score_dataset
+from matteralign.analysis.embedding_map import project_2d
+from matteralign.analysis.matrices import (
+    SCORES_INDEX,
+    DatasetScores,
+    join_on_ids,
+    read_dataset_scores,
+    score_dataset,
+)
 from matteralign.data.atom_sample import parse_atom_row_id
 from matteralign.errors import StoreError
 from matteralign.store.embedding_store import StoredEmbeddings
 
-__all__ = ["atom_keys", "element_view", "per_structure_distortion", "score_atoms"]
+__all__ = [
+    "AtomMap",
+    "atom_keys",
+    "atom_map",
+    "element_scores",
+    "element_view",
+    "per_structure_distortion",
+    "score_atoms",
+]
 
 
 def atom_keys(ids: Sequence[str]) -> pd.DataFrame:
@@ -102,3 +118,110 @@ def per_structure_distortion(
     order = pd.unique(groups)
     return pd.Series(values, index=pd.Index(order, name="sample_id"),
                      name=f"anchordist-k{k}:{x.model}|{y.model}")
+
+
+def element_scores(out: Path, dataset: str) -> pd.DataFrame:
+    """Every pairwise score ``align`` wrote for the atoms of ``dataset`` and each element's atoms.
+
+    Reads ``alignment/<dataset>/`` and ``alignment/<dataset>[<element>]/`` (written by
+    :func:`score_atoms` through ``align``); nothing is recomputed.
+
+    Parameters
+    ----------
+    out : Path
+        The study folder.
+    dataset : str
+        An atom-level dataset, ``"<name>@atoms"``.
+
+    Returns
+    -------
+    DataFrame
+        One row per view, metric and ordered pair a != b: ``element`` (``"all"`` for every atom),
+        ``n`` (atoms scored), ``metric``, ``model_a``, ``model_b``, ``score`` (matrix cell
+        (a, b): a -> b for a directed metric). Empty when align wrote no view.
+    """
+    root = Path(out) / "alignment"
+    views = {"all": dataset}
+    for index in sorted(root.glob(f"{_glob_escape(dataset)}[[]*]/{SCORES_INDEX}")):
+        label = index.parent.name
+        views[label[len(dataset) + 1: -1]] = label
+    rows = []
+    for element, label in views.items():
+        scores = read_dataset_scores(out, label)
+        if scores is None:
+            continue
+        for metric, matrix in scores.matrices.items():
+            for a in matrix.index:
+                for b in matrix.columns:
+                    if a != b:
+                        rows.append((element, scores.n, metric, a, b, float(matrix.loc[a, b])))
+    return pd.DataFrame(rows, columns=["element", "n", "metric", "model_a", "model_b", "score"])
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "[]*?" else c for c in text)
+
+
+@dataclass
+class AtomMap:
+    """Atoms of several models on one 2D map of their shared anchor space (after Li & Walsh).
+
+    Attributes
+    ----------
+    points : DataFrame
+        One row per model and atom: ``model``, ``sample_id``, ``atom_index``, ``element``,
+        ``x``, ``y``.
+    anchors : list of str
+        Row ids of the K anchor atoms.
+    explained : (2,) array
+        Share of the variance of the stacked anchored rows along each map axis.
+    """
+
+    points: pd.DataFrame
+    anchors: list[str]
+    explained: np.ndarray
+
+
+def atom_map(stored: Sequence[StoredEmbeddings], k: int = 64, max_atoms: int = 2000,
+             seed: int = 0) -> AtomMap:
+    """Each model's atoms as cosine similarities to K shared anchor atoms, on one PCA map.
+
+    The models are joined on the atoms they all embedded (at most ``max_atoms``, a seeded
+    subsample); K joint FPS anchors are chosen among them
+    (:func:`~matteralign.metrics.anchors.joint_anchors`, K = min(k, distinct atoms)); every
+    model's atoms become z_i = [cos(e_i, e_{a_1}), ..., cos(e_i, e_{a_K})] in its own space
+    (:func:`~matteralign.metrics.anchors.relative_representations`), and one PCA of all models'
+    z rows stacked ((M·N, K)) gives shared axes, so the same atom lies at the same place when two
+    models agree up to rotation and scale.
+
+    Parameters
+    ----------
+    stored : sequence of StoredEmbeddings
+        Atom-level embeddings of one layer per model, at least two models.
+    k : int
+    max_atoms : int
+    seed : int
+
+    Returns
+    -------
+    AtomMap
+    """
+    from matteralign.metrics.anchors import relative_representations
+
+    aligned = join_on_ids([s for s in stored if len(s.ids)])
+    ids = aligned.ids
+    keep = np.arange(len(ids))
+    if len(ids) > max_atoms:
+        keep = np.sort(np.random.default_rng(seed).choice(len(ids), max_atoms, replace=False))
+    values = {model: np.asarray(v, dtype=np.float64)[keep] for model, v in aligned.values.items()}
+    distinct = len(np.unique(np.hstack(list(values.values())), axis=0))
+    reps, anchors = relative_representations(values, min(k, distinct))
+    stacked = np.vstack(list(reps.values()))
+    coords, _ = project_2d(stacked, "pca")
+    centred = stacked - stacked.mean(0)
+    explained = coords.var(0) / centred.var(0).sum()
+    keys = atom_keys([ids[i] for i in keep])
+    points = pd.concat([keys.assign(model=model) for model in reps], ignore_index=True)
+    points["x"], points["y"] = coords[:, 0], coords[:, 1]
+    return AtomMap(points[["model", "sample_id", "atom_index", "element", "x", "y"]],
+                   [ids[keep[i]] for i in anchors], explained)

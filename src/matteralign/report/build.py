@@ -63,6 +63,25 @@ INTROS = {
 }
 
 
+FEATURE_SPACE_INTROS = {
+    "directed": ("Directed measures", "Measures whose score from model a to model b differs from "
+                 "b to a: the feature reconstruction errors of Chorna et al. (GFRE, LFRE: the "
+                 "error of predicting b's features linearly from a's, globally or from each test "
+                 "point's neighbours; GFRD: the non-orthogonal part of that map) and the "
+                 "information imbalance. Each matrix is drawn in the models' own order beside its "
+                 "asymmetry (a → b) − (b → a): for an error, a positive cell means b is harder to "
+                 "reach from a than a from b, i.e. b holds information that a lacks."),
+    "atoms": ("Atom level", "Alignment of atomic environments (level: atoms): a seeded sample of "
+              "atoms stratified by element and subset, scored like structures. The per-element "
+              "views score only one element's atoms (the carbon environments only, and so on), "
+              "read from what `matteralign align` wrote under alignment/<dataset>[<element>]/. "
+              "The map puts every model's atoms into one space after Li & Walsh: cosine "
+              "similarities to the same K anchor atoms (joint farthest-point sampling), one PCA "
+              "of all models together, so an atom sits in the same place for models that agree "
+              "up to rotation and scale."),
+}
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
 
@@ -395,6 +414,113 @@ def _sections(result: StudyAnalysis, out: Path, w: _Writer) -> list[ReportSectio
                   I.leaderboard_figure(table, refs, basis, dataset, fam, palette)))
         w.table(s["leaderboard"], f"leaderboard-{dataset}", f"leaderboard on {dataset}", table)
     return list(s.values())
+
+
+def _directed_section(result: StudyAnalysis, w: _Writer) -> ReportSection:
+    """Each directed matrix of the study beside its asymmetry."""
+    from matteralign.metrics import get_metric
+    from matteralign.report import figures as F
+    from matteralign.report import interactive as I
+
+    section = ReportSection("directed", *FEATURE_SPACE_INTROS["directed"])
+    for dataset, mats in result.matrices.items():
+        n = result.datasets[dataset].n_shared
+        for metric, mat in mats.items():
+            if not get_metric(metric).directed:
+                continue
+            k = _metric_k(metric)
+            constants = {"N": f"{n:,}", **({"k": k} if k is not None else {})}
+            title = f"{metric} and its asymmetry · {dataset}"
+            caption = (f"Left: {metric}(a → b) on {dataset} (N = {n:,}"
+                       f"{f', k = {k}' if k is not None else ''}), row a = source, column b = "
+                       f"target; {direction(metric)}. Right: (a → b) − (b → a), antisymmetric, "
+                       "red = the score from a to b is higher than back, blue = lower, white = "
+                       "symmetric. Hover a cell: both directions and their difference.")
+            _draw(section, f"{metric} asymmetry on {dataset}", lambda mat=mat, metric=metric,
+                  title=title, caption=caption, constants=constants, dataset=dataset: w.figure(
+                      section, f"directed-{dataset}-{metric}", caption,
+                      F.directed_heatmaps(mat, metric, title),
+                      I.directed_figure(mat, metric, title, constants), wide=True))
+            values = mat.to_numpy(dtype=float)
+            w.table(section, f"asymmetry-{dataset}-{metric}",
+                    f"{metric} asymmetry (a → b) − (b → a) on {dataset}",
+                    pd.DataFrame(values - values.T, index=mat.index, columns=mat.columns),
+                    index=True)
+    if not section.figures:
+        section.notes.append("no directed metric among the study's matrices: add gfre, gfrd, "
+                             "lfre-k<k> or ii-k<k> to its metrics to draw the directed heatmaps")
+    return section
+
+
+def _atoms_section(result: StudyAnalysis, config: StudyConfig, out: Path,
+                   w: _Writer) -> ReportSection:
+    """Per-element alignment (from alignment/) and the atom map of each atom-level dataset."""
+    from matteralign.analysis.atoms import element_scores
+    from matteralign.metrics import get_metric
+    from matteralign.report import figures as F
+    from matteralign.report import interactive as I
+
+    section = ReportSection("atoms", *FEATURE_SPACE_INTROS["atoms"])
+    if config.level != "atoms":
+        section.notes.append("this study scores structures (level: structures); set level: atoms "
+                             "for atom-level matrices, per-element views and the atom map")
+        return section
+    for selection in config.datasets:
+        dataset = config.stored_dataset(selection.name)
+        table = element_scores(out, dataset)
+        table = table[[not get_metric(m).per_model for m in table.metric]]
+        if table.empty:
+            section.notes.append(f"{dataset}: `matteralign align` wrote no atom-level matrices; "
+                                 "run it for the per-element views")
+        else:
+            w.table(section, f"elements-{dataset}", f"every pair's score on all atoms and on "
+                    f"each element's atoms of {dataset}", table)
+        for metric in dict.fromkeys(table.metric):
+            rows = table[table.metric == metric]
+            lacking = sorted(set(table.element) - set(rows.element))
+            if lacking:
+                section.notes.append(f"{dataset}, {metric}: not scored on the atoms of "
+                                     f"{', '.join(lacking)} (too few atoms; see scores.json)")
+            title = f"{metric} per element · {dataset}"
+            pair = "a · b" if get_metric(metric).symmetric else "a → b"
+            caption = (f"{metric} of each model pair ({pair}) "
+                       f"on all sampled atoms of {dataset} and on each element's atoms alone "
+                       f"(N in the hover); {direction(metric)}. A column far from 'all' is an "
+                       "element whose environments the models see differently from the rest.")
+            _draw(section, f"{metric} per element on {dataset}", lambda rows=rows, metric=metric,
+                  title=title, caption=caption, dataset=dataset: w.figure(
+                      section, f"elements-{dataset}-{metric}", caption,
+                      F.element_heatmap(rows, metric, title),
+                      I.element_figure(rows, metric, title), wide=True))
+        data = result.datasets.get(dataset)
+        if data is None or len(data.values) < 2:
+            section.notes.append(f"{dataset}: fewer than two models with atom embeddings; no "
+                                 "atom map")
+            continue
+        _draw(section, f"atom map of {dataset}", lambda data=data, dataset=dataset:
+              _atom_map_figure(result, data, dataset, section, w))
+    return section
+
+
+def _atom_map_figure(result: StudyAnalysis, data, dataset: str, section: ReportSection,
+                     w: _Writer) -> None:
+    from matteralign.analysis.atoms import atom_map
+    from matteralign.report import figures as F
+    from matteralign.report import interactive as I
+
+    stored = [data.stored[m] for m in data.values]
+    amap = atom_map(stored, max_atoms=result.options.map_max_per_dataset or 2000,
+                    seed=result.options.seed)
+    title = f"atoms in the shared anchor space · {dataset}"
+    caption = (f"{len(amap.points) // len(stored):,} atoms of {dataset}, each model's atoms as "
+               f"cosine similarities to the same {len(amap.anchors)} anchor atoms (joint "
+               "farthest-point sampling), on the first two principal axes of all models' anchored "
+               "atoms together; colour = element, the buttons switch model. Neither direction of "
+               "an axis is better: where models agree, each atom keeps its place from model to "
+               "model. Hover a point: structure id and atom index.")
+    w.figure(section, f"atom-map-{dataset}", caption, F.atom_map_plot(amap, title),
+             I.atom_map_figure(amap, title), wide=True)
+    w.table(None, f"atom-map-{dataset}", "atom map coordinates", amap.points)
 
 
 def _distribution_section(result: StudyAnalysis, section: ReportSection, w: _Writer) -> None:
@@ -787,6 +913,7 @@ def build_report(result: StudyAnalysis, config: StudyConfig, out: Path, report_d
     started = started or time.perf_counter()
     w = _Writer(report_dir)
     sections = _sections(result, out, w)
+    sections[1:1] = [_directed_section(result, w), _atoms_section(result, config, out, w)]
     appendix = _appendix(result, config, out, w, time.perf_counter() - started)
     n_models = len({m for d in result.datasets.values() for m in d.values})
     header = [f"study {config.name!r} · {len(result.datasets)} dataset(s) · {n_models} model(s) "

@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from matteralign.analysis.atoms import AtomMap  # noqa: E402
 from matteralign.analysis.convergence import ConvergenceResult  # noqa: E402
 from matteralign.analysis.embedding_map import EmbeddingMap  # noqa: E402
 from matteralign.analysis.families import cluster_order  # noqa: E402
@@ -23,10 +24,13 @@ from matteralign.analysis.tree import TreeResult  # noqa: E402
 from matteralign.report.palette import DATASET_COLOURS, higher_is_similar  # noqa: E402
 
 __all__ = [
+    "atom_map_plot",
     "condensed_heatmap",
     "convergence_plot",
     "dimension_plot",
+    "directed_heatmaps",
     "distribution_plot",
+    "element_heatmap",
     "embedding_map_plot",
     "information_plane_plot",
     "k_sweep_plot",
@@ -436,4 +440,96 @@ def leaderboard_plot(table: pd.DataFrame, references: Sequence[str], basis: str,
     ax.set_xlabel(f"calibrated {t.metric.iloc[0]} to references (0 = chance, 1 = identical)")
     ax.set_title(f"{dataset}: references ({basis}) = {', '.join(references)}", fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+def _cells(ax, values: np.ndarray, image) -> None:
+    """Print each finite cell's value in ink that reads on its colour."""
+    for (i, j), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
+                    color=_ink(image.cmap(image.norm(v))))
+
+
+def directed_heatmaps(matrix: pd.DataFrame, metric: str, title: str) -> Figure:
+    """A directed matrix (cell (a, b) = score(a → b)) beside its asymmetry
+    score(a → b) − score(b → a) on a diverging scale centred on 0, in the matrix's model order."""
+    models = [_short(str(m)) for m in matrix.index]
+    raw = matrix.to_numpy(dtype=float)
+    asym = raw - raw.T
+    m = len(models)
+    side = min(2.5 + 0.34 * m, 8.0)
+    fig, axes = plt.subplots(1, 2, figsize=(_width(2 * side + 3.0), side + 1.0),
+                             layout="constrained")
+    similar = higher_is_similar(metric)
+    bound = float(np.nanmax(np.abs(asym))) if np.isfinite(asym).any() else 1.0
+    panels = ((raw, "viridis" if similar else "viridis_r", None,
+               f"{metric}(a → b) ({'higher' if similar else 'lower'} = more similar)"),
+              (asym, "RdBu_r", bound or 1.0, "asymmetry (a → b) − (b → a)"))
+    for ax, (values, cmap, limit, label) in zip(axes, panels, strict=True):
+        image = ax.imshow(values, cmap=cmap, aspect="equal",
+                          **({} if limit is None else {"vmin": -limit, "vmax": limit}))
+        fig.colorbar(image, ax=ax, shrink=0.8, label=label)
+        ax.set_xticks(range(m), models, rotation=60, ha="right", rotation_mode="anchor",
+                      fontsize=8)
+        ax.set_yticks(range(m), models, fontsize=8)
+        ax.set_xlabel("b (reconstructed)")
+        ax.set_ylabel("a (source)")
+        if m <= 12:
+            _cells(ax, values, image)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def element_heatmap(table: pd.DataFrame, metric: str, title: str) -> Figure:
+    """Per-element alignment: model pairs (rows) against atom views (all, then each element);
+    a symmetric metric shows each unordered pair once, a directed one each ordered pair."""
+    from matteralign.metrics import get_metric
+
+    rows = table[table.metric == metric]
+    if get_metric(metric).symmetric:
+        rows = rows[rows.model_a.astype(str) < rows.model_b.astype(str)]
+        arrow = " · "
+    else:
+        arrow = " → "
+    rows = rows.assign(pair=rows.model_a.astype(str) + arrow + rows.model_b.astype(str))
+    elements = ["all", *sorted(e for e in rows.element.unique() if e != "all")]
+    grid = rows.pivot(index="pair", columns="element", values="score").reindex(columns=elements)
+    values = grid.to_numpy(dtype=float)
+    similar = higher_is_similar(metric)
+    fig, ax = plt.subplots(figsize=(_width(3.0 + 0.45 * len(elements)),
+                                    1.6 + 0.4 * len(grid)), layout="constrained")
+    image = ax.imshow(values, cmap="viridis" if similar else "viridis_r", aspect="auto")
+    fig.colorbar(image, ax=ax, label=f"{metric} ({'higher' if similar else 'lower'} = more "
+                                     "similar)")
+    ax.set_xticks(range(len(elements)), elements, fontsize=8)
+    ax.set_yticks(range(len(grid)), [_short(p, 44) for p in grid.index], fontsize=8)
+    ax.set_xlabel("atoms scored (all, or one element's)")
+    if values.size <= 400:
+        _cells(ax, values, image)
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def atom_map_plot(amap: AtomMap, title: str, max_cols: int = 4) -> Figure:
+    """One panel per model: its atoms on the shared anchor-space PCA axes, coloured by element."""
+    p = amap.points
+    models = list(dict.fromkeys(p.model))
+    elements = sorted(p.element.unique())
+    cmap = plt.get_cmap("tab20")
+    rows, cols = _grid(len(models), max_cols)
+    fig, axes = plt.subplots(rows, cols, squeeze=False, sharex=True, sharey=True,
+                             figsize=(_width(4.2 * cols + 1.5), 3.8 * rows), layout="constrained")
+    for ax, model in zip(axes.flat, models, strict=False):
+        for i, element in enumerate(elements):
+            grp = p[(p.model == model) & (p.element == element)]
+            ax.scatter(grp.x, grp.y, s=8, alpha=0.8, color=cmap(i % 20), label=element)
+        ax.set_title(_short(model, 40), fontsize=10)
+        ax.set_xlabel(f"PC 1 ({100 * amap.explained[0]:.0f} %)")
+        ax.set_ylabel(f"PC 2 ({100 * amap.explained[1]:.0f} %)")
+    for ax in axes.flat[len(models):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7, markerscale=1.5, ncol=max(1, len(elements) // 12),
+                        loc="upper left", bbox_to_anchor=(0.0, -0.18), frameon=False)
+    fig.suptitle(title, fontsize=11)
     return fig

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from matteralign.analysis.atoms import AtomMap
 from matteralign.analysis.convergence import ConvergenceResult
 from matteralign.analysis.embedding_map import EmbeddingMap
 from matteralign.analysis.families import cluster_order
@@ -22,10 +23,13 @@ from matteralign.metrics import get_metric
 from matteralign.report.palette import DATASET_COLOURS, higher_is_similar
 
 __all__ = [
+    "atom_map_figure",
     "convergence_figure",
     "dataset_picker",
     "dimension_figure",
+    "directed_figure",
     "distribution_figure",
+    "element_figure",
     "heatmap_figure",
     "k_sweep_figure",
     "leaderboard_figure",
@@ -451,3 +455,143 @@ def leaderboard_figure(table: pd.DataFrame, references: Sequence[str], basis: st
     fig.update_xaxes(title=f"calibrated {t.metric.iloc[0]} (0 = chance, 1 = identical)")
     return _layout(fig, f"{dataset}: alignment to {len(references)} references ({basis})", None,
                    170 + 24 * len(t))
+
+
+def directed_figure(matrix: pd.DataFrame, metric: str, title: str,
+                    constants: Mapping[str, object] | None = None) -> go.Figure:
+    """A directed (M, M) matrix beside its asymmetry, in the matrix's own model order.
+
+    Parameters
+    ----------
+    matrix : (M, M) DataFrame
+        Cell (row a, column b) = score(a → b) of a directed metric (for GFRE / LFRE: the error of
+        reconstructing b's features from a's).
+    metric : str
+        Metric id; its registry direction sets the left colour scale (dark = least similar).
+    constants : mapping, optional
+        Numbers shared by every cell (N, k), shown in the hover.
+
+    Notes
+    -----
+    Right panel: Δ(a, b) = score(a → b) − score(b → a) = −Δ(b, a), on a diverging scale centred
+    on 0 (zero diagonal).
+    """
+    from plotly.subplots import make_subplots
+
+    models = [str(m) for m in matrix.index]
+    raw = matrix.to_numpy(dtype=float)
+    asym = raw - raw.T
+    m = len(models)
+    custom = np.empty((m, m, 3), dtype=object)
+    for i in range(m):
+        for j in range(m):
+            custom[i, j] = (_fmt(float(raw[i, j])), _fmt(float(raw[j, i])),
+                            _fmt(float(asym[i, j])))
+    shared = "".join(f"<br>{k} = {v}" for k, v in (constants or {}).items())
+    hover = (f"<b>%{{y}}</b> → <b>%{{x}}</b><br>{metric}(a → b): %{{customdata[0]}}"
+             f"<br>{metric}(b → a): %{{customdata[1]}}<br>asymmetry (a → b) − (b → a): "
+             f"%{{customdata[2]}}{shared}<extra></extra>")
+    similar = higher_is_similar(metric)
+    bound = float(np.nanmax(np.abs(asym))) if np.isfinite(asym).any() else 1.0
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.2,
+                        subplot_titles=(f"{metric}(a → b), row a, column b",
+                                        "asymmetry (a → b) − (b → a)"))
+    fig.add_trace(go.Heatmap(
+        z=raw, x=models, y=models, customdata=custom, hovertemplate=hover, xgap=1, ygap=1,
+        colorscale="Viridis" if similar else "Viridis_r",
+        colorbar={"title": {"text": f"{metric}<br>({'higher' if similar else 'lower'} = more "
+                            "similar)", "side": "right"}, "x": 0.4, "len": 0.8,
+                  "thickness": 12}), row=1, col=1)
+    fig.add_trace(go.Heatmap(
+        z=asym, x=models, y=models, customdata=custom, hovertemplate=hover, xgap=1, ygap=1,
+        colorscale="RdBu_r", zmid=0.0, zmin=-bound or -1.0, zmax=bound or 1.0,
+        colorbar={"title": {"text": "(a → b) − (b → a)", "side": "right"}, "x": 1.0,
+                  "len": 0.8, "thickness": 12}), row=1, col=2)
+    if m <= 12:
+        fig.update_traces(texttemplate="%{z:.2f}", textfont={"size": 11})
+    fig.update_xaxes(tickangle=-50, showgrid=False, title="b (reconstructed)")
+    fig.update_yaxes(showgrid=False, autorange="reversed", title="a (source)")
+    return _layout(fig, title, None, 300 + max(14, min(36, 480 // max(m, 1))) * m)
+
+
+def element_figure(table: pd.DataFrame, metric: str, title: str) -> go.Figure:
+    """Per-element alignment: model pairs (rows) against atom views (columns: all, then elements).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Rows of :func:`matteralign.analysis.atoms.element_scores` (element, n, metric, model_a,
+        model_b, score); only ``metric``'s rows are drawn.
+    metric : str
+        A symmetric metric shows each unordered pair once (a · b), a directed one each ordered
+        pair (a → b).
+    """
+    rows = table[table.metric == metric]
+    if get_metric(metric).symmetric:
+        rows = rows[rows.model_a.astype(str) < rows.model_b.astype(str)]
+        arrow = " · "
+    else:
+        arrow = " → "
+    rows = rows.assign(pair=rows.model_a.astype(str) + arrow + rows.model_b.astype(str))
+    elements = ["all", *sorted(e for e in rows.element.unique() if e != "all")]
+    grid = rows.pivot(index="pair", columns="element", values="score").reindex(
+        columns=elements)
+    counts = rows.drop_duplicates("element").set_index("element").n.reindex(elements)
+    pairs = list(grid.index)
+    custom = np.array([[f"{int(counts[e]):,}" if np.isfinite(counts[e]) else "–"
+                        for e in elements] for _ in pairs], dtype=object)
+    similar = higher_is_similar(metric)
+    fig = go.Figure(go.Heatmap(
+        z=grid.to_numpy(dtype=float), x=elements, y=pairs, customdata=custom, xgap=1, ygap=1,
+        colorscale="Viridis" if similar else "Viridis_r",
+        hovertemplate=f"<b>%{{y}}</b><br>atoms: %{{x}} (N = %{{customdata}})<br>{metric}: "
+                      "%{z:.4g}<extra></extra>",
+        colorbar={"title": {"text": f"{metric}<br>({'higher' if similar else 'lower'} = more "
+                            "similar)", "side": "right"}, "thickness": 14}))
+    if len(pairs) * len(elements) <= 400:
+        fig.update_traces(texttemplate="%{z:.2f}", textfont={"size": 10})
+    fig.update_xaxes(title="atoms scored (all, or one element's)", showgrid=False, type="category")
+    fig.update_yaxes(showgrid=False, autorange="reversed", type="category")
+    return _layout(fig, title, None, 220 + 30 * len(pairs))
+
+
+def atom_map_figure(amap: AtomMap, title: str) -> go.Figure:
+    """The atom-level map: one model's atoms at a time (buttons), coloured by element.
+
+    Parameters
+    ----------
+    amap : AtomMap
+        Points (model, sample_id, atom_index, element, x, y) on axes shared by every model.
+    """
+    from plotly.colors import qualitative
+
+    colours = qualitative.Dark24 + qualitative.Light24
+    p = amap.points
+    models = list(dict.fromkeys(p.model))
+    elements = sorted(p.element.unique())
+    colour = {e: colours[i % len(colours)] for i, e in enumerate(elements)}
+    fig = go.Figure()
+    owner = []
+    for model in models:
+        for element in elements:
+            grp = p[(p.model == model) & (p.element == element)]
+            if grp.empty:
+                continue
+            fig.add_trace(go.Scatter(
+                x=grp.x.to_numpy(np.float32), y=grp.y.to_numpy(np.float32), mode="markers",
+                name=element, legendgroup=element, visible=model == models[0],
+                customdata=grp[["sample_id", "atom_index"]].to_numpy(dtype=object),
+                hovertemplate="<b>%{customdata[0]}</b> atom %{customdata[1]} (" + element +
+                              ")<extra>" + model + "</extra>",
+                marker={"size": 6, "opacity": 0.8, "color": colour[element]}))
+            owner.append(model)
+    buttons = [{"label": model, "method": "update",
+                "args": [{"visible": [o == model for o in owner]},
+                         {"title.text": f"{title}: {model}"}]} for model in models]
+    fig.update_layout(updatemenus=[{"type": "buttons", "direction": "right", "x": 0.0,
+                                    "xanchor": "left", "y": 1.1, "yanchor": "bottom",
+                                    "showactive": True, "buttons": buttons}])
+    fig.update_xaxes(title=f"PC 1 of the anchor space ({100 * amap.explained[0]:.0f} %)")
+    fig.update_yaxes(title=f"PC 2 ({100 * amap.explained[1]:.0f} %)")
+    return _layout(fig, f"{title}: {models[0]}", None, 560,
+                   legend={"title": {"text": "element"}})
