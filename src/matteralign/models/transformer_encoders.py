@@ -122,7 +122,9 @@ class HuggingFaceEncoderAdapter(TokenEncoderAdapter):
     Options
     -------
     path : str, optional
-        A local checkpoint folder or a hub name; wins over the options below.
+        A local checkpoint folder or a hub name; wins over the options below. For ESM-2, also a
+        fair-esm ``.pt`` checkpoint file, read by fair-esm and converted to ``EsmModel``
+        (:func:`~matteralign.models.fair_esm.esm2_as_transformers`; needs fair-esm installed).
     package, folder : str, optional
         The weights folder is ``<package dir>/<folder>`` (config.json, weights, vocab.txt).
     hub : str, optional
@@ -186,8 +188,6 @@ class HuggingFaceEncoderAdapter(TokenEncoderAdapter):
     def load(self, device: str = "cpu", dtype: str = "float32") -> None:
         if self._model is not None and (device, dtype) == (self.device, self.dtype):
             return
-        import transformers
-
         model_class = str(self.options.get("model_class", "AutoModel"))
         tokenizer_name = str(self.options.get("tokenizer", "auto"))
         if model_class not in MODEL_CLASSES:
@@ -195,6 +195,31 @@ class HuggingFaceEncoderAdapter(TokenEncoderAdapter):
         if tokenizer_name not in TOKENIZERS:
             raise AdapterError(f"model {self.id}: tokenizer must be one of {sorted(TOKENIZERS)}")
         source = self.source()
+        attention = str(self.options.get("attn_implementation", "eager"))
+        if Path(source).suffix == ".pt" and Path(source).is_file():
+            from matteralign.models.fair_esm import esm2_as_transformers
+
+            with _quiet_transformers():
+                model, self._tokenizer = esm2_as_transformers(source, self.id, attention)
+        else:
+            model = self._read_checkpoint(source, model_class, tokenizer_name, attention)
+        self._prefix_tokens = self._count_prefix_tokens()
+        model.eval()
+        config = model.config
+        self._check_layer_count(int(config.num_hidden_layers))
+        self._model = model.to(device=device, dtype=torch_dtype(dtype))
+        self.max_tokens = int(
+            self.options.get("max_tokens")
+            or getattr(config, "max_position_embeddings", None)
+            or 2**62
+        )
+        self.device, self.dtype = device, dtype
+
+    def _read_checkpoint(self, source: str, model_class: str, tokenizer_name: str,
+                         attention: str) -> Any:
+        """The model of a ``transformers`` checkpoint folder or hub name; sets the tokenizer."""
+        import transformers
+
         remote = {"trust_remote_code": True} if self.options.get("trust_remote_code") else {}
         module_name, class_name = TOKENIZERS[tokenizer_name].split(":")
         with warnings.catch_warnings():  # rxnfp imports the deprecated pkg_resources
@@ -212,21 +237,11 @@ class HuggingFaceEncoderAdapter(TokenEncoderAdapter):
                 )
             model = from_pretrained(
                 getattr(transformers, model_class).from_pretrained, source, self.id,
-                attn_implementation=str(self.options.get("attn_implementation", "eager")),
+                attn_implementation=attention,
                 **remote,
                 **dict(self.options.get("model_kwargs") or {}),
             )
-        self._prefix_tokens = self._count_prefix_tokens()
-        model.eval()
-        config = model.config
-        self._check_layer_count(int(config.num_hidden_layers))
-        self._model = model.to(device=device, dtype=torch_dtype(dtype))
-        self.max_tokens = int(
-            self.options.get("max_tokens")
-            or getattr(config, "max_position_embeddings", None)
-            or 2**62
-        )
-        self.device, self.dtype = device, dtype
+        return model
 
     def _count_prefix_tokens(self) -> int:
         """Tokens of the ``prefix`` option that the tokenizer does not mark as special."""
