@@ -6,7 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matteralign.analysis.significance import calibrate_matrices, choose_k, k_over_n, rounds_for
+from matteralign.analysis.significance import (
+    calibrate_matrices,
+    choose_k,
+    k_flags,
+    k_over_n,
+    rounds_for,
+    scored_metric,
+    study_metric_id,
+)
 from matteralign.metrics import pairwise
 from matteralign.metrics.calibration import calibrated_scores
 
@@ -18,6 +26,69 @@ def test_k_rule_and_limit():
     assert rounds_for("cknna-k25", 1000, 100) == 1000
     assert rounds_for("dcor-u", 1000, 100) == 100
     assert rounds_for("ii-k1", 1000, 100) == 1000
+
+
+def test_k_from_n_only_where_the_id_leaves_it_unset():
+    assert [scored_metric("cknna", n).id for n in (5000, 250, 60, 12)] == \
+        [f"cknna-k{choose_k(n)}" for n in (5000, 250, 60, 12)]
+    assert (scored_metric("mknn", 60).id, scored_metric("mknn", 5000).id) == ("mknn-k6", "mknn-k10")
+    assert scored_metric("cknna-k25", 60).id == "cknna-k25"          # set by the user: kept
+    assert scored_metric("dcor-u", 60).id == "dcor-u"
+    assert scored_metric("id-mle", 60).id == "id-mle-k50"            # per-model: its own k
+    assert [study_metric_id(m) for m in ("CKNNA", "cknna-k25", "cka")] == \
+        ["cknna", "cknna-k25", "cka-linear"]
+
+
+def _clustered(n: int = 60, seed: int = 3) -> dict[str, np.ndarray]:
+    """Three models of clustered samples; CKNNA-k25 of the first two exceeds 1 at N = 60."""
+    rng = np.random.default_rng(seed)
+    z = (3 * rng.normal(size=(6, 8)))[rng.integers(0, 6, n)] + 0.3 * rng.normal(size=(n, 8))
+    return {"a": z, "b": z + 0.3 * rng.normal(size=z.shape), "c": rng.normal(size=(n, 5))}
+
+
+def test_score_dataset_picks_k_from_n_records_it_and_flags_a_set_k(tmp_path):
+    """An id without k is scored with choose_k(N) (k = 6 at N = 60), equal to the pure CKNNA at
+    that k and inside [-1, 1]; an id that sets k = 25 keeps it, and its values above 1 are
+    flagged. scores.json records the id and k scored and the flags, and reads them back."""
+    import json
+
+    from matteralign.analysis.matrices import (
+        read_dataset_scores,
+        score_dataset,
+        write_dataset_scores,
+    )
+    from matteralign.metrics.cknna import cknna
+    from matteralign.store.embedding_store import StoredEmbeddings
+
+    values = _clustered()
+    ids = [f"s{i}" for i in range(60)]
+    stored = [StoredEmbeddings(m, "toy", "last", ids, x, None, []) for m, x in values.items()]
+    scores = score_dataset(stored, "toy", ["cknna", "cknna-k25", "dcor-u"], preprocess=())
+    assert scores.metric_ids == {"cknna": "cknna-k6", "cknna-k25": "cknna-k25",
+                                 "dcor-u": "dcor-u"}
+    chosen, fixed = scores.matrices["cknna-k6"], scores.matrices["cknna-k25"]
+    for a in values:
+        for b in values:
+            if a != b:
+                assert chosen.loc[a, b] == pytest.approx(cknna(values[a], values[b], k=6),
+                                                         abs=1e-10)
+                assert fixed.loc[a, b] == pytest.approx(cknna(values[a], values[b], k=25),
+                                                        abs=1e-10)
+    off = ~np.eye(3, dtype=bool)
+    assert fixed.to_numpy()[off].max() > 1.0                 # the defect the flag is for
+    assert np.abs(chosen.to_numpy()[off]).max() <= 1.0
+    flagged = dict(scores.flags)
+    assert set(flagged) == {"metric cknna-k25 on toy"}
+    assert k_flags("cknna-k25", 60, fixed) == [why for what, why in scores.flags]
+    assert "25 / 60 = 0.42 exceeds 0.1" in scores.flags[0][1]
+    assert "outside [-1, 1]" in scores.flags[1][1]
+
+    write_dataset_scores(tmp_path, scores)
+    index = json.loads((tmp_path / "alignment" / "toy" / "scores.json").read_text())
+    assert index["metric_ids"]["cknna"] == "cknna-k6"
+    assert index["k"] == {"cknna-k6": 6, "cknna-k25": 25}
+    back = read_dataset_scores(tmp_path, "toy")
+    assert back.metric_ids == scores.metric_ids and back.flags == scores.flags
 
 
 def test_calibrate_matrices_reuses_the_matrices_and_flags():

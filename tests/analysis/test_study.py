@@ -183,3 +183,40 @@ def test_a_model_scored_nan_against_all_others_gives_a_note_not_numpy_warnings(t
         np.testing.assert_allclose(row.score, np.mean(want), rtol=0, atol=1e-15)
     assert any("onehot scored NaN against every other model" in note
                for note in result.notes["matrices"])
+
+
+def test_a_metric_without_k_is_scored_with_k_from_n_by_every_analysis(tmp_path):
+    """metrics: [cknna, cknna-k25] at N = 40: "cknna" is scored as cknna-k4 (choose_k) and the
+    main-metric analyses (condensed, tree, layers, leaderboard) use that matrix; cknna-k25 is kept
+    and flagged (k / N = 0.62)."""
+    from matteralign.metrics import pairwise
+
+    n = 40
+    rng = np.random.default_rng(5)
+    ids = [f"s{i}" for i in range(n)]
+    latent = rng.normal(size=(n, 4))
+    embeddings = {f"m{j}": latent @ rng.normal(size=(4, 6)) + 0.3 * rng.normal(size=(n, 6))
+                  for j in range(4)}
+    store = EmbeddingStore(tmp_path / "store")
+    for model, x in embeddings.items():
+        store.write_shard("d", model, 0, ShardRecord(ids, {"l0": rng.normal(size=(n, 3)),
+                                                           "l1": x}, None, [], "h", {}))
+        store.mark_complete("d", model, 1)
+    config = StudyConfig(name="kn", datasets=[{"name": "d"}],
+                         models=[{"id": m} for m in embeddings], metrics=["cknna", "cknna-k25"])
+    result = analyse_study(config, tmp_path, AnalysisOptions(n_permutations=19, n_bootstrap=3,
+                                                             n_calibration=49, ks=(2, 5)))
+    assert result.main_metric == "cknna" and result.metric_on("d") == "cknna-k4"
+    assert set(result.matrices["d"]) == {"cknna-k4", "cknna-k25"}
+    want = pairwise(embeddings, "cknna-k4", preprocessing=config.preprocess).matrix
+    np.testing.assert_allclose(result.matrices["d"]["cknna-k4"].loc[want.index, want.columns],
+                               want, rtol=0, atol=1e-12)
+    assert set(result.calibrated.metric) == {"cknna-k4", "cknna-k25"}
+    table, refs, _ = result.leaderboards["d"]
+    assert set(table.metric) == {"cknna-k4"}
+    assert "d" in result.condensed and "d" in result.trees
+    assert result.layer_summary.best_p.notna().all()
+    assert any("cknna scored as cknna-k4" in note for note in result.notes["matrices"])
+    assert any("metric cknna-k25 on d: k / N = 25 / 40" in note
+               for note in result.notes["matrices"])
+    assert not any("cknna-k4 on d: k / N" in note for note in result.notes["matrices"])

@@ -111,6 +111,8 @@ def matched_in_out(
         dataset, model, label (:func:`distribution_label`); datasets count as out of distribution
         where any of their models is labelled ``"out"``.
     metric : str
+        The study's id; one that leaves k unset gets k from the matched N
+        (:func:`~matteralign.analysis.significance.scored_metric`).
 
     Returns
     -------
@@ -120,12 +122,11 @@ def matched_in_out(
         ci_low, ci_high, raw_median_in, raw_median_out, k_over_n; or a reason where no matched
         comparison could be made.
     """
+    from matteralign.analysis.significance import scored_metric
     from matteralign.data.registry import get_dataset_spec
     from matteralign.errors import DatasetError
-    from matteralign.metrics import get_metric
     from matteralign.metrics.calibration import calibrated_scores
 
-    spec = get_metric(metric)
     by = {d: g.set_index("model").label for d, g in labels.groupby("dataset")}
 
     def domain(d: str) -> str | None:
@@ -143,7 +144,7 @@ def matched_in_out(
                 continue
             models = [m for m in datasets[d_out] if m in datasets[d_in]
                       and by[d_out].get(m) == "out" and by[d_in].get(m) == "in"]
-            base = {"dataset_in": d_in, "dataset_out": d_out, "metric": spec.id,
+            base = {"dataset_in": d_in, "dataset_out": d_out, "metric": metric,
                     "n_models": len(models)}
             if len(models) < min_models:
                 recs.append({**base, "reason": f"{len(models)} model(s) in distribution on "
@@ -151,6 +152,8 @@ def matched_in_out(
                 continue
             n = min(next(iter(datasets[d_in].values())).shape[0],
                     next(iter(datasets[d_out].values())).shape[0])
+            spec = scored_metric(metric, n)
+            base["metric"] = spec.id
             if spec.k is not None and spec.k >= n:
                 recs.append({**base, "n": n, "reason": f"k = {spec.k} >= N = {n}"})
                 continue

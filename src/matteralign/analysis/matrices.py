@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from matteralign.analysis.significance import k_flags, scored_metric, study_metric_id
 from matteralign.errors import StoreError
 from matteralign.store.embedding_store import StoredEmbeddings, atomic_write_bytes
 
@@ -106,6 +107,13 @@ class DatasetScores:
     skipped : list of (str, str)
         What was left out and why: models that did not finish or cannot be scored, samples that
         some model lacks, metrics that cannot score N samples (k >= N or N below the minimum).
+    metric_ids : dict of str to str
+        The study's metric id (:func:`~matteralign.analysis.significance.study_metric_id`) ->
+        the id scored here: the same, or with k chosen from N where the study's id leaves k unset
+        ("cknna" -> "cknna-k6" at N = 60).
+    flags : list of (str, str)
+        Scores kept with a caveat and why: k / N above the documented limit, similarities outside
+        [-1, 1] (:func:`~matteralign.analysis.significance.k_flags`).
     """
 
     dataset: str
@@ -115,6 +123,8 @@ class DatasetScores:
     matrices: dict[str, pd.DataFrame] = field(default_factory=dict)
     rows: pd.DataFrame = field(default_factory=pd.DataFrame)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    metric_ids: dict[str, str] = field(default_factory=dict)
+    flags: list[tuple[str, str]] = field(default_factory=list)
 
 
 def score_dataset(
@@ -135,8 +145,12 @@ def score_dataset(
     2. each model is preprocessed and checked once (:func:`matteralign.metrics.prepare_models`,
        on the device for a CUDA ``device``); a model with NaN/inf, a constant embedding or a failed
        step is left out (never the metric);
-    3. a metric whose N is below its minimum or whose k (2k for GRIDE) is >= N is not scored
-       (k is never lowered, samples are never subsampled).
+    3. a pairwise neighbour measure whose id leaves k unset ("cknna") is scored with k chosen
+       from N (:func:`~matteralign.analysis.significance.scored_metric`: "cknna-k6" at N = 60);
+       an id that sets k keeps it, flagged in ``flags`` when k / N exceeds the documented limit
+       or a similarity leaves [-1, 1];
+    4. a metric whose N is below its minimum or whose k (2k for GRIDE) is >= N is not scored
+       (a k the id sets is never lowered, samples are never subsampled).
 
     Parameters
     ----------
@@ -187,13 +201,16 @@ def score_dataset(
     frames = []
     for metric in metrics:
         try:
-            result = m.pairwise(prepared, metric, progress=progress)
+            spec = scored_metric(metric, out.n)
+            result = m.pairwise(prepared, spec, progress=progress)
         except m.EmbeddingError as error:
             out.skipped.append((f"metric {metric} on {dataset}", str(error)))
             continue
-        spec = result.metric
+        out.metric_ids[study_metric_id(metric)] = spec.id
         out.matrices[spec.id] = (result.per_model.to_frame() if spec.per_model
                                  else result.matrix)
+        out.flags += [(f"metric {spec.id} on {dataset}", why)
+                      for why in k_flags(spec.id, out.n, out.matrices[spec.id])]
         rows = result.rows.copy()
         rows.insert(0, "dataset", dataset)
         rows["layer_a"] = rows["model_a"].map(out.layers)
@@ -213,13 +230,16 @@ SCORES_INDEX = "scores.json"
 def write_dataset_scores(root: Path, scores: DatasetScores) -> dict[str, Path]:
     """Write ``alignment/<dataset>/<metric>.parquet`` and the index ``scores.json`` under ``root``.
 
-    Each file is written atomically; the index (n, models, layers, metrics written, skipped with
+    Each file is written atomically; the index (n, models, layers, metrics written, the id
+    scored for each of the study's metric ids and its k, skipped with reasons, flags with
     reasons) is written last, so a reader that finds it finds every matrix it names.
 
     Returns
     -------
     dict of metric id to path relative to ``root``
     """
+    from matteralign.metrics import get_metric
+
     folder = Path("alignment") / scores.dataset
     written = {}
     for metric, matrix in scores.matrices.items():
@@ -228,7 +248,11 @@ def write_dataset_scores(root: Path, scores: DatasetScores) -> dict[str, Path]:
         written[metric] = path
     index = {"dataset": scores.dataset, "n": scores.n, "models": scores.models,
              "layers": scores.layers, "metrics": list(scores.matrices),
-             "skipped": [{"what": what, "why": why} for what, why in scores.skipped]}
+             "metric_ids": scores.metric_ids,
+             "k": {metric: get_metric(metric).k for metric in scores.matrices
+                   if get_metric(metric).k is not None},
+             "skipped": [{"what": what, "why": why} for what, why in scores.skipped],
+             "flags": [{"what": what, "why": why} for what, why in scores.flags]}
     atomic_write_bytes(Path(root) / folder / SCORES_INDEX, json.dumps(index, indent=1).encode())
     return written
 
@@ -257,7 +281,14 @@ def read_dataset_scores(out: Path, dataset: str) -> DatasetScores | None:
         except (OSError, ValueError) as error:
             raise StoreError(f"{path} cannot be read ({error}); rerun `matteralign align`"
                              ) from None
-    return DatasetScores(dataset, int(index["n"]), list(index["models"]), dict(index["layers"]),
-                         matrices, skipped=[(s["what"], s["why"]) for s in index["skipped"]])
+    n = int(index["n"])
+    if "flags" in index:
+        flags = [(f["what"], f["why"]) for f in index["flags"]]
+    else:  # written before flags were: the same rule on the matrices read
+        flags = [(f"metric {metric} on {dataset}", why) for metric, mat in matrices.items()
+                 for why in k_flags(metric, n, mat)]
+    return DatasetScores(dataset, n, list(index["models"]), dict(index["layers"]), matrices,
+                         skipped=[(s["what"], s["why"]) for s in index["skipped"]],
+                         metric_ids=dict(index.get("metric_ids", {})), flags=flags)
 
 

@@ -2,22 +2,32 @@
 
 Every pairwise matrix gets its permutation null, p-values with Benjamini-Hochberg FDR across the
 matrix's pairs, and the calibrated score (obs - tau) / (s_best - tau)
-(:mod:`matteralign.metrics.calibration`).
+(:mod:`matteralign.metrics.calibration`). A neighbour measure whose id leaves k unset ("cknna")
+is scored with k from N (:func:`choose_k`, applied by :func:`scored_metric`); one that sets k
+keeps it and is flagged above :data:`K_OVER_N_LIMIT` (:func:`k_flags`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from matteralign.metrics.registry import MetricSpec
 
 __all__ = [
     "K_OVER_N_LIMIT",
     "calibrate_matrices",
     "choose_k",
+    "k_flags",
     "k_over_n",
     "rounds_for",
+    "scored_metric",
+    "sets_k",
+    "study_metric_id",
 ]
 
 #: Neighbour measures are flagged when k / N exceeds this: CKNNA leaves [-1, 1] from k/N ~ 0.4
@@ -37,6 +47,79 @@ def choose_k(n: int, default: int = 25, limit: float = K_OVER_N_LIMIT) -> int:
     (25, 6, 2)
     """
     return int(min(default, max(2, int(np.floor(limit * n)))))
+
+
+def sets_k(metric: str) -> bool:
+    """Whether a metric id names its neighbour count ("cknna-k25": yes; "cknna": no). A pairwise
+    measure without k, and a per-model measure (intrinsic dimension keeps its estimator's k), count
+    as set: :func:`scored_metric` leaves them as they are."""
+    from matteralign.metrics import get_metric
+
+    spec = get_metric(metric)
+    if spec.definition.k_param is None or spec.per_model:
+        return True
+    match = spec.definition.match(str(metric).strip().lower())
+    return match.groupdict().get(spec.definition.k_param) is not None
+
+
+def study_metric_id(metric: str) -> str:
+    """How a study names a metric: the canonical id, or for an id that leaves k unset the bare id
+    ("cknna"), whose k is chosen per dataset (:func:`scored_metric`)."""
+    from matteralign.metrics import get_metric
+
+    return get_metric(metric).id if sets_k(metric) else str(metric).strip().lower()
+
+
+def scored_metric(metric: str, n: int) -> MetricSpec:
+    """The metric as scored on N samples: the one place the k-from-N rule is applied.
+
+    An id that sets k (or a measure without k) is used as it is; an id that leaves k unset gets
+    k = :func:`choose_k` (N, the family's default k), e.g. "cknna" is "cknna-k25" at N >= 250 and
+    "cknna-k6" at N = 60.
+
+    Examples
+    --------
+    >>> [scored_metric(m, 60).id for m in ("cknna", "cknna-k25", "mknn", "dcor")]
+    ['cknna-k6', 'cknna-k25', 'mknn-k6', 'dcor']
+    """
+    from matteralign.metrics import get_metric
+
+    spec = get_metric(metric)
+    return spec if sets_k(metric) else spec.with_k(choose_k(n, default=spec.k))
+
+
+def k_flags(metric: str, n: int, matrix: pd.DataFrame | None = None) -> list[str]:
+    """Why the scores of a pairwise neighbour measure at this N need a caveat (empty: none).
+
+    Flags k / N > :data:`K_OVER_N_LIMIT`, and off-diagonal values of a similarity outside
+    [-1, 1] (CKNNA's estimator leaves its range from k / N ~ 0.4: 1.08 at N = 60, k = 25).
+
+    Parameters
+    ----------
+    metric : str
+        The scored id (k fixed).
+    n : int
+    matrix : (M, M) DataFrame, optional
+        The scores, to count values outside [-1, 1].
+    """
+    from matteralign.metrics import get_metric
+
+    spec = get_metric(metric)
+    ratio = k_over_n(spec.id, n)
+    if spec.per_model or ratio is None or ratio <= K_OVER_N_LIMIT:
+        return []
+    flags = [f"k / N = {spec.k} / {n} = {ratio:.2f} exceeds {K_OVER_N_LIMIT}; neighbour scores "
+             "are unreliable here (CKNNA can leave [-1, 1]; leave k out of the id to pick it "
+             "from N)"]
+    if matrix is not None and spec.higher_is_more_similar:
+        values = matrix.to_numpy(dtype=float).copy()
+        np.fill_diagonal(values, np.nan)
+        outside = np.abs(values) > 1.0 + 1e-12
+        if outside.any():
+            flags.append(f"{int(outside.sum())} of {int(np.isfinite(values).sum())} scores lie "
+                         f"outside [-1, 1] (largest |score| {np.nanmax(np.abs(values)):.3f}) "
+                         "because k / N is this large; they are not valid similarities")
+    return flags
 
 
 def k_over_n(metric: str, n: int) -> float | None:

@@ -57,7 +57,7 @@ from matteralign.analysis.matrices import (
     read_dataset_scores,
     score_dataset,
 )
-from matteralign.analysis.significance import K_OVER_N_LIMIT, calibrate_matrices, rounds_for
+from matteralign.analysis.significance import calibrate_matrices, rounds_for, study_metric_id
 from matteralign.analysis.tree import TreeResult, alignment_tree
 from matteralign.config import StudyConfig
 from matteralign.errors import MatterAlignError
@@ -102,7 +102,8 @@ class AnalysisOptions:
         CKNNA k values of the sweep (capped at N - 1).
     main_metric : str, optional
         The metric of the condensed matrices, tree, layers and leaderboard; default the study's
-        first pairwise metric.
+        first pairwise metric. An id that leaves k unset ("cknna") is scored with k from each
+        dataset's N (:meth:`StudyAnalysis.metric_on`).
     id_methods : tuple of str
     family_level : {"architecture", "card"}
     projection : {"pca", "umap"}
@@ -221,6 +222,17 @@ class StudyAnalysis:
     def note(self, analysis: str, text: str) -> None:
         self.notes.setdefault(analysis, []).append(text)
 
+    def metric_on(self, dataset: str, metric: str | None = None) -> str:
+        """The id a study metric (default the main one) was scored with on ``dataset``: the same,
+        or with k chosen from that dataset's N where the study's id leaves k unset
+        (``DatasetScores.metric_ids``; e.g. "cknna" -> "cknna-k6" at N = 60)."""
+        from matteralign.metrics import get_metric
+
+        metric = metric or self.main_metric
+        data = self.datasets.get(dataset)
+        chosen = data.scores.metric_ids.get(metric) if data is not None else None
+        return chosen or get_metric(metric).id
+
 
 def _attempt(result: StudyAnalysis, analysis: str, what: str, action: Callable[[], Any]) -> Any:
     """Run one analysis step; an exception becomes a note naming the step, not a crash."""
@@ -237,9 +249,9 @@ def _main_metric(config: StudyConfig, options: AnalysisOptions) -> str:
     from matteralign import metrics
 
     if options.main_metric:
-        return metrics.get_metric(options.main_metric).id
-    specs = [metrics.get_metric(m) for m in config.metrics]
-    return next((spec.id for spec in specs if not spec.per_model), specs[0].id)
+        return study_metric_id(options.main_metric)
+    pairwise = [m for m in config.metrics if not metrics.get_metric(m).per_model]
+    return study_metric_id((pairwise or config.metrics)[0])
 
 
 def _higher_is_more_similar(metric: str) -> bool:
@@ -313,6 +325,12 @@ def load_dataset_embeddings(
         scores.skipped += [(what, why) for what, why in not_finished if what not in known]
     for what, why in scores.skipped:
         result.note("matrices", f"{what} left out: {why}")
+    for what, why in scores.flags:
+        result.note("matrices", f"{what}: {why}")
+    for asked, scored in scores.metric_ids.items():
+        if asked != scored:
+            result.note("matrices", f"{dataset}: {asked} scored as {scored} (k chosen from "
+                                    f"N = {scores.n}: min(default, max(2, floor(0.1 N))))")
     if not stored:
         return None
     models = [m for m in scores.models if m in stored] or list(stored)
@@ -366,9 +384,10 @@ def _matrices(result: StudyAnalysis, data: DatasetEmbeddings) -> None:
             result.note("matrices", f"{data.name}, {metric}: {', '.join(unscored)} scored NaN "
                                     "against every other model (a constant or degenerate "
                                     "embedding here)")
-    if result.main_metric in mats:
+    main = result.metric_on(data.name)
+    if main in mats:
         result.condensed[data.name] = condense_matrix(
-            mats[result.main_metric], result.families.reindex(mats[result.main_metric].index))
+            mats[main], result.families.reindex(mats[main].index))
 
 
 def _matrices_step(result: StudyAnalysis, data: DatasetEmbeddings, store: EmbeddingStore,
@@ -384,7 +403,8 @@ def _matrices_step(result: StudyAnalysis, data: DatasetEmbeddings, store: Embedd
 def _composition(result: StudyAnalysis, data: DatasetEmbeddings, store: EmbeddingStore,
                  config: StudyConfig) -> None:
     """The main metric with each embedding's composition signal projected out (structures only)."""
-    mat = result.matrices.get(data.name, {}).get(result.main_metric)
+    main = result.metric_on(data.name)
+    mat = result.matrices.get(data.name, {}).get(main)
     table = store.read_samples(data.name)
     if mat is None or table is None or "atomic_numbers" not in table:
         return
@@ -399,9 +419,9 @@ def _composition(result: StudyAnalysis, data: DatasetEmbeddings, store: Embeddin
     values = {m: data.values[m] for m in mat.index
               if not is_random_baseline(m, result.card_families.get(m))}
     pairs, models = composition_controlled_alignment(
-        values, fractions, result.main_metric, mat, config.preprocess,
-        rounds_for(result.main_metric, result.options.n_calibration,
-                   result.options.n_calibration_rescored), result.options.seed)
+        values, fractions, main, mat, config.preprocess,
+        rounds_for(main, result.options.n_calibration, result.options.n_calibration_rescored),
+        result.options.seed)
     _collect(result, "composition_models", models.assign(dataset=data.name))
     _collect(result, "composition_pairs", pairs.assign(dataset=data.name))
     for row in models[models.left_out].itertuples():
@@ -449,10 +469,6 @@ def _calibration(result: StudyAnalysis, data: DatasetEmbeddings, store: Embeddin
                                     f"0.1 of the best score for {int(grp.null_fills_range.sum())} "
                                     f"of {len(grp)} pairs at N = {data.n_shared}; the raw scores "
                                     "cannot separate these pairs from chance")
-        if grp.k_over_n_exceeded.any():
-            result.note("matrices", f"{data.name}, {metric}: k / N = {grp.k_over_n.iloc[0]:.2f} "
-                                    f"exceeds {K_OVER_N_LIMIT} (N = {data.n_shared}); neighbour "
-                                    "scores are unreliable here (CKNNA can leave [-1, 1])")
 
 
 def _energy(result: StudyAnalysis, data: DatasetEmbeddings, store: EmbeddingStore
@@ -544,20 +560,20 @@ def _layers(result: StudyAnalysis, data: DatasetEmbeddings, store: EmbeddingStor
         per_model[model] = {name: v[rows] for name, v in layers.items()}
     if all(len(ls) == 1 for ls in per_model.values()):
         result.note("layers", f"{data.name}: every model has a single stored layer")
-    rows = layerwise_alignment(per_model, result.main_metric,
-                               config.preprocess).assign(dataset=data.name)
-    summary = summarise_layers(rows, _higher_is_more_similar(result.main_metric))
+    main = result.metric_on(data.name)
+    rows = layerwise_alignment(per_model, main, config.preprocess).assign(dataset=data.name)
+    summary = summarise_layers(rows, _higher_is_more_similar(main))
     opts = result.options
     best = calibrate_best_layers(
-        per_model, rows, result.main_metric,
-        rounds_for(result.main_metric, opts.n_calibration, opts.n_calibration_rescored),
+        per_model, rows, main, rounds_for(main, opts.n_calibration, opts.n_calibration_rescored),
         opts.seed, opts.alpha, config.preprocess)
     summary = summary.merge(best, on=["model_a", "model_b"], how="left")
     return rows, summary.assign(dataset=data.name)
 
 
 def _leaderboard(result: StudyAnalysis, data: DatasetEmbeddings, config: StudyConfig) -> None:
-    mat = result.matrices.get(data.name, {}).get(result.main_metric)
+    main = result.metric_on(data.name)
+    mat = result.matrices.get(data.name, {}).get(main)
     if mat is None:
         return
     mae = None
@@ -566,13 +582,12 @@ def _leaderboard(result: StudyAnalysis, data: DatasetEmbeddings, config: StudyCo
     refs, basis = strongest_models(mat, mae, result.options.n_references)
     calibrated = result.calibrated
     if not calibrated.empty:
-        calibrated = calibrated[(calibrated.dataset == data.name)
-                                & (calibrated.metric == result.main_metric)]
+        calibrated = calibrated[(calibrated.dataset == data.name) & (calibrated.metric == main)]
     if calibrated.empty:
         calibrated = None  # the matrices have no calibration (max_samples): the leaderboard's own
         result.note("leaderboard", f"{data.name}: the matrix has no calibration; the leaderboard "
                                    f"draws its own null ({result.options.n_permutations} rounds)")
-    table = leaderboard({m: data.values[m] for m in mat.index}, refs, result.main_metric,
+    table = leaderboard({m: data.values[m] for m in mat.index}, refs, main,
                         result.options.n_permutations, result.options.n_bootstrap,
                         seed=result.options.seed, preprocessing=config.preprocess,
                         calibration=calibrated)
@@ -707,7 +722,7 @@ def _dimension(result: StudyAnalysis, data: DatasetEmbeddings, config: StudyConf
 
 
 def _tree(result: StudyAnalysis, data: DatasetEmbeddings) -> None:
-    mat = result.matrices.get(data.name, {}).get(result.main_metric)
+    mat = result.matrices.get(data.name, {}).get(result.metric_on(data.name))
     if mat is None:
         return
     random = [m for m in mat.index if is_random_baseline(m, result.card_families.get(m))]
@@ -748,8 +763,8 @@ def _matched_in_out(result: StudyAnalysis, config: StudyConfig) -> None:
     if result.distribution_labels.empty:
         return
     opts = result.options
-    scored = {name: {m: data.values[m] for m in result.matrices[name].get(result.main_metric,
-                                                                         pd.DataFrame()).index}
+    scored = {name: {m: data.values[m] for m in result.matrices[name].get(
+                  result.metric_on(name), pd.DataFrame()).index}
               for name, data in result.datasets.items() if name in result.matrices}
     result.in_out_matched = matched_in_out(
         {d: v for d, v in scored.items() if len(v) >= 2}, result.distribution_labels,
@@ -805,7 +820,8 @@ def study_references(
     references : dict of model id to layer name
     basis : str
     metric : str
-        The main metric id.
+        The main metric's id as scored on ``dataset`` (k chosen from N where the study leaves
+        it unset).
 
     Raises
     ------
@@ -824,7 +840,8 @@ def study_references(
     if data is None:
         raise StoreError(f"no model of study {config.name!r} is stored on dataset {dataset!r} "
                          f"under {out}; run `matteralign embed` first")
-    metric = result.main_metric
+    result.datasets[dataset] = data
+    metric = result.metric_on(dataset)
     if len(data.values) == 1:
         return dict(data.layers), "only stored model", metric
     _matrices(result, data)

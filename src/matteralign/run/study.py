@@ -363,6 +363,8 @@ def align_study(
             for scores in views:
                 for what, why in scores.skipped:
                     _skip(outcome, what, why)
+                for what, why in scores.flags:
+                    console.print(f"[yellow]flag: {what}: {why}")
                 if not stored:
                     continue
                 for metric, path in write_dataset_scores(staged.root, scores).items():
