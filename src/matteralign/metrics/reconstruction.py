@@ -199,8 +199,77 @@ def _thin_svd(x: Any, gram: bool, cut: Any = None) -> tuple[Any, Any, Any]:
     return u, s, vh
 
 
+def _rank_errors(a: Any, b: Any, s: Any, target: Any) -> tuple[Any, Any]:
+    """Squared errors of one fold's cut-off predictions at every number of kept components.
+
+    With the components in decreasing order of s, p_i = a_i / s_i and b_i (the rows of b): the
+    prediction keeping the r largest is P_r = Σ_{i<r} p_i b_i', and for each output column c
+    E_r[c] = ‖t_c − P_r e_c‖² = ‖t_c‖² + Σ_{i<r} (b_ic² G_ii + 2 b_ic Σ_{l<i} G_il b_lc
+    − 2 b_ic p_i't_c), G = P'P: every r from three products and a cumulative sum instead of one
+    prediction per cut-off.
+
+    Parameters
+    ----------
+    a : (T, m, r) tensor
+        The predicted fold in the fitted fold's right singular basis.
+    b : (T, r, D_y) tensor
+        U' y of the fitted fold.
+    s : (T, r) tensor
+        Its singular values, any order.
+    target : (T, m, D_y) tensor
+
+    Returns
+    -------
+    errors : (T, r + 1, D_y) tensor
+        ``errors[:, r]`` = E_r (r = 0: nothing kept).
+    ordered : (T, r) tensor
+        s in decreasing order.
+    """
+    import torch
+
+    order = torch.argsort(s, dim=1, descending=True)
+    ordered = s.gather(1, order)
+    inv = torch.where(ordered > 0, 1.0 / torch.where(ordered > 0, ordered, 1.0), 0.0)
+    p = a.gather(2, order[:, None, :].expand_as(a)) * inv[:, None, :]
+    b = b.gather(1, order[:, :, None].expand_as(b))
+    g = p.mT @ p
+    steps = b * (2.0 * (torch.tril(g, -1) @ b) + torch.diagonal(g, dim1=1, dim2=2)[:, :, None] * b
+                 - 2.0 * (p.mT @ target))
+    total = (target * target).sum(dim=1, keepdim=True)
+    return torch.cat([total, total + steps.cumsum(dim=1)], dim=1), ordered
+
+
+def _cv_cutoff(x: Any, y: Any, folds: tuple[np.ndarray, np.ndarray], alphas: np.ndarray,
+               gram: bool) -> Any:
+    """The singular-value cut-off (T, 1) that scikit-matter's two-fold CV chooses (see
+    :func:`_ridge_2fold_cutoff`)."""
+    import torch
+
+    dev = x.device
+    f1, f2 = (torch.as_tensor(f, device=dev) for f in folds)
+    x1, x2, y1, y2 = x[:, f1], x[:, f2], y[:, f1], y[:, f2]
+    u1, s1, v1h = _thin_svd(x1, gram)
+    u2, s2, v2h = _thin_svd(x2, gram)
+    rcond = max(x.shape[1], x.shape[2]) * float(np.finfo(np.float64).eps)
+    smax = torch.maximum(s1.amax(dim=1), s2.amax(dim=1))  # (T,)
+    al = torch.as_tensor(np.asarray(alphas, dtype=np.float64), device=dev)
+    scaled = smax[:, None] * al[None, :]  # (T, n_alpha)
+    threshold = scaled.clamp_min(rcond)
+
+    def fold_scores(a, b, s, target):
+        errors, ordered = _rank_errors(a, b, s, target)
+        kept = (ordered[:, None, :] > threshold[:, :, None]).sum(dim=2)  # (T, n_alpha)
+        picked = errors.gather(1, kept[:, :, None].expand(-1, -1, errors.shape[2]))
+        return -(picked.clamp_min(0.0) / target.shape[1]).sqrt().mean(dim=2)  # -mean RMSE
+
+    cv = (fold_scores(x2 @ v1h.mT, u1.mT @ y1, s1, y2)
+          + fold_scores(x1 @ v2h.mT, u2.mT @ y2, s2, y1)) / 2
+    best = torch.argmax(cv, dim=1)  # first maximum, as numpy
+    return scaled.gather(1, best[:, None])  # (T, 1)
+
+
 def _ridge_2fold_cutoff(x: Any, y: Any, folds: tuple[np.ndarray, np.ndarray],
-                        alphas: np.ndarray, gram: bool = False) -> Any:
+                        alphas: np.ndarray, gram: bool = False, x_new: Any = None) -> Any:
     """Batched scikit-matter ``Ridge2FoldCV(alpha_type="relative", regularization_method="cutoff",
     scoring="neg_root_mean_squared_error")``: weights W with predictions x @ W.
 
@@ -208,8 +277,10 @@ def _ridge_2fold_cutoff(x: Any, y: Any, folds: tuple[np.ndarray, np.ndarray],
     x_F = U_F S_F V_F': the prediction of fold 2 from fold 1 at cut-off a keeps the singular
     values s > max(a, rcond), ŷ_2 = x_2 V_1 S_1⁻¹ U_1' y_1 (and 2 -> 1 likewise), rcond =
     max(m, D_x)·eps; the score is −(1/D_y) Σ_j RMSE_j averaged over both directions, a = α·max(s)
-    over both folds; the first best α wins. The final W = V S⁻¹ U' y keeps the singular values of
-    the whole x_t above the chosen cut-off (scikit-matter applies no rcond there).
+    over both folds; the first best α wins (the errors of every cut-off come from one cumulative
+    sum over the kept components, :func:`_rank_errors`). The final W = V S⁻¹ U' y keeps the
+    singular values of the whole x_t above the chosen cut-off (scikit-matter applies no rcond
+    there).
 
     Parameters
     ----------
@@ -219,50 +290,23 @@ def _ridge_2fold_cutoff(x: Any, y: Any, folds: tuple[np.ndarray, np.ndarray],
     alphas : (n_alpha,) relative cut-offs in [0, 1)
     gram : bool
         Decompose through Gram matrices where that is exact enough (:func:`_thin_svd`).
+    x_new : (T, n, D_x) tensor, optional
+        Rows to predict: then x_new @ W is returned, computed as ((x_new V S⁻¹) U') y without
+        forming W (O(n m D) instead of O(m D_x D_y) per problem).
 
     Returns
     -------
-    (T, D_x, D_y) tensor
+    (T, D_x, D_y) tensor W, or (T, n, D_y) predictions with ``x_new``
     """
     import torch
 
-    dev = x.device
-    f1, f2 = (torch.as_tensor(f, device=dev) for f in folds)
-    x1, x2, y1, y2 = x[:, f1], x[:, f2], y[:, f1], y[:, f2]
-    u1, s1, v1h = _thin_svd(x1, gram)
-    u2, s2, v2h = _thin_svd(x2, gram)
-    rcond = max(x.shape[1], x.shape[2]) * float(np.finfo(np.float64).eps)
-    b1 = u1.transpose(1, 2) @ y1  # (T, r1, D_y)
-    b2 = u2.transpose(1, 2) @ y2
-    a1 = x2 @ v1h.transpose(1, 2)  # fold 2 in fold 1's right singular basis, (T, m2, r1)
-    a2 = x1 @ v2h.transpose(1, 2)
-    smax = torch.maximum(s1.amax(dim=1), s2.amax(dim=1))  # (T,)
-    al = torch.as_tensor(np.asarray(alphas, dtype=np.float64), device=dev)
-    scaled = smax[:, None] * al[None, :]  # (T, n_alpha)
-
-    def fold_scores(a, b, s, target):
-        out: list[Any] = []
-        last = None
-        for i in range(al.shape[0]):
-            keep = s > torch.clamp(scaled[:, i : i + 1], min=rcond)
-            if last is not None and torch.equal(keep, last):  # same kept set: same score
-                out.append(out[-1])
-                continue
-            inv = torch.where(keep, 1.0 / torch.where(keep, s, 1.0), 0.0)
-            pred = a @ (inv[:, :, None] * b)
-            pred.sub_(target)
-            rmse = pred.mul_(pred).mean(dim=1).sqrt().mean(dim=1)  # mean over outputs
-            out.append(-rmse)
-            last = keep
-        return torch.stack(out, dim=1)  # (T, n_alpha)
-
-    cv = (fold_scores(a1, b1, s1, y2) + fold_scores(a2, b2, s2, y1)) / 2
-    best = torch.argmax(cv, dim=1)  # first maximum, as numpy
-    cut = scaled.gather(1, best[:, None])  # (T, 1)
+    cut = _cv_cutoff(x, y, folds, alphas, gram)
     u, s, vh = _thin_svd(x, gram, cut)
     keep = s > cut
     inv = torch.where(keep, 1.0 / torch.where(keep, s, 1.0), 0.0)
-    return vh.transpose(1, 2) @ (inv[:, :, None] * (u.transpose(1, 2) @ y))
+    if x_new is not None:
+        return (((x_new @ vh.mT) * inv[:, None, :]) @ u.mT) @ y
+    return vh.mT @ (inv[:, :, None] * (u.mT @ y))
 
 
 def _tensor(a: np.ndarray, be: Backend) -> Any:
@@ -453,8 +497,8 @@ def pointwise_lfre_from_states(sx: ReconstructionState, sy: ReconstructionState,
         idx = nbr[start : start + chunk]
         lx, ly = xtr[idx], ytr[idx]  # (T, k, D)
         mx, my = lx.mean(dim=1, keepdim=True), ly.mean(dim=1, keepdim=True)
-        w = _ridge_2fold_cutoff(lx - mx, ly - my, folds, alphas, gram=True)
-        pred = my + (xte[start : start + chunk, None, :] - mx) @ w  # (T, 1, D_y)
+        pred = my + _ridge_2fold_cutoff(lx - mx, ly - my, folds, alphas, gram=True,
+                                        x_new=xte[start : start + chunk, None, :] - mx)
         return (yte[start : start + chunk] - pred[:, 0]).norm(dim=1)
 
     starts = range(0, xte.shape[0], chunk)
