@@ -179,13 +179,17 @@ class EsmIF1Adapter(ModelAdapter):
 
     Notes
     -----
-    Input: the N, CA, C coordinates (Å) of the sample's backbone, batched by fair-esm's own
-    ``CoordBatchConverter`` (confidence 1, a padding slot before and after the chain). A residue
+    Input: the N, CA, C coordinates (Å) of the sample's backbone, centred on the mean CA
+    position, batched by fair-esm's own ``CoordBatchConverter`` (confidence 1, a padding slot
+    before and after the chain). fair-esm puts those slots at the origin (``nan_to_num`` of their
+    infinite coordinates) and the chain ends' dihedral and orientation features read them, so
+    its raw encoder output moves when the chain is translated; centring makes the embedding
+    independent of where the chain lies in its file's frame. A residue
     missing one of the three atoms is given to the model as missing (NaN), as fair-esm reads
     such residues from files, and left out of the pooling. Poolings: ``mean`` over the resolved
-    residues; ``cls`` / ``last`` the first / last resolved residue. fair-esm's encoder is not
-    exactly invariant to rotating or translating the backbone (its padding slots sit at the
-    origin after ``nan_to_num``), so neither is this embedding.
+    residues; ``cls`` / ``last`` the first / last resolved residue. Invariant to rotations and
+    translations of the backbone, except where a dihedral is exactly 0 or 180 degrees (idealised
+    backbones): fair-esm takes the sign of a zero triple product there.
     """
 
     def __init__(self, card: Any, **options: Any) -> None:
@@ -226,13 +230,15 @@ class EsmIF1Adapter(ModelAdapter):
         self.alphabet_ = None
 
     def prepare(self, sample: Sample) -> np.ndarray:
-        """The (L, 3, 3) N, CA, C coordinates in Å of the sample's backbone (NaN if missing)."""
+        """The (L, 3, 3) N, CA, C coordinates in Å of the sample's backbone (NaN if missing),
+        centred on the mean CA position of the resolved residues."""
         if sample.protein is None:
             raise SampleError(sample.id, f"has no protein backbone, which {self.id} reads")
-        coords = np.asarray(sample.protein.backbone[:, :3], dtype=np.float32)
-        if not np.isfinite(coords).all(axis=(1, 2)).any():
+        coords = np.asarray(sample.protein.backbone[:, :3], dtype=np.float64)
+        resolved = np.isfinite(coords).all(axis=(1, 2))
+        if not resolved.any():
             raise SampleError(sample.id, "has no residue with all of N, CA and C resolved")
-        return coords
+        return (coords - coords[resolved, 1].mean(axis=0)).astype(np.float32)
 
     def cost(self, item: np.ndarray) -> int:
         return len(item) + 2

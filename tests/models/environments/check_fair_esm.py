@@ -53,6 +53,13 @@ def if1(tmp_path_factory):
     return model, alphabet, adapter
 
 
+def _centred(structure: ProteinStructure) -> np.ndarray:
+    """(L, 3, 3) N, CA, C minus the mean CA of the residues with all three, float32."""
+    coords = structure.backbone[:, :3]
+    whole = np.isfinite(coords).all(axis=(1, 2))
+    return (coords - coords[whole, 1].mean(axis=0)).astype(np.float32)
+
+
 def _reference(model, alphabet, structure: ProteinStructure) -> dict[str, torch.Tensor]:
     """Per-residue states of one chain from fair-esm's own ``get_encoder_output`` (last layer)
     and forward hooks on its encoder layers (the others); layer "0" is the layers' input."""
@@ -68,8 +75,7 @@ def _reference(model, alphabet, structure: ProteinStructure) -> dict[str, torch.
         lambda module, args: keep("0", args[0])))
     try:
         with torch.inference_mode():
-            states["8"] = util.get_encoder_output(
-                model, alphabet, structure.backbone[:, :3].astype(np.float32))
+            states["8"] = util.get_encoder_output(model, alphabet, _centred(structure))
     finally:
         for hook in hooks:
             hook.remove()
@@ -81,6 +87,20 @@ def test_validate_adapter(if1):
     report = validate_adapter(adapter, SAMPLES, layers=adapter.layer_names)
     assert report.ok, report.failed
     assert "batched==single[8]" in report.passed
+
+
+def test_rotation_and_translation_leave_the_embedding_unchanged(if1):
+    from scipy.spatial.transform import Rotation
+
+    _, _, adapter = if1
+    rng = np.random.default_rng(0)  # noise: no dihedral is exactly 0 or 180 degrees
+    noisy = HELIX.backbone + rng.normal(0.0, 0.1, HELIX.backbone.shape)
+    moved = noisy @ Rotation.random(random_state=0).as_matrix().T + np.array([30.0, -12.0, 5.0])
+    pooled = [adapter.embed([adapter.prepare(Sample(name, protein=ProteinStructure(
+        HELIX.sequence, backbone)))], adapter.layer_names, "mean").pooled
+        for name, backbone in (("noisy", noisy), ("moved", moved))]
+    for layer in adapter.layer_names:
+        np.testing.assert_allclose(pooled[0][layer], pooled[1][layer], atol=1e-4)
 
 
 def test_every_layer_matches_fair_esms_own_encoder_output(if1):
