@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from matteralign.analysis.layers import (
@@ -107,3 +108,47 @@ def test_layer_aware_null_equals_brute_force():
     assert best.best_p == pytest.approx(p)
     assert best.best_tau == pytest.approx(tau, abs=1e-10)
     assert best.best_calibrated == pytest.approx(max((observed - tau) / (1 - tau), 0.0), abs=1e-10)
+
+
+def test_single_layer_pairs_reuse_the_matrix_calibration(monkeypatch):
+    """Pairs of single-layer models have no layer choice: their best-layer calibration is the
+    matrix's cell (no null drawn when every model has one layer), and it equals what the
+    layer-aware null gives for them (same permutations)."""
+    import matteralign.metrics.calibration as calibration
+    from matteralign.analysis.significance import calibrate_matrices
+    from matteralign.metrics import pairwise
+
+    layers = _noise_layers(3, 1, 50, seed=6)
+    layers["m1"]["l0"] = layers["m0"]["l0"] + 0.3 * np.random.default_rng(1).normal(size=(50, 6))
+    flat = {m: ls["l0"] for m, ls in layers.items()}
+    matrix = pairwise(flat, "cknna-k5").matrix
+    cells = calibrate_matrices(flat, {"cknna-k5": matrix}, "toy", {"cknna-k5": 49})
+    rows = layerwise_alignment(layers, "cknna-k5")
+    drawn = calibrate_best_layers(layers, rows, "cknna-k5", n_permutations=49)
+
+    def no_null(*args, **kwargs):
+        raise AssertionError("a layer-aware null was drawn for single-layer models")
+
+    monkeypatch.setattr(calibration, "calibrated_layer_scores", no_null)
+    reused = calibrate_best_layers(layers, rows, "cknna-k5", n_permutations=49,
+                                   calibrated=cells)
+    at = cells.set_index(["model_a", "model_b"])
+    for r in reused.itertuples():
+        assert (r.best_calibrated, r.best_p) == (at.calibrated[(r.model_a, r.model_b)],
+                                                 at.p_value[(r.model_a, r.model_b)])
+    pd.testing.assert_frame_equal(reused, drawn, check_dtype=False)
+    assert reused.best_p.iloc[0] == pytest.approx(1 / 50)
+
+
+def test_an_unscorable_layer_pair_is_nan_not_an_error():
+    """A constant-neighbourhood layer (one-hot rows: every neighbour tied) scores NaN: the best
+    is taken over the scored layer pairs, and a pair with none scored is NaN with no p."""
+    layers = _noise_layers(2, 2, 40, seed=8)
+    layers["m1"]["l1"] = np.eye(40)
+    layers["m2"] = {"l0": np.eye(40)}
+    rows = layerwise_alignment(layers, "cknna-k4")
+    best = calibrate_best_layers(layers, rows, "cknna-k4", n_permutations=19) \
+        .set_index(["model_a", "model_b"])
+    scored = rows[(rows.model_a == "m0") & (rows.model_b == "m1")].value
+    assert scored.isna().sum() == 2 and np.isfinite(best.loc[("m0", "m1"), "best_p"])
+    assert np.isnan(best.loc[("m1", "m2"), ["best_calibrated", "best_p", "best_tau"]]).all()

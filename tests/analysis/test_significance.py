@@ -154,3 +154,24 @@ def test_within_group_null_adds_columns_for_neighbour_measures():
     assert (knn.p_value < 0.01).all() and (knn.p_within > 0.05).mean() > 0.5
     assert (knn.calibrated_within < knn.calibrated).all()
     assert table[table.metric == "dcor-u"].calibrated_within.isna().all()
+
+
+def test_an_unscored_pair_has_no_p_and_stays_out_of_the_fdr():
+    """A model scored NaN against every other (one-hot rows: all neighbours tied) used to get
+    p = 1 / (R + 1), the smallest possible, and to enter the BH correction. Its pairs now have
+    NaN p, tau and p_fdr, and BH runs over the scored pairs alone."""
+    from scipy.stats import false_discovery_control
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(40, 4))
+    values = {"a": z, "b": z + 0.5 * rng.normal(size=z.shape), "c": rng.normal(size=(40, 4)),
+              "onehot": np.eye(40)}
+    mats = {"cknna-k5": pairwise(values, "cknna-k5").matrix}
+    table = calibrate_matrices(values, mats, "toy", {"cknna-k5": 99})
+    unscored = (table.model_a == "onehot") | (table.model_b == "onehot")
+    assert unscored.sum() == 6 and table[unscored].raw.isna().all()
+    assert table[unscored][["p_value", "tau", "calibrated", "p_fdr"]].isna().all().all()
+    scored = table[~unscored]
+    np.testing.assert_allclose(scored.p_fdr, false_discovery_control(scored.p_value, method="bh"),
+                               rtol=1e-12)
+    assert scored.p_value.min() == pytest.approx(1 / 100)

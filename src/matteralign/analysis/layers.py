@@ -141,6 +141,7 @@ def calibrate_best_layers(
     seed: int = 0,
     alpha: float = 0.05,
     preprocessing: Sequence[str] = (),
+    calibrated: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Calibrated score and p of each model pair's best layer pair, against the null of the best.
 
@@ -148,7 +149,8 @@ def calibrate_best_layers(
     T_ab^(r) = max_{l, l'} s(A_l, B_l'[pi_r]), one pi_r for every layer in round r
     (:func:`~matteralign.metrics.calibration.calibrated_layer_scores`), so choosing the best of
     L_a L_b layer pairs is not significant by chance. The observed scores are ``rows`` (not
-    recomputed); one null pass of R rounds covers every layer of every model.
+    recomputed); one null pass of R rounds covers every layer of every model, and none is drawn
+    when every model has a single layer and ``calibrated`` holds the pairs.
 
     Parameters
     ----------
@@ -159,6 +161,11 @@ def calibrate_best_layers(
     metric : str
     n_permutations : int
         Rounds R; the smallest p is 1 / (R + 1).
+    calibrated : DataFrame, optional
+        The matrix's calibrated pairs of this metric on the same samples (model_a, model_b,
+        calibrated, p_value, tau, n_permutations; e.g. ``StudyAnalysis.calibrated`` of the
+        dataset): a pair of two single-layer models has no layer choice, so its matrix cell is
+        its result (one null per pair).
 
     Returns
     -------
@@ -166,18 +173,34 @@ def calibrate_best_layers(
         model_a, model_b, best_calibrated, best_p (layer-aware), best_p_selected (the naive p of
         the chosen pair against its own null, for comparison), best_tau, n_permutations.
     """
+    from matteralign.metrics import get_metric
     from matteralign.metrics.calibration import calibrated_layer_scores
 
-    observed = {}
-    for (a, b), grp in rows.groupby(["model_a", "model_b"], sort=False):
-        observed[(a, b)] = grp.pivot(index="layer_a", columns="layer_b", values="value") \
-            .loc[list(layers[a]), list(layers[b])].to_numpy(dtype=float)
-    table = calibrated_layer_scores(layers, metric, "max", n_permutations, seed, alpha=alpha,
-                                    observed=observed, preprocessing=preprocessing)
-    return table.rename(columns={"calibrated": "best_calibrated", "p_value": "best_p",
-                                 "p_selected": "best_p_selected", "tau": "best_tau"})[
-        ["model_a", "model_b", "best_calibrated", "best_p", "best_p_selected", "best_tau",
-         "n_permutations"]]
+    columns = ["model_a", "model_b", "best_calibrated", "best_p", "best_p_selected", "best_tau",
+               "n_permutations"]
+    pairs = list(rows.groupby(["model_a", "model_b"], sort=False).groups)
+    cells = {}
+    if calibrated is not None:
+        symmetric = get_metric(metric).symmetric
+        at = {(r.model_a, r.model_b): r for r in calibrated.itertuples()}
+        for a, b in pairs:
+            cell = at.get((a, b)) or (at.get((b, a)) if symmetric else None)
+            if cell is not None and len(layers[a]) == len(layers[b]) == 1:
+                cells[(a, b)] = {"model_a": a, "model_b": b, "best_calibrated": cell.calibrated,
+                                 "best_p": cell.p_value, "best_p_selected": cell.p_value,
+                                 "best_tau": cell.tau, "n_permutations": cell.n_permutations}
+    if len(cells) < len(pairs):
+        observed = {}
+        for (a, b), grp in rows.groupby(["model_a", "model_b"], sort=False):
+            observed[(a, b)] = grp.pivot(index="layer_a", columns="layer_b", values="value") \
+                .loc[list(layers[a]), list(layers[b])].to_numpy(dtype=float)
+        table = calibrated_layer_scores(layers, metric, "max", n_permutations, seed, alpha=alpha,
+                                        observed=observed, preprocessing=preprocessing)
+        table = table.rename(columns={"calibrated": "best_calibrated", "p_value": "best_p",
+                                      "p_selected": "best_p_selected", "tau": "best_tau"})
+        for rec in table[columns].to_dict("records"):
+            cells.setdefault((rec["model_a"], rec["model_b"]), rec)
+    return pd.DataFrame([cells[pr] for pr in pairs], columns=columns)
 
 
 def summarise_layers(rows: pd.DataFrame, higher_is_more_similar: bool = True) -> pd.DataFrame:

@@ -564,9 +564,13 @@ def _layers(result: StudyAnalysis, data: DatasetEmbeddings, store: EmbeddingStor
     rows = layerwise_alignment(per_model, main, config.preprocess).assign(dataset=data.name)
     summary = summarise_layers(rows, _higher_is_more_similar(main))
     opts = result.options
+    calibrated = result.calibrated
+    if not calibrated.empty:  # the matrix's cells, for pairs of single-layer models
+        calibrated = calibrated[(calibrated.dataset == data.name) & (calibrated.metric == main)]
     best = calibrate_best_layers(
         per_model, rows, main, rounds_for(main, opts.n_calibration, opts.n_calibration_rescored),
-        opts.seed, opts.alpha, config.preprocess)
+        opts.seed, opts.alpha, config.preprocess,
+        calibrated if len(data.ids) == data.n_shared and not calibrated.empty else None)
     summary = summary.merge(best, on=["model_a", "model_b"], how="left")
     return rows, summary.assign(dataset=data.name)
 

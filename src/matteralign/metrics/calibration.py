@@ -150,6 +150,8 @@ def calibrate(
     Returns
     -------
     calibrated, p_value, tau : arrays shaped like ``observed``
+        NaN where the observed score is NaN (it is then neither significant nor counted by
+        :func:`benjamini_hochberg`).
     """
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
@@ -162,8 +164,9 @@ def calibrate(
     o, s = sign * obs, sign * nl
     combined = np.sort(np.concatenate([o[None], s]), axis=0)
     idx = min(max(int(math.ceil((1.0 - alpha) * (rounds + 1))) - 1, 0), rounds)
-    tau = sign * combined[idx]
-    p = (1.0 + (s >= o).sum(0)) / (rounds + 1)
+    missing = np.isnan(o)  # an unscored pair (e.g. NaN for tied data) has no p and no tau
+    tau = np.where(missing, np.nan, sign * combined[idx])
+    p = np.where(missing, np.nan, (1.0 + (s >= o).sum(0)) / (rounds + 1))
     return calibrated_value(obs, tau, higher_is_more_similar, s_best), p, tau
 
 
@@ -562,9 +565,9 @@ def _layer_aggregate(
         return (lambda block: np.array([agg(b) for b in block], dtype=np.float64)), False
     if agg == "mean":
         return (lambda block: block.mean(axis=(1, 2))), False
-    if agg == "max":
-        best = np.max if spec.higher_is_more_similar else np.min
-        return (lambda block: best(block, axis=(1, 2))), True
+    if agg == "max":  # over the scored layer pairs (NaN only when none is scored)
+        best = np.fmax if spec.higher_is_more_similar else np.fmin
+        return (lambda block: best.reduce(block, axis=(1, 2))), True
     raise ValueError(f"agg must be 'max', 'mean' or a callable, not {agg!r}")
 
 
@@ -644,8 +647,8 @@ def calibrated_layer_scores(
     else:
         obs = {(a, b): np.asarray(observed[(a, b)], dtype=np.float64) for a, b in pairs}
     pick = np.nanargmax if spec.higher_is_more_similar else np.nanargmin
-    chosen = {pr: np.unravel_index(pick(obs[pr]), obs[pr].shape) for pr in pairs} if selects \
-        else {}
+    chosen = {pr: np.unravel_index(pick(obs[pr]), obs[pr].shape) for pr in pairs
+              if selects and not np.isnan(obs[pr]).all()}  # an all-NaN pair selects no layer
     perms = permutations(xs[0].shape[0], n_permutations, seed, groups)
     per_block = max(1, DENSE_NULL_BYTES // (8 * 8 * len(xs) ** 2))
     agg_null = {pr: np.empty(n_permutations) for pr in pairs}
