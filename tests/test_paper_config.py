@@ -36,3 +36,10 @@ def test_paper_config_is_a_valid_study_with_the_papers_settings():
         assert structure_model in ids
     molecular = [m for m in config.models if m.id.startswith("mace-off23")]
     assert molecular and all(m.datasets == ["qm9"] for m in molecular)
+    uma = {m.id: m for m in config.models if m.id.startswith("uma-")}
+    assert sorted(uma) == ["uma-m-1p1-omat", "uma-m-1p1-omol", "uma-s-1p1-omat", "uma-s-1p1-omol"]
+    for model in uma.values():  # the paper's heads: omat on materials, omol on molecules
+        task = get_card(model.id).options["task"]
+        domain = "materials" if task == "omat" else "molecules"
+        assert model.datasets and all(
+            get_dataset_spec(name).domain == domain for name in model.datasets), model.id
