@@ -591,7 +591,8 @@ def calibrated_layer_scores(
     model, so T_ab^(r) = agg_{l, l'} s(A_l, B_l'[pi_r]) carries the same search over layer pairs as
     the observed T_ab (the best of L_a L_b pairs is not compared with the null of one pair). All
     layers of all models share one null pass (:func:`null_matrices`: per-layer work, e.g. kNN
-    graphs, done once), kept in blocks of rounds so memory stays below :data:`DENSE_NULL_BYTES` / 8.
+    graphs, done once per block of rounds); a block holds at most :data:`DENSE_NULL_BYTES` / 8 of
+    null matrices (one block up to ~180 layers in all at 1,000 rounds).
     Calibrated, p and tau as :func:`calibrate`.
 
     Parameters
