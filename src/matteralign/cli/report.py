@@ -22,7 +22,9 @@ def report(
                                              rich_help_panel="Analysis")] = 2000,
     projection: Annotated[str, typer.Option(help="Embedding map: pca or umap (slow to compile).",
                                             rich_help_panel="Analysis")] = "pca",
-    n_permutations: Annotated[int, typer.Option(help="Leaderboard permutation-null rounds.",
+    n_permutations: Annotated[int, typer.Option(
+        help="Permutation rounds of the leaderboard's null where the matrices have no calibrated "
+             "cells (matrices scored on a subsample); otherwise it reuses theirs.",
                                                 rich_help_panel="Analysis")] = 20,
     n_bootstrap: Annotated[int, typer.Option(help="Leaderboard bootstrap rounds.",
                                              rich_help_panel="Analysis")] = 20,

@@ -261,7 +261,8 @@ def _sections(result: StudyAnalysis, out: Path, w: _Writer) -> list[ReportSectio
                       F.matrix_heatmap(mat, fam, palette, title, metric),
                       I.heatmap_figure(mat, metric, title, fam, palette, stats, constants,
                                        calibrated, result.card_families)))
-            w.table(s["matrices"] if metric == main else None, f"matrix-{dataset}-{metric}",
+            w.table(s["matrices"] if metric == result.metric_on(dataset) else None,
+                    f"matrix-{dataset}-{metric}",
                     f"{metric} matrix on {dataset}", mat, index=True)
         if dataset in result.condensed:
             cond = result.condensed[dataset]
@@ -708,9 +709,11 @@ def _score_tables(result: StudyAnalysis) -> tuple[pd.DataFrame, str]:
         "calibrated <metric>" or "<metric> (raw)".
     """
     main = result.main_metric
+    scored = {dataset: result.metric_on(dataset) for dataset in result.datasets}
     table = result.calibrated
-    if not table.empty and main in set(table.metric):
-        rows = table[table.metric == main]
+    rows = table[[scored.get(d) == m for d, m in zip(table.dataset, table.metric, strict=True)]
+                 ] if not table.empty else table
+    if len(rows):
         first = [min(a, b) for a, b in zip(rows.model_a, rows.model_b, strict=True)]
         second = [max(a, b) for a, b in zip(rows.model_a, rows.model_b, strict=True)]
         frame = (rows.assign(model_a=first, model_b=second)
@@ -718,9 +721,14 @@ def _score_tables(result: StudyAnalysis) -> tuple[pd.DataFrame, str]:
                  .agg(score=("calibrated", "mean"), p_fdr=("p_fdr", "max")).reset_index())
         return frame, f"calibrated {main}"
     pairs = result.pairs
-    if pairs.empty or main not in pairs:
+    if pairs.empty or not any(scored.get(d) in pairs for d in set(pairs.dataset)):
         return pd.DataFrame(), main
-    frame = pairs[["dataset", "model_a", "model_b"]].assign(score=pairs[main], p_fdr=np.nan)
+    score = np.full(len(pairs), np.nan)
+    for dataset, metric in scored.items():
+        if metric in pairs:
+            rows_of = (pairs.dataset == dataset).to_numpy()
+            score[rows_of] = pairs.loc[rows_of, metric].to_numpy(dtype=float)
+    frame = pairs[["dataset", "model_a", "model_b"]].assign(score=score, p_fdr=np.nan)
     return frame, f"{main} (raw)"
 
 
