@@ -1,5 +1,6 @@
-"""ESM C and ESM3: the cards, and the adapter checks of ``environments/check_esm.py`` run in the
-``esm`` model environment (esm 3.2 pins transformers<4.48.2, which the main environment is not).
+"""ESM C and ESM3 (sequence track, and sequence with structure tracks): the cards, and the adapter
+checks of ``environments/check_esm.py`` run in the ``esm`` model environment (esm 3.2 pins
+transformers<4.48.2, which the main environment is not).
 """
 
 from __future__ import annotations
@@ -26,6 +27,16 @@ def test_cards_name_the_esm_environment_and_every_layer():
         assert card.input == "sequence" and card.default_pooling == "mean"
 
 
+def test_esm3_structure_card_reads_backbones_in_the_esm_environment():
+    card, sequence_card = get_card("esm3-sm-open-v1-structure"), get_card("esm3-sm-open-v1")
+    assert card_environment(card).spec.name == "esm"
+    assert card.adapter == "matteralign.models.esm_models:Esm3StructureAdapter"
+    assert card.input == "backbone" and card.family == "protein-structure"
+    assert card.options == sequence_card.options == {"model": "esm3_sm_open_v1"}
+    assert card.layer_names == sequence_card.layer_names
+    assert card.parameters == sequence_card.parameters
+
+
 @pytest.mark.slow  # builds (or finds) the esm environment; the esm package imports in ~10 s
 def test_esm_adapter_checks_pass_inside_the_esm_environment():
     from matteralign.run.environments import build_environment
@@ -38,4 +49,4 @@ def test_esm_adapter_checks_pass_inside_the_esm_environment():
         capture_output=True, text=True, cwd=HERE.parents[1],
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "7 passed" in done.stdout
+    assert "11 passed" in done.stdout
