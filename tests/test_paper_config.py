@@ -32,7 +32,8 @@ def test_paper_config_is_a_valid_study_with_the_papers_settings():
     for model in config.models:  # every model reads at least one of its datasets
         chosen = model.datasets or list(modalities)
         assert any(get_card(model.id).input in modalities[name] for name in chosen), model.id
-    for structure_model in ("prostt5-3di", "proteinmpnn-v48-020", "esm-if1"):
+    for structure_model in ("prostt5-3di", "proteinmpnn-v48-020", "esm-if1",
+                            "esm3-sm-open-v1-structure"):
         assert structure_model in ids
     molecular = [m for m in config.models if m.id.startswith("mace-off23")]
     assert molecular and all(m.datasets == ["qm9"] for m in molecular)
