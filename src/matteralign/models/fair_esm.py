@@ -184,12 +184,12 @@ class EsmIF1Adapter(ModelAdapter):
     before and after the chain). fair-esm puts those slots at the origin (``nan_to_num`` of their
     infinite coordinates) and the chain ends' dihedral and orientation features read them, so
     its raw encoder output moves when the chain is translated; centring makes the embedding
-    independent of where the chain lies in its file's frame. A residue
-    missing one of the three atoms is given to the model as missing (NaN), as fair-esm reads
-    such residues from files, and left out of the pooling. Poolings: ``mean`` over the resolved
-    residues; ``cls`` / ``last`` the first / last resolved residue. Invariant to rotations and
-    translations of the backbone, except where a dihedral is exactly 0 or 180 degrees (idealised
-    backbones): fair-esm takes the sign of a zero triple product there.
+    independent of where the chain lies in its file's frame. A residue missing one of the three
+    atoms is given to the model as missing (NaN), as fair-esm reads such residues from files, and
+    left out of the pooling. Poolings: ``mean`` over the resolved residues; ``cls`` / ``last``
+    the first / last resolved residue. Invariant to rotations and translations of the backbone,
+    except where a dihedral is exactly 0 or 180 degrees (idealised backbones): fair-esm takes
+    the sign of a zero triple product there.
     """
 
     def __init__(self, card: Any, **options: Any) -> None:
