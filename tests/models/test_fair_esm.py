@@ -20,7 +20,7 @@ def test_esm_if1_card_runs_in_the_fair_esm_environment_with_every_encoder_layer(
     assert card.input == "backbone" and card.family == "protein-structure"
     assert card.layer_names == [str(i) for i in range(9)] and card.default_pooling == "mean"
     assert card.options == {"model": "esm_if1_gvp4_t16_142M_UR50"}
-    assert card.license == "MIT" and card.parameters == 142_000_000
+    assert card.license == "MIT" and card.parameters == 141_662_150
 
 
 def test_scatter_add_stand_in_sums_into_slots():
