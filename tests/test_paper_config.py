@@ -24,7 +24,8 @@ def test_paper_config_is_a_valid_study_with_the_papers_settings():
     ids = [model.id for model in config.models]
     assert len(ids) == len(set(ids))
     for checkpoint in ("mace-mp-0-medium", "mace-omat-0-medium", "mace-off23-large",
-                       "orb-v3-conservative-inf-omat", "orb-v2", "sevennet-0", "esm2-t33-650m"):
+                       "orb-v3-conservative-inf-omat", "orb-v2", "sevennet-0", "esm2-t33-650m",
+                       "esen-30m-oam", "eqv2-31m-omat"):
         assert checkpoint in ids
     for model in config.models:  # every named environment is defined (built by env create)
         card_environment(get_card(model.id))
