@@ -153,7 +153,7 @@ class StudyConfig(BaseModel):
     datasets: list[DatasetSelection] = Field(min_length=1)
     models: list[ModelSelection] = Field(min_length=1)
     layers: Literal["last", "all"] | Annotated[list[str], Field(min_length=1)] = "all"
-    metrics: list[str] = Field(["cknna-k25"], min_length=1)
+    metrics: list[str] = Field(["cknna"], min_length=1)  # k from N: analysis.significance.choose_k
     preprocess: list[str] = ["l2"]
     shard_size: int = Field(256, ge=1)
     batch_budget: int | None = Field(None, ge=1)
