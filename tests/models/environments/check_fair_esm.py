@@ -17,7 +17,7 @@ import torch
 from matteralign.data.ideal_backbones import ideal_backbone
 from matteralign.data.sample import ProteinStructure, Sample
 from matteralign.errors import ModelNotFoundError, SampleError
-from matteralign.models.fair_esm import import_inverse_folding
+from matteralign.models.fair_esm import esm2_as_transformers, import_inverse_folding
 from matteralign.models.registry import create_adapter
 from matteralign.models.validate import validate_adapter
 
@@ -197,6 +197,21 @@ def test_esm2_from_a_fair_esm_checkpoint_matches_fair_esms_forward(esm2):
             np.testing.assert_allclose(pooled[layer][row], out[int(layer)][0, 1:-1].mean(0),
                                        atol=2e-5)
         np.testing.assert_allclose(cls[row], out[6][0, 0], atol=2e-5)
+
+
+def test_esm2_from_a_fair_esm_checkpoint_equals_the_hugging_face_folder_path(esm2, tmp_path):
+    _, _, path = esm2
+    model, tokenizer = esm2_as_transformers(path, "esm2-t6-8m")
+    model.save_pretrained(tmp_path / "hf")  # the same weights as a transformers checkpoint
+    tokenizer.save_pretrained(tmp_path / "hf")
+    pooled = []
+    for source in (path, tmp_path / "hf"):
+        adapter = create_adapter("esm2-t6-8m", path=str(source))
+        adapter.load()
+        items = [adapter.prepare(s) for s in PROTEINS]
+        pooled.append(adapter.embed(items, adapter.layer_names, "mean").pooled)
+    for layer in pooled[0]:
+        np.testing.assert_allclose(pooled[0][layer], pooled[1][layer], atol=1e-6)
 
 
 def test_esm2_checkpoint_that_fair_esm_cannot_read_names_the_file(esm2, tmp_path):
