@@ -46,11 +46,12 @@ def test_element_figure_places_each_score_at_its_pair_and_element():
     rows = [("all", 30, "dcor", "m-a", "m-b", 0.4), ("all", 30, "dcor", "m-b", "m-a", 0.4),
             ("O", 10, "dcor", "m-a", "m-b", 0.9), ("O", 10, "dcor", "m-b", "m-a", 0.9),
             ("H", 20, "dcor", "m-a", "m-b", 0.1), ("H", 20, "dcor", "m-b", "m-a", 0.1)]
+    rows.append(("N", 5, "gfre", "m-a", "m-b", 0.3))  # an element only another metric scored
     table = pd.DataFrame(rows, columns=["element", "n", "metric", "model_a", "model_b", "score"])
     fig = json.loads(element_figure(table, "dcor", "t").to_json())["data"][0]
-    assert fig["x"] == ["all", "H", "O"] and fig["y"] == ["m-a · m-b"]  # symmetric: once
-    np.testing.assert_array_equal(_array(fig["z"]), [[0.4, 0.1, 0.9]])
-    assert [row for row in fig["customdata"]] == [["30", "20", "10"]]
+    assert fig["x"] == ["all", "H", "N", "O"] and fig["y"] == ["m-a · m-b"]  # symmetric: once
+    np.testing.assert_array_equal(_array(fig["z"]), [[0.4, 0.1, np.nan, 0.9]])
+    assert [row for row in fig["customdata"]] == [["30", "20", "–", "10"]]
 
 
 @pytest.mark.slow

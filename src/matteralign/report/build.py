@@ -488,11 +488,11 @@ def _atoms_section(result: StudyAnalysis, config: StudyConfig, out: Path,
                        f"on all sampled atoms of {dataset} and on each element's atoms alone "
                        f"(N in the hover); {direction(metric)}. A column far from 'all' is an "
                        "element whose environments the models see differently from the rest.")
-            _draw(section, f"{metric} per element on {dataset}", lambda rows=rows, metric=metric,
-                  title=title, caption=caption, dataset=dataset: w.figure(
+            _draw(section, f"{metric} per element on {dataset}", lambda table=table,
+                  metric=metric, title=title, caption=caption, dataset=dataset: w.figure(
                       section, f"elements-{dataset}-{metric}", caption,
-                      F.element_heatmap(rows, metric, title),
-                      I.element_figure(rows, metric, title), wide=True))
+                      F.element_heatmap(table, metric, title),
+                      I.element_figure(table, metric, title), wide=True))
         data = result.datasets.get(dataset)
         if data is None or len(data.values) < 2:
             section.notes.append(f"{dataset}: fewer than two models with atom embeddings; no "

@@ -493,7 +493,7 @@ def element_heatmap(table: pd.DataFrame, metric: str, title: str) -> Figure:
     else:
         arrow = " → "
     rows = rows.assign(pair=rows.model_a.astype(str) + arrow + rows.model_b.astype(str))
-    elements = ["all", *sorted(e for e in rows.element.unique() if e != "all")]
+    elements = ["all", *sorted(e for e in table.element.unique() if e != "all")]
     grid = rows.pivot(index="pair", columns="element", values="score").reindex(columns=elements)
     values = grid.to_numpy(dtype=float)
     similar = higher_is_similar(metric)

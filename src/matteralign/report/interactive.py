@@ -521,7 +521,8 @@ def element_figure(table: pd.DataFrame, metric: str, title: str) -> go.Figure:
     ----------
     table : DataFrame
         Rows of :func:`matteralign.analysis.atoms.element_scores` (element, n, metric, model_a,
-        model_b, score); only ``metric``'s rows are drawn.
+        model_b, score); ``metric``'s rows are drawn, in a column for every element of the table
+        (blank where ``metric`` has no score).
     metric : str
         A symmetric metric shows each unordered pair once (a · b), a directed one each ordered
         pair (a → b).
@@ -533,7 +534,7 @@ def element_figure(table: pd.DataFrame, metric: str, title: str) -> go.Figure:
     else:
         arrow = " → "
     rows = rows.assign(pair=rows.model_a.astype(str) + arrow + rows.model_b.astype(str))
-    elements = ["all", *sorted(e for e in rows.element.unique() if e != "all")]
+    elements = ["all", *sorted(e for e in table.element.unique() if e != "all")]
     grid = rows.pivot(index="pair", columns="element", values="score").reindex(
         columns=elements)
     counts = rows.drop_duplicates("element").set_index("element").n.reindex(elements)
