@@ -22,12 +22,14 @@ smoke: $(STAMP)
 
 # Model environments (models that cannot share .venv) are built first, layered on .venv. The slow
 # tests that `make test` runs after the default suite: each environment's tiny-twin checks, the
-# mixed-environment study, and a Ray run of CHGNet that must equal the local run bit for bit.
+# mixed-environment study, a Ray run of CHGNet that must equal the local run bit for bit, and the
+# CHGNet + SevenNet atom-level studies (resumed, scored per element, reported).
 SLOW_TESTS := tests/models/test_mace.py tests/models/test_orb.py tests/models/test_mattersim.py \
               tests/models/test_pet.py tests/models/test_esm_models.py \
               tests/models/test_fair_esm.py tests/models/test_fairchem.py \
               tests/run/test_environments.py \
-              tests/run/test_ray_smoke.py::test_ray_chgnet_on_a_few_crystals_equals_local
+              tests/run/test_ray_smoke.py::test_ray_chgnet_on_a_few_crystals_equals_local \
+              tests/run/test_atom_level.py tests/report/test_feature_space.py
 
 test: $(TEST_STAMP)
 	$(BIN)/matteralign env create --all

@@ -469,7 +469,7 @@ def _atoms_section(result: StudyAnalysis, config: StudyConfig, out: Path,
     for selection in config.datasets:
         dataset = config.stored_dataset(selection.name)
         table = element_scores(out, dataset)
-        table = table[[not get_metric(m).per_model for m in table.metric]]
+        table = table[table.metric.map(lambda m: not get_metric(m).per_model).astype(bool)]
         if table.empty:
             section.notes.append(f"{dataset}: `matteralign align` wrote no atom-level matrices; "
                                  "run it for the per-element views")
