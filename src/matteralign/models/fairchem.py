@@ -28,6 +28,7 @@ from matteralign.models.mlip_adapter import (
     PreparedStructure,
     capture_outputs,
     nonperiodic_in_box,
+    refuse_uncovered_elements,
 )
 
 # The backbone's output: the last block's node embedding after the final norm, what every
@@ -56,16 +57,6 @@ def seeded_edge_rotations(device: str) -> Iterator[None]:
     with torch.random.fork_rng(devices=forked):
         torch.manual_seed(ROLL_SEED)
         yield
-
-
-def refuse_elements(atoms: Any, max_z: int, sample_id: str, model_id: str) -> None:
-    """Raise :class:`SampleError` for atomic numbers at or above the backbone's ``max_z``."""
-    unknown = sorted({int(z) for z in atoms.numbers if z >= max_z})
-    if unknown:
-        from ase.data import chemical_symbols
-
-        symbols = ", ".join(chemical_symbols[z] for z in unknown)
-        raise SampleError(sample_id, f"element(s) {symbols} not covered by {model_id}")
 
 
 def l0_part(values: torch.Tensor, invariants_only: bool) -> torch.Tensor:
@@ -217,7 +208,7 @@ class FairChemAdapter(MLIPAdapter):
         self.checkpoint_sha256 = file_sha256(path)
 
     def _graph(self, atoms: Any, sample_id: str) -> tuple[Any, Any]:
-        refuse_elements(atoms, self._max_z, sample_id, self.id)
+        refuse_uncovered_elements(atoms, lambda z: z < self._max_z, sample_id, self.id)
         atoms = atoms.copy()
         for key, value in self._defaults.items():  # set quietly; fairchem warns per structure
             atoms.info.setdefault(key, value)
@@ -366,7 +357,7 @@ class FairChemV1Adapter(MLIPAdapter):
         self.checkpoint_sha256 = file_sha256(path)
 
     def _graph(self, atoms: Any, sample_id: str) -> tuple[Any, Any]:
-        refuse_elements(atoms, self._max_z, sample_id, self.id)
+        refuse_uncovered_elements(atoms, lambda z: z < self._max_z, sample_id, self.id)
         if not atoms.pbc.any():
             atoms = nonperiodic_in_box(atoms, padding=self._cutoff + 1.0)
         elif not atoms.pbc.all():

@@ -15,8 +15,13 @@ from typing import Any
 
 import torch
 
-from matteralign.errors import AdapterError, ModelNotFoundError, SampleError
-from matteralign.models.mlip_adapter import MLIPAdapter, PreparedStructure, capture_outputs
+from matteralign.errors import AdapterError, ModelNotFoundError
+from matteralign.models.mlip_adapter import (
+    MLIPAdapter,
+    PreparedStructure,
+    capture_outputs,
+    refuse_uncovered_elements,
+)
 from matteralign.models.sevennet import scalar_columns
 
 
@@ -119,12 +124,7 @@ class MACEAdapter(MLIPAdapter):
             self.checkpoint_sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
 
     def _graph(self, atoms: Any, sample_id: str) -> tuple[Any, Any]:
-        unknown = sorted({int(z) for z in atoms.numbers} - self._numbers)
-        if unknown:
-            from ase.data import chemical_symbols
-
-            symbols = ", ".join(chemical_symbols[z] for z in unknown)
-            raise SampleError(sample_id, f"element(s) {symbols} not covered by {self.id}")
+        refuse_uncovered_elements(atoms, self._numbers.__contains__, sample_id, self.id)
         config = self._data.config_from_atoms(atoms, key_specification=self._keys,
                                               head_name=self.head)
         graph = self._data.AtomicData.from_config(config, z_table=self.z_table,

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from matteralign.data.sample import Sample
-from matteralign.errors import AdapterError
+from matteralign.errors import AdapterError, SampleError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
 from matteralign.models.pooling import pool_segments
 
@@ -96,6 +96,18 @@ def nonperiodic_in_box(atoms: Any, padding: float) -> Any:
     boxed.positions = boxed.positions - boxed.positions.mean(axis=0) + side / 2.0
     boxed.pbc = True
     return boxed
+
+
+def refuse_uncovered_elements(atoms: Any, covered: Callable[[int], bool], sample_id: str,
+                               model_id: str) -> None:
+    """Raise :class:`SampleError` naming the elements of ``atoms`` that ``covered(z)`` rejects
+    (the elements a checkpoint was not trained on), so the sample is recorded as failed."""
+    unknown = sorted({int(z) for z in atoms.numbers if not covered(int(z))})
+    if unknown:
+        from ase.data import chemical_symbols
+
+        symbols = ", ".join(chemical_symbols[z] for z in unknown)
+        raise SampleError(sample_id, f"element(s) {symbols} not covered by {model_id}")
 
 
 class MLIPAdapter(ModelAdapter):

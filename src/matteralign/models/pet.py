@@ -18,8 +18,12 @@ from typing import Any
 
 import torch
 
-from matteralign.errors import AdapterError, ModelNotFoundError, SampleError
-from matteralign.models.mlip_adapter import MLIPAdapter, PreparedStructure
+from matteralign.errors import AdapterError, ModelNotFoundError
+from matteralign.models.mlip_adapter import (
+    MLIPAdapter,
+    PreparedStructure,
+    refuse_uncovered_elements,
+)
 
 UPET_REPOSITORY = "lab-cosmo/upet"
 # Layer name -> metatomic output names, current first (metatomic 0.1.19 renamed the standard
@@ -140,12 +144,7 @@ class PETAdapter(MLIPAdapter):
 
     def _graph(self, atoms: Any, sample_id: str) -> tuple[Any, Any]:
         """The structure itself: metatomic builds systems and neighbour lists per batch."""
-        unknown = sorted({int(z) for z in atoms.numbers} - self._types)
-        if unknown:
-            from ase.data import chemical_symbols
-
-            symbols = ", ".join(chemical_symbols[z] for z in unknown)
-            raise SampleError(sample_id, f"element(s) {symbols} not covered by {self.id}")
+        refuse_uncovered_elements(atoms, self._types.__contains__, sample_id, self.id)
         return atoms, None
 
     def _forward(
