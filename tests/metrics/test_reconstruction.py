@@ -133,3 +133,28 @@ def test_registered_families_fill_directed_matrices():
                 if a != b:
                     assert mat.loc[a, b] == pytest.approx(fn(emb[a], emb[b], **kw), abs=1e-12)
     assert get_metric("lfre", k=6).id == "lfre-k6"
+
+
+def test_lfre_on_cuda_fits_local_problems_above_32_on_the_host(monkeypatch):
+    """cuSOLVER batches eigendecompositions only up to 32 x 32: larger local fits asked for on
+    CUDA run on the CPU path, with the CPU path's values (no GPU needed to check the routing)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from matteralign.metrics import reconstruction
+
+    real, asked = reconstruction.resolve_backend, []
+
+    def backend(device):
+        asked.append(device)
+        return SimpleNamespace(device=torch.device("cuda")) if device == "cuda" else real(device)
+
+    monkeypatch.setattr(reconstruction, "resolve_backend", backend)
+    r = np.random.default_rng(3)
+    x, y = r.normal(size=(160, 40)), r.normal(size=(160, 36))
+    on_cuda = pointwise_lfre(x, y, 34, device="cuda")
+    assert asked == ["cuda", "cpu"]
+    np.testing.assert_array_equal(on_cuda, pointwise_lfre(x, y, 34, device="cpu"))
+    np.testing.assert_allclose(on_cuda, skm.pointwise_local_reconstruction_error(x, y, 34),
+                               atol=1e-6)
