@@ -10,6 +10,7 @@ import typer
 from matteralign.cli import compare as compare_command
 from matteralign.cli import datasets, env, models
 from matteralign.cli import report as report_command
+from matteralign.cli import reproduce as reproduce_command
 from matteralign.cli import score as score_command
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app.add_typer(env.app, name="env")
 app.command(rich_help_panel="Results")(report_command.report)
 app.command(rich_help_panel="Results")(score_command.score)
 app.command(rich_help_panel="Results")(compare_command.compare)
+app.command(rich_help_panel="Results")(reproduce_command.reproduce)
 
 
 def _version(value: bool) -> None:
