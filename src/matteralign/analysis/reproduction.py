@@ -223,9 +223,9 @@ def _in_out(analysis, config) -> pd.DataFrame:
             for name, d in analysis.datasets.items() if name in analysis.matrices}
     data = {d: v for d, v in data.items() if len(v) >= 2}
     labels = analysis.distribution_labels
-    frames = []
-    pairwise_metrics = [m for m in config.metrics if m.startswith(("cknna", "ii"))]
-    for metric in pairwise_metrics:
+    frames = [analysis.in_out_matched]  # the main metric's, from the study analysis
+    others = [m for m in config.metrics if m.startswith("ii") and m != analysis.main_metric]
+    for metric in others:
         kwargs = {"n_permutations": rounds_for(metric, opts.n_calibration,
                                                opts.n_calibration_rescored),
                   "n_bootstrap": opts.n_bootstrap_correlation, "seed": opts.seed,
