@@ -261,3 +261,30 @@ def test_truncated_structure_file_names_the_file(tmp_path):
     path.write_text(text[: len(text) // 2 + 17])  # cut inside a coordinate
     with pytest.raises(DatasetError, match=f"structure file {path}: cannot parse"):
         read_chains(path)
+
+
+def test_closest_pair_agrees_with_ase_neighbour_list_on_random_skewed_cells():
+    """The k-d tree over atoms near a face and their images finds exactly the pairs that ASE's
+    neighbour list (the independent reference) finds closer than the cut-off, in skewed cells,
+    slabs and wires, with atoms placed next to faces, edges and corners."""
+    from ase.neighborlist import neighbor_list
+
+    from matteralign.models.adapter import _closest_pair
+
+    rng = np.random.default_rng(11)
+    for trial in range(300):
+        cell = np.diag(rng.uniform(2.0, 6.0, 3)) + np.triu(rng.uniform(-1.5, 1.5, (3, 3)), 1)
+        n = int(rng.integers(1, 12))
+        fractional = rng.uniform(0, 1, (n, 3))
+        fractional[: n // 2] = rng.choice([0.0, 0.999, 0.002], size=(n // 2, 3))  # faces, corners
+        fractional[: n // 2] += rng.uniform(0, 1e-3, (n // 2, 3))  # no two atoms coincide
+        atoms = Atoms(f"Cu{n}", scaled_positions=fractional, cell=cell,
+                      pbc=[True, trial % 3 != 1, trial % 3 == 0])
+        cutoff = 0.4
+        first, second, distance = neighbor_list("ijd", atoms, cutoff)
+        found = _closest_pair(atoms, cutoff)
+        if not len(distance):
+            assert found is None, trial
+        else:
+            assert found is not None and abs(found[2] - distance.min()) < 1e-9, trial
+            assert (found[0], found[1]) in set(zip(first.tolist(), second.tolist())), trial

@@ -84,26 +84,27 @@ def structure_problem(
 def _closest_pair(atoms: Any, cutoff: float) -> tuple[int, int, float] | None:
     """Two atoms (or an atom and a periodic image) closer than ``cutoff`` Å, or None.
 
-    Wrapped positions and their images shifted by -1, 0, 1 lattice vectors along each periodic
-    direction go into a k-d tree, which finds every pair closer than ``cutoff`` as long as each
-    periodic cell height is at least ``cutoff`` (so a nearly empty, enormous cell costs nothing
-    extra); thinner cells use ASE's neighbour list.
+    Positions are wrapped into the cell; an atom can be closer than ``cutoff`` to a periodic
+    image only if it lies within ``cutoff`` of a cell face (fractional distance below
+    cutoff / height along that axis), so only those atoms get images (shifted by -1, 0, 1 lattice
+    vectors along each periodic direction) in the k-d tree with all the atoms. This finds every
+    pair closer than ``cutoff`` as long as each periodic cell height is at least ``cutoff``, at
+    the cost of one small tree per structure; thinner cells use ASE's neighbour list.
     """
     from itertools import product
 
     from scipy.spatial import cKDTree
 
     pbc = np.asarray(atoms.pbc, dtype=bool)
-    positions = atoms.get_positions(wrap=True) if pbc.any() else np.asarray(atoms.positions)
-    shifts = np.zeros((1, 3))
+    positions = np.asarray(atoms.positions, dtype=np.float64)
+    images, owner = positions, np.arange(len(positions))
     if pbc.any():
         cell = np.asarray(atoms.cell.complete(), dtype=np.float64)
-        volume = abs(np.linalg.det(cell))
-        heights = np.array([volume / np.linalg.norm(np.cross(cell[(i + 1) % 3], cell[(i + 2) % 3]))
-                            for i in range(3)])
         lengths = np.linalg.norm(cell[pbc], axis=1)
         if lengths.min() < cutoff:  # every atom overlaps its own image
             return 0, 0, float(lengths.min())
+        reciprocal = np.linalg.inv(cell)  # columns: reciprocal vectors (without 2 pi)
+        heights = 1.0 / np.linalg.norm(reciprocal, axis=0)
         if heights[pbc].min() < cutoff:
             from ase.neighborlist import neighbor_list
 
@@ -112,15 +113,23 @@ def _closest_pair(atoms: Any, cutoff: float) -> tuple[int, int, float] | None:
                 return None
             k = int(np.argmin(distance))
             return int(first[k]), int(second[k]), float(distance[k])
+        fractional = positions @ reciprocal
+        fractional[:, pbc] -= np.floor(fractional[:, pbc])
+        positions = fractional @ cell
+        margin = cutoff / heights
+        near = ((fractional < margin) | (fractional > 1.0 - margin))[:, pbc].any(axis=1)
         steps = [(-1, 0, 1) if periodic else (0,) for periodic in pbc]
-        shifts = np.array(list(product(*steps)), dtype=np.float64) @ cell
-    images = (positions[None, :, :] + shifts[:, None, :]).reshape(-1, 3)
+        shifts = np.array([s for s in product(*steps) if any(s)], dtype=np.float64) @ cell
+        edge = np.flatnonzero(near)
+        images = np.concatenate(
+            [positions, (positions[edge][None, :, :] + shifts[:, None, :]).reshape(-1, 3)])
+        owner = np.concatenate([np.arange(len(positions)), np.tile(edge, len(shifts))])
     distance, index = cKDTree(images).query(positions, k=2)  # the nearest is the atom itself
     nearest = distance[:, 1]
     first = int(np.argmin(nearest))
     if nearest[first] >= cutoff:
         return None
-    return first, int(index[first, 1]) % len(positions), float(nearest[first])
+    return first, int(owner[index[first, 1]]), float(nearest[first])
 
 
 @dataclass
