@@ -321,7 +321,8 @@ def inner(family: str, args: argparse.Namespace) -> dict:
         adapter.load(args.device, "float32")
         warm = structures(min(8, args.n), args.data_root)
         embed_dataset(adapter, warm, EmbeddingStore(Path(folder) / "warm"), layers="all",
-                      batch_budget=args.budget, device=args.device)
+                      batch_budget=args.budget, device=args.device,
+                      prepare_workers=args.prepare_workers)
         own(adapter, [s.atoms for s in warm.samples], packed(
             [len(s.atoms) for s in warm.samples], args.budget), args.device)
         runner_runs, own_runs = [], []
@@ -330,7 +331,8 @@ def inner(family: str, args: argparse.Namespace) -> dict:
             started = time.perf_counter()
             summary = embed_dataset(adapter, dataset,
                                     EmbeddingStore(Path(folder) / f"store-{repeat}"),
-                                    layers="all", batch_budget=args.budget, device=args.device)
+                                    layers="all", batch_budget=args.budget, device=args.device,
+                                    prepare_workers=args.prepare_workers)
             _sync(args.device)
             runner_runs.append(time.perf_counter() - started)
             started = time.perf_counter()
@@ -344,6 +346,7 @@ def inner(family: str, args: argparse.Namespace) -> dict:
         "family": family, "size": args.size, "device": device_name, "n": len(dataset),
         "atoms": sum(len(a) for a in atoms_list), "budget": args.budget,
         "batches": len(batches), "layers_stored": len(adapter.layer_names),
+        "prepare_workers": args.prepare_workers,
         "embedded": summary.n_embedded, "failed": summary.n_failed,
         "runner_s": round(runner_s, 2), "own_s": round(own_s, 2),
         "runner_runs_s": [round(x, 2) for x in runner_runs],
@@ -372,6 +375,8 @@ def main() -> None:
     parser.add_argument("--size", default="full", choices=("full", "tiny"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs; best kept")
+    parser.add_argument("--prepare-workers", type=int, default=0,
+                        help="the runner's graph-building processes (study prepare_workers)")
     parser.add_argument("--data-root", default=None, help="with mlearn: its structures")
     parser.add_argument("--inner", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
