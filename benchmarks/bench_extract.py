@@ -20,6 +20,16 @@ write them without this package:
 Wall and CPU (process) seconds are both recorded: on a shared machine CPU seconds are the steadier
 number.
 
+With ``--against-own``, every atoms adapter instead runs the user path (``embed_dataset`` inside
+the numeric state ``matteralign run`` gives a CPU job, the default batch budget unless
+``--budget-own``) against its package's own evaluation (:func:`own_evaluation`) at the same torch
+thread count, alternated ``--repeats`` times with the best of each kept, and prints the ratio
+own seconds / runner seconds; then MACE, Orb and MatterSim in their environments through
+``bench_zoo.py`` (full-size random weights). One command for the whole table:
+
+    taskset -c 0,1 python benchmarks/bench_extract.py --against-own --data-root ../shared/data \
+        --n 100 --threads 2 --repeats 2
+
     python benchmarks/bench_extract.py --data-root ../shared/data --models chgnet-0.3.0 --n 500
     python benchmarks/bench_extract.py --data-root ../shared/data --quick    # 50 structures
     python benchmarks/bench_extract.py --data-root ../shared/data --models sevennet-0 \
@@ -525,9 +535,13 @@ def main() -> None:
               f"{os.getloadavg()[0]:.2f}")
         for model_id in args.models or OWN_MODELS:
             name, dataset = dataset_for(model_id, args.n, args.data_root)
-            row = {"dataset": name, **bench_against_own(
-                model_id, dataset, args.data_root, args.threads, args.repeats, args.device,
-                args.budget_own), "loadavg_end": round(os.getloadavg()[0], 2)}
+            try:
+                row = {"dataset": name, **bench_against_own(
+                    model_id, dataset, args.data_root, args.threads, args.repeats, args.device,
+                    args.budget_own), "loadavg_end": round(os.getloadavg()[0], 2)}
+            except Exception as error:  # one model that cannot run must not stop the table
+                row = {"dataset": name, "model": model_id,
+                       "error": f"{type(error).__name__}: {error}"}
             print(json.dumps(row), flush=True)
             if args.out:
                 with args.out.open("a") as handle:
