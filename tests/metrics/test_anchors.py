@@ -124,6 +124,19 @@ def test_direct_takes_one_anchor_from_each_planted_cluster_and_is_deterministic(
     np.testing.assert_array_equal(chosen, direct_sampling(x.copy(), 6))
 
 
+def test_joint_direct_anchors_do_not_depend_on_the_order_of_the_models():
+    """The engine scores a symmetric measure once per unordered pair: (a, b) and (b, a) must pick
+    the same anchors (column order changes PCA and BIRCH by rounding, enough to move one)."""
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(120, 6))
+    models = {"a": np.tanh(base @ rng.normal(size=(6, 16))), "b": base @ rng.normal(size=(6, 9)),
+              "c": rng.normal(size=(120, 4))}
+    forward = joint_anchors(models, 24, method="direct")
+    for order in (("b", "a", "c"), ("c", "b", "a")):
+        reordered = joint_anchors({m: models[m] for m in order}, 24, method="direct")
+        np.testing.assert_array_equal(forward, reordered)
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # maml's own Birch
 def test_direct_matches_maml_direct_sampler():
     direct = pytest.importorskip("maml.sampling.direct")

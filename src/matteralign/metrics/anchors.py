@@ -7,6 +7,7 @@ Anchors come from farthest-point sampling or from DIRECT sampling (Qi et al. 202
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -140,7 +141,8 @@ def joint_anchors(embeddings: Mapping[str, Any], k: int, start: int = 0,
     and the anchors are chosen on the concatenation [X̃_1, ..., X̃_M]: by FPS on
     d²(i, j) = Σ_m ‖x̃_m,i − x̃_m,j‖², so no model's width or scale dominates and the choice does
     not depend on the order of the models; or by :func:`direct_sampling` of the concatenation
-    (which standardises every column anyway).
+    (which standardises every column anyway), its parts in an order fixed by their content so
+    that the anchors do not depend on the order of the models either.
 
     Parameters
     ----------
@@ -169,6 +171,9 @@ def joint_anchors(embeddings: Mapping[str, Any], k: int, start: int = 0,
         xc = arr - arr.mean(0)
         parts.append(xc / np.linalg.norm(xc))
     if method == "direct":
+        # PCA and BIRCH give the same anchors for any column order only up to rounding, which
+        # can change a cluster: the parts go in an order fixed by their content, not the mapping's
+        parts.sort(key=lambda part: hashlib.sha256(part.tobytes()).hexdigest())
         return direct_sampling(np.hstack(parts), k)
     return farthest_point_sampling(np.hstack(parts), k, start)
 
