@@ -34,15 +34,20 @@ from matteralign.metrics import pairwise
 from matteralign.models.registry import create_adapter
 
 ELEMENTS = ("Mo", "Nb", "Ta", "W")
-#: Any matgl M3GNet card: the adapter reads the checkpoint's own configuration from --out.
+#: Any matgl M3GNet card: the adapter reads the checkpoint's own configuration from --out. Its
+#: ``aggregate_on_destination`` correction (for checkpoints of older matgl) is switched off: these
+#: checkpoints are trained with the matgl installed here.
 ADAPTER_CARD = "m3gnet-matpes-pbe"
+ADAPTER_OPTIONS = {"aggregate_on_destination": False}
 
 
 def element_references(samples: list, energies: np.ndarray) -> np.ndarray:
-    """Least-squares per-element energies (eV) of E_i = sum_e n_ie r_e, in ``ELEMENTS`` order."""
+    """Per-element energies r (eV, ``ELEMENTS`` order): least squares of the energy per atom,
+    E_i / N_i = sum_e (n_ie / N_i) r_e, the quantity the training loss and the error are on."""
     counts = np.array([[list(s.atoms.get_chemical_symbols()).count(e) for e in ELEMENTS]
                        for s in samples], dtype=float)
-    refs, *_ = np.linalg.lstsq(counts, energies, rcond=None)
+    natoms = counts.sum(1, keepdims=True)
+    refs, *_ = np.linalg.lstsq(counts / natoms, energies / natoms[:, 0], rcond=None)
     return refs
 
 
@@ -85,20 +90,20 @@ def forward(potential, prepared: list, index: np.ndarray, device: str) -> torch.
 
 
 def train_one(train: list, energies: np.ndarray, epochs: int, width: int, seed: int,
-              device: str, folder: Path, batch_size: int) -> dict:
+              device: str, folder: Path, batch_size: int, lr: float) -> dict:
     """Train one potential on ``train`` (per-atom energy MSE), save it to ``folder``."""
     refs = element_references(train, energies)
     potential = new_potential(refs, width, seed)
     folder.mkdir(parents=True, exist_ok=True)
     potential.save(folder)  # the adapter builds graphs with the checkpoint's elements and cutoff
-    adapter = create_adapter(ADAPTER_CARD, path=str(folder))
+    adapter = create_adapter(ADAPTER_CARD, path=str(folder), **ADAPTER_OPTIONS)
     adapter.load("cpu")
     prepared = [adapter.prepare(s) for s in train]
     adapter.unload()
     natoms = torch.tensor([p.n_atoms for p in prepared], dtype=torch.float32, device=device)
     target = torch.tensor(energies, dtype=torch.float32, device=device)
     potential = potential.to(device).train()
-    optimiser = torch.optim.AdamW(potential.parameters(), lr=2e-3)
+    optimiser = torch.optim.AdamW(potential.parameters(), lr=lr)
     steps = epochs * int(np.ceil(len(train) / batch_size))
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
     rng = np.random.default_rng(seed)
@@ -119,7 +124,7 @@ def train_one(train: list, energies: np.ndarray, epochs: int, width: int, seed: 
 
 def evaluate(folder: Path, test: list, device: str) -> tuple[np.ndarray, np.ndarray]:
     """Held-out embeddings (last block, mean pooled) and energies, through matteralign's adapter."""
-    adapter = create_adapter(ADAPTER_CARD, path=str(folder))
+    adapter = create_adapter(ADAPTER_CARD, path=str(folder), **ADAPTER_OPTIONS)
     adapter.load(device)
     layer = adapter.layer_names[-1]
     pooled, energy = [], []
@@ -147,6 +152,7 @@ def main() -> None:
                         help="optimiser steps at least (small fractions get more epochs)")
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=5e-3, help="AdamW, cosine decay to 0")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -169,7 +175,8 @@ def main() -> None:
                 train = [pool[i] for i in chosen]
                 epochs = max(args.epochs, int(np.ceil(args.min_steps * args.batch_size / n)))
                 info = train_one(train, np.array([s.labels["energy"] for s in train], dtype=float),
-                                 epochs, args.width, seed, args.device, folder, args.batch_size)
+                                 epochs, args.width, seed, args.device, folder, args.batch_size,
+                                 args.lr)
                 x, energy = evaluate(folder, test, args.device)
                 np.savez(done, embedding=x, energy=energy, epochs=epochs, **info)
             saved = np.load(done)

@@ -47,6 +47,8 @@ def reproduce(
                                                 "--doc is rewritten too.")] = None,
     max_samples: Annotated[int, typer.Option(help="Seeded subsample for the embedding-level "
                                              "analyses of larger datasets.")] = 2000,
+    rounds: Annotated[int, typer.Option(help="Permutation rounds of the nulls that relabel "
+                                        "(CKNNA, II; smallest p = 1 / (rounds + 1)).")] = 1000,
     data_root: Annotated[Path | None, typer.Option("--data-root", envvar="MATTERALIGN_DATA_ROOT",
                                                    help="Folder with data no package ships.")]
     = None,
@@ -73,7 +75,8 @@ def reproduce(
         from matteralign.analysis.reproduction import reproduction_tables
 
         result = _guarded(lambda: reproduction_tables(study, out,
-                                                      AnalysisOptions(max_samples=max_samples)))
+                                                      AnalysisOptions(max_samples=max_samples,
+                                                                      n_calibration=rounds)))
         result.write(tables)
         (tables / SETTINGS).write_text(json.dumps(settings, indent=1) + "\n")
     elif analogue or across:
