@@ -55,8 +55,8 @@ def test_faulty_models_and_small_data_are_skipped_with_reasons_rest_is_exact(tmp
     outcome = _run(tmp_path)
     skipped = _skipped(outcome)
     assert skipped["model toy-broken on toy"] == (
-        "AdapterError: model toy-broken returned (6, 6) embedding for layer 'first' on a batch "
-        "of 7; expected (7, D): the adapter is broken, report it to its author")
+        "AdapterError: model toy-broken returned (9, 6) embedding for layer 'first' on a batch "
+        "of 10; expected (10, D): the adapter is broken, report it to its author")  # one shard
     for dataset, n in (("toy", 39), ("toy-small", 7)):
         why = skipped[f"model toy-constant on {dataset}"]
         assert why.startswith(f"its embeddings cannot be scored: all {n} rows are"), why
