@@ -197,3 +197,14 @@ def test_a_dying_prepare_worker_is_an_adapter_error_naming_the_model_and_sample(
     with pytest.raises(AdapterError, match=r"distance-test: a prepare worker process died .* "
                        r"sample mol-00[0-4] or one after it"):
         list(prepared_items(CrashingHostAdapter(CARD), dataset.samples, {}, workers=2))
+
+
+def test_atoms_models_batch_512_atoms_by_default_other_inputs_32(tmp_path):
+    from matteralign.run.embed import default_batch_budget
+
+    DistanceAdapter.calls = 0
+    summary = embed_dataset(DistanceAdapter(CARD), make_dataset(300), EmbeddingStore(tmp_path),
+                            shard_size=300)
+    assert summary.n_embedded == 300
+    assert DistanceAdapter.calls == 3  # 4-atom molecules: 128 + 128 + 44 (was 38 batches of 8)
+    assert default_batch_budget(CARD.model_copy(update={"input": "smiles"})) == 32
