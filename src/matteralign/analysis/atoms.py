@@ -158,6 +158,40 @@ def element_scores(out: Path, dataset: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["element", "n", "metric", "model_a", "model_b", "score"])
 
 
+def element_grid(table: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.Series]:
+    """``metric``'s per-element scores as a grid: model pairs (rows) by atom views (columns).
+
+    A symmetric metric gives each unordered pair once ("a · b"), a directed one each ordered
+    pair ("a → b"); columns are "all" and then every element of ``table`` (NaN where ``metric``
+    has no score).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Rows of :func:`element_scores`.
+
+    Returns
+    -------
+    grid : DataFrame
+        (pairs, views) scores.
+    counts : Series
+        Atoms scored in each view (N), indexed like the grid's columns.
+    """
+    from matteralign.metrics import get_metric
+
+    rows = table[table.metric == metric]
+    if get_metric(metric).symmetric:
+        rows = rows[rows.model_a.astype(str) < rows.model_b.astype(str)]
+        arrow = " · "
+    else:
+        arrow = " → "
+    rows = rows.assign(pair=rows.model_a.astype(str) + arrow + rows.model_b.astype(str))
+    elements = ["all", *sorted(e for e in table.element.unique() if e != "all")]
+    grid = rows.pivot(index="pair", columns="element", values="score").reindex(columns=elements)
+    counts = rows.drop_duplicates("element").set_index("element").n.reindex(elements)
+    return grid, counts
+
+
 def _glob_escape(text: str) -> str:
     return "".join(f"[{c}]" if c in "[]*?" else c for c in text)
 

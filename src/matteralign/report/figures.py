@@ -484,17 +484,10 @@ def directed_heatmaps(matrix: pd.DataFrame, metric: str, title: str) -> Figure:
 def element_heatmap(table: pd.DataFrame, metric: str, title: str) -> Figure:
     """Per-element alignment: model pairs (rows) against atom views (all, then each element);
     a symmetric metric shows each unordered pair once, a directed one each ordered pair."""
-    from matteralign.metrics import get_metric
+    from matteralign.analysis.atoms import element_grid
 
-    rows = table[table.metric == metric]
-    if get_metric(metric).symmetric:
-        rows = rows[rows.model_a.astype(str) < rows.model_b.astype(str)]
-        arrow = " · "
-    else:
-        arrow = " → "
-    rows = rows.assign(pair=rows.model_a.astype(str) + arrow + rows.model_b.astype(str))
-    elements = ["all", *sorted(e for e in table.element.unique() if e != "all")]
-    grid = rows.pivot(index="pair", columns="element", values="score").reindex(columns=elements)
+    grid, _ = element_grid(table, metric)
+    elements = list(grid.columns)
     values = grid.to_numpy(dtype=float)
     similar = higher_is_similar(metric)
     fig, ax = plt.subplots(figsize=(_width(3.0 + 0.45 * len(elements)),

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from matteralign.analysis.atoms import AtomMap
+from matteralign.analysis.atoms import AtomMap, element_grid
 from matteralign.analysis.convergence import ConvergenceResult
 from matteralign.analysis.embedding_map import EmbeddingMap
 from matteralign.analysis.families import cluster_order
@@ -527,17 +527,8 @@ def element_figure(table: pd.DataFrame, metric: str, title: str) -> go.Figure:
         A symmetric metric shows each unordered pair once (a · b), a directed one each ordered
         pair (a → b).
     """
-    rows = table[table.metric == metric]
-    if get_metric(metric).symmetric:
-        rows = rows[rows.model_a.astype(str) < rows.model_b.astype(str)]
-        arrow = " · "
-    else:
-        arrow = " → "
-    rows = rows.assign(pair=rows.model_a.astype(str) + arrow + rows.model_b.astype(str))
-    elements = ["all", *sorted(e for e in table.element.unique() if e != "all")]
-    grid = rows.pivot(index="pair", columns="element", values="score").reindex(
-        columns=elements)
-    counts = rows.drop_duplicates("element").set_index("element").n.reindex(elements)
+    grid, counts = element_grid(table, metric)
+    elements = list(grid.columns)
     pairs = list(grid.index)
     custom = np.array([[f"{int(counts[e]):,}" if np.isfinite(counts[e]) else "–"
                         for e in elements] for _ in pairs], dtype=object)
