@@ -54,3 +54,30 @@ def test_parameter_count_matches_card(adapter) -> None:
 def test_uncovered_element_fails_naming_it(adapter) -> None:
     with pytest.raises(SampleError, match=r"element\(s\) S not covered by ani-1x"):
         adapter.prepare(Sample(id="h2s", atoms=molecule("SH2")))
+
+
+def test_hidden_layers_match_member_nets_on_the_aev(adapter, molecules) -> None:
+    """Hooked activations equal member 0's element nets run by hand on each atom's AEV."""
+    import torch
+
+    water = adapter.prepare(molecules(["H2O"])[0]).copy()
+    boxed = water.copy()
+    boxed.center(vacuum=4.0)
+    boxed.pbc = True
+    batch = [water, boxed, adapter.prepare(molecules(["CH4"])[0])]
+    out = adapter.embed(batch, adapter.layer_names, "mean", per_item=True)
+    member = list(adapter._member.values())  # nets of H, C, N, O
+    starts = {"hidden_1": [0, 160, 304, 432], "hidden_3": [0, 96, 192, 288]}
+    for atoms, aev, hidden_1, hidden_3 in zip(
+        batch, out.per_item["aev"], out.per_item["hidden_1"], out.per_item["hidden_3"],
+        strict=True,
+    ):
+        for row, z in enumerate(atoms.numbers):
+            index = {1: 0, 6: 1, 7: 2, 8: 3}[int(z)]
+            net = member[index]
+            x1 = net[1](net[0](torch.as_tensor(aev[row : row + 1])))
+            x3 = net[5](net[4](net[3](net[2](x1))))
+            s1, s3 = starts["hidden_1"][index], starts["hidden_3"][index]
+            np.testing.assert_allclose(hidden_1[row, s1 : s1 + x1.shape[1]], x1[0], rtol=1e-12)
+            np.testing.assert_allclose(hidden_3[row, s3 : s3 + 96], x3[0].detach(), rtol=1e-12)
+            assert np.count_nonzero(hidden_3[row]) == np.count_nonzero(x3[0].detach().numpy())

@@ -91,25 +91,31 @@ class ANIAdapter(ModelAdapter):
     def cost(self, item: Any) -> int:
         return len(item)
 
-    def _hidden(self, species: torch.Tensor, aev: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Element-block hidden activations of one ensemble member, one row per atom."""
-        out = {
-            layer: aev.new_zeros((len(species), sum(widths)))
-            for layer, widths in self._widths.items()
-        }
-        for index, net in enumerate(self._member.values()):
-            rows = (species == index).nonzero().flatten()
-            if len(rows) == 0:
-                continue
-            x = aev[rows]
-            for k, layer in enumerate(HIDDEN_LAYERS):
-                x = net[2 * k + 1](net[2 * k](x))  # Linear then CELU
-                start = sum(self._widths[layer][:index])
-                out[layer][rows, start : start + x.shape[1]] = x
+    def _element_blocks(
+        self, species: torch.Tensor, captured: dict[tuple[int, str], torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Element-block hidden activations, one row per atom, from the rows each net saw.
+
+        ``captured[(element, layer)]`` holds the activations of the atoms of that element in
+        the order of ``species`` (torchani's ``ANIModel`` takes them by ``nonzero`` of the
+        element mask, padding excluded).
+        """
+        out = {}
+        for layer, widths in self._widths.items():
+            out[layer] = species.new_zeros((len(species), sum(widths)), dtype=_DTYPES[self.dtype])
+            for index in range(len(widths)):
+                if (index, layer) in captured:
+                    rows = (species == index).nonzero().flatten()
+                    start = sum(widths[:index])
+                    out[layer][rows, start : start + widths[index]] = captured[(index, layer)]
         return out
 
-    def _forward(self, group: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """AEV rows, element indices and ensemble energies (Hartree) of same-cell structures."""
+    def _forward(
+        self, group: Sequence[Any]
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """AEV rows, ensemble energies (Hartree) and element-block hidden rows
+        of same-cell structures; the hidden layers are read off the ensemble's own pass through
+        the chosen member by forward hooks on its CELU activations."""
         torch_dtype = _DTYPES[self.dtype]
         size = max(len(atoms) for atoms in group)
         numbers = torch.full((len(group), size), -1, dtype=torch.int64)
@@ -124,10 +130,24 @@ class ANIAdapter(ModelAdapter):
             cell = torch.as_tensor(group[0].cell[:], dtype=torch_dtype, device=self.device)
             pbc = torch.as_tensor(group[0].pbc, device=self.device)
         _, aev = self._aev((species, coordinates), cell=cell, pbc=pbc)
-        _, energies = self._ensemble((species, aev))
+        captured: dict[tuple[int, str], torch.Tensor] = {}
+        handles = [
+            net[2 * k + 1].register_forward_hook(  # Linear then CELU: the CELU's output
+                lambda _module, _inputs, output, key=(index, layer): captured.__setitem__(
+                    key, output
+                )
+            )
+            for index, net in enumerate(self._member.values())
+            for k, layer in enumerate(HIDDEN_LAYERS)
+        ]
+        try:
+            _, energies = self._ensemble((species, aev))
+        finally:
+            for handle in handles:
+                handle.remove()
         _, energies = self._shifter((species, energies.to(torch.float64)))
         mask = species >= 0
-        return aev[mask], species[mask], energies
+        return aev[mask], energies, self._element_blocks(species[mask], captured)
 
     def embed(
         self,
@@ -149,24 +169,26 @@ class ANIAdapter(ModelAdapter):
         groups = [[i for i, p in enumerate(periodic) if not p]] + [
             [i] for i, p in enumerate(periodic) if p
         ]
-        rows: list[tuple[torch.Tensor, torch.Tensor]] = [None] * len(batch)  # type: ignore[list-item]
+        rows: list[dict[str, torch.Tensor]] = [None] * len(batch)  # type: ignore[list-item]
         energy = np.zeros(len(batch))
         with torch.inference_mode():
             for group in groups:
                 if not group:
                     continue
-                aev, species, energies = self._forward([batch[i] for i in group])
+                aev, energies, hidden = self._forward([batch[i] for i in group])
+                group_features = {"aev": aev, **hidden}
                 start = 0
                 for position, i in enumerate(group):
                     stop = start + len(batch[i])
-                    rows[i] = (aev[start:stop], species[start:stop])
+                    rows[i] = {layer: group_features[layer][start:stop] for layer in layers}
                     energy[i] = float(energies[position]) * Hartree
                     start = stop
-            aev = torch.cat([r[0] for r in rows])
-            species = torch.cat([r[1] for r in rows])
-            features = {"aev": aev, **self._hidden(species, aev)}
+            features = {layer: torch.cat([row[layer] for row in rows]) for layer in layers}
         return pooled_structures_output(
-            {layer: features[layer] for layer in layers}, batch, pooling, per_item=per_item,
+            features,
+            batch,
+            pooling,
+            per_item=per_item,
             energy=energy,
         )
 
