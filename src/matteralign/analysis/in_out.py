@@ -75,7 +75,9 @@ def distribution_label(model: str, dataset: str, x: np.ndarray) -> tuple[str, st
     return "in", f"trained on {', '.join(card.domain)}"
 
 
-def _subsample(x: Mapping[str, np.ndarray], n: int, seed: int) -> dict[str, np.ndarray]:
+def subsample_models(x: Mapping[str, np.ndarray], n: int, seed: int) -> dict[str, np.ndarray]:
+    """The same ``n`` seeded rows (sorted, without replacement) of every model's (N, D) array;
+    all of them when ``n`` is N. The rows :func:`matched_in_out` scores on a subsampled set."""
     size = next(iter(x.values())).shape[0]
     if size == n:
         return dict(x)
@@ -159,7 +161,7 @@ def matched_in_out(
                 continue
             rows = {}
             for which, d in (("in", d_in), ("out", d_out)):
-                sub = _subsample({m: datasets[d][m] for m in models}, n, seed)
+                sub = subsample_models({m: datasets[d][m] for m in models}, n, seed)
                 res = calibrated_scores(sub, spec, n_permutations, seed,
                                         preprocessing=preprocessing, progress=False).rows
                 rows[which] = res.set_index(["model_a", "model_b"])

@@ -178,7 +178,7 @@ def _matched_dimensions(datasets: Mapping[str, Mapping[str, np.ndarray]], matche
     mean_difference = mean over models of (I_d out - I_d in); interval from resampling models.
     """
     from matteralign.analysis.dimension import intrinsic_dimensions
-    from matteralign.analysis.in_out import _subsample  # the rows matched_in_out scored
+    from matteralign.analysis.in_out import subsample_models
 
     by = {d: g.set_index("model").label for d, g in labels.groupby("dataset")}
     recs = []
@@ -189,7 +189,7 @@ def _matched_dimensions(datasets: Mapping[str, Mapping[str, np.ndarray]], matche
                   and by[d_out].get(m) == "out" and by[d_in].get(m) == "in"]
         est = {}
         for which, d in (("in", d_in), ("out", d_out)):
-            sub = _subsample({m: datasets[d][m] for m in models}, int(row.n), seed)
+            sub = subsample_models({m: datasets[d][m] for m in models}, int(row.n), seed)
             est[which] = intrinsic_dimensions(sub, ("id-twonn",), preprocessing).set_index(
                 "model").value.reindex(models).to_numpy(float)
         diff = est["out"] - est["in"]
