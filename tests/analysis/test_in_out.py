@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from matteralign.analysis.in_out import (
-    _model_bootstrap,
     distribution_label,
     duplicate_fraction,
     matched_in_out,
@@ -26,21 +24,6 @@ def test_labels_follow_training_domain_and_what_the_model_reads():
     assert label == "out" and "materials" in reason
     assert distribution_label("composition", "qm9", distinct)[0] == "baseline"
     assert distribution_label("no-such-model", "qm9", distinct)[0] == "unknown"
-
-
-def test_model_bootstrap_weights_pairs_by_model_multiplicity():
-    models = ["a", "b", "c"]
-    pairs = pd.MultiIndex.from_tuples([("a", "b"), ("a", "c"), ("b", "c")])
-    diff = np.array([1.0, 2.0, 4.0])
-    lo, hi = _model_bootstrap(pairs, diff, models, 400, 0.95, 0)
-    rng = np.random.default_rng(0)
-    means = []
-    for _ in range(400):
-        w = np.bincount(rng.integers(0, 3, 3), minlength=3).astype(float)
-        pw = np.array([w[0] * w[1], w[0] * w[2], w[1] * w[2]])
-        if pw.sum() > 0:
-            means.append(pw @ diff / pw.sum())
-    assert (lo, hi) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])))
 
 
 def test_matched_comparison_uses_common_models_and_the_smaller_n():

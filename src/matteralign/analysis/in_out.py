@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from matteralign.analysis.model_bootstrap import model_bootstrap_interval
+
 __all__ = ["DUPLICATE_LIMIT", "distribution_label", "duplicate_fraction", "matched_in_out"]
 
 #: Share of rows with an exact duplicate above which a model is taken not to see a dataset's
@@ -104,7 +106,8 @@ def matched_in_out(
     and calibrated (:func:`~matteralign.metrics.calibration.calibrated_scores`) on each. The
     difference of calibrated scores d_ab = c_ab(out) - c_ab(in) is averaged over pairs; its
     interval resamples models (not pairs, which share models): each draw takes M models with
-    replacement and averages d over the pairs of distinct drawn models.
+    replacement and weights pair (a, b) by the product of the two models' multiplicities
+    (:func:`~matteralign.analysis.model_bootstrap.model_bootstrap_interval`).
 
     Parameters
     ----------
@@ -168,7 +171,9 @@ def matched_in_out(
             cal_in, cal_out = rows["in"].calibrated, rows["out"].calibrated.reindex(
                 rows["in"].index)
             diff = (cal_out - cal_in).to_numpy()
-            lo, hi = _model_bootstrap(rows["in"].index, diff, models, n_bootstrap, level, seed)
+            lo, hi = model_bootstrap_interval(
+                rows["in"].index.get_level_values(0), rows["in"].index.get_level_values(1),
+                lambda w, d=diff: w @ d / w.sum(), n_bootstrap, level, seed)
             recs.append({**base, "n": n, "n_pairs": len(diff),
                          "median_in": float(np.median(cal_in)),
                          "median_out": float(np.median(cal_out)),
@@ -178,25 +183,3 @@ def matched_in_out(
                          "k_over_n": float(spec.k) / n if spec.k is not None else float("nan"),
                          "reason": ""})
     return pd.DataFrame(recs)
-
-
-def _model_bootstrap(pairs: pd.Index, diff: np.ndarray, models: Sequence[str], rounds: int,
-                     level: float, seed: int) -> tuple[float, float]:
-    """Percentile interval of the mean pair difference, resampling models with replacement.
-
-    A draw of M models with multiplicities w_m weights pair (a, b) by w_a w_b, so the mean is
-    sum_ab w_a w_b d_ab / sum_ab w_a w_b over the pairs of distinct drawn models.
-    """
-    pos = {m: i for i, m in enumerate(models)}
-    ia = np.array([pos[a] for a, _ in pairs])
-    ib = np.array([pos[b] for _, b in pairs])
-    rng = np.random.default_rng(seed)
-    w = np.stack([np.bincount(rng.integers(0, len(models), len(models)), minlength=len(models))
-                  for _ in range(rounds)]).astype(float)
-    pw = w[:, ia] * w[:, ib]
-    tot = pw.sum(1)
-    means = (pw @ diff)[tot > 0] / tot[tot > 0]
-    if len(means) < max(10, rounds // 10):
-        return float("nan"), float("nan")
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from matteralign.analysis.model_bootstrap import model_bootstrap_interval
+
 __all__ = [
     "ReproductionClaims",
     "ReproductionTables",
@@ -321,30 +323,6 @@ def unordered_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
                                          p_fdr=("p_fdr", "max"))
 
 
-def _resample_models(model_a: np.ndarray, model_b: np.ndarray, statistic, n_bootstrap: int,
-                     seed: int) -> tuple[float, float]:
-    """95 % percentile interval of ``statistic(mask)`` over model resamples.
-
-    Pairs share models, so models are the resampled units: each draw keeps the distinct models
-    of a with-replacement draw of all M models, and ``mask`` selects the pairs whose two models
-    were both kept (draws with fewer than 3 models or pairs are skipped).
-    """
-    models = np.array(sorted(set(model_a) | set(model_b)))
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(n_bootstrap):
-        kept = np.unique(rng.choice(models, len(models), replace=True))
-        mask = np.isin(model_a, kept) & np.isin(model_b, kept)
-        if len(kept) >= 3 and mask.sum() >= 3:
-            draws.append(statistic(mask))
-    draws = np.asarray(draws, dtype=float)
-    draws = draws[np.isfinite(draws)]
-    if len(draws) < max(10, n_bootstrap // 10):
-        return float("nan"), float("nan")
-    lo, hi = np.quantile(draws, [0.025, 0.975])
-    return float(lo), float(hi)
-
-
 def claim_modalities(tables: ReproductionTables, metric: str = "cknna-k25") -> pd.DataFrame:
     """Within-modality > cross-modality > random, per dataset.
 
@@ -457,7 +435,8 @@ def claim_across_domains(tables: ReproductionTables, crystals: str, molecules: s
     OMat24-vs-OMol25 comparison: same models, calibrated scores, but each set at its own N.
 
     mean_difference = mean over the shared pairs of (calibrated out - calibrated in); interval
-    from resampling models (:func:`_resample_models`).
+    from resampling models
+    (:func:`~matteralign.analysis.model_bootstrap.model_bootstrap_interval`).
     """
     info = tables.models.set_index("model")
     recs = []
@@ -477,7 +456,8 @@ def claim_across_domains(tables: ReproductionTables, crystals: str, molecules: s
         diff = (both.cal_out - both.cal_in).to_numpy()
         ma = both.index.get_level_values(0).to_numpy()
         mb = both.index.get_level_values(1).to_numpy()
-        lo, hi = _resample_models(ma, mb, lambda k, d=diff: d[k].mean(), n_bootstrap, seed)
+        lo, hi = model_bootstrap_interval(ma, mb, lambda w, d=diff: w @ d / w.sum(),
+                                          n_bootstrap, seed=seed)
         recs.append({"dataset_in": crystals, "dataset_out": molecules, "metric": metric,
                      "n": f"{int(sets[crystals].n.iloc[0])} / {int(sets[molecules].n.iloc[0])}",
                      "n_models": len(set(ma) | set(mb)), "n_pairs": len(both),
@@ -552,8 +532,10 @@ def claim_cknna_dcor(tables: ReproductionTables, local: str = "cknna-k25",
                      seed: int = 0) -> pd.DataFrame:
     """Spearman rho between CKNNA and dCor over the model pairs of each dataset.
 
-    Pairs share models, so the interval resamples models (:func:`_resample_models`); the p-value
-    is scipy's, which takes the pairs as independent and is therefore too small.
+    Pairs share models, so the interval resamples models
+    (:func:`~matteralign.analysis.model_bootstrap.model_bootstrap_interval`; rho of each draw
+    over the pairs repeated by their weights); the p-value is scipy's, which takes the pairs as
+    independent and is therefore too small.
     """
     from scipy import stats
 
@@ -569,8 +551,9 @@ def claim_cknna_dcor(tables: ReproductionTables, local: str = "cknna-k25",
         models = set(ma) | set(mb)
         rho, p = stats.spearmanr(both.x, both.y)
         x, y = both.x.to_numpy(), both.y.to_numpy()
-        lo, hi = _resample_models(ma, mb, lambda k, x=x, y=y: stats.spearmanr(x[k], y[k])[0],
-                                  n_bootstrap, seed)
+        lo, hi = model_bootstrap_interval(
+            ma, mb, lambda w, x=x, y=y: stats.spearmanr(np.repeat(x, w), np.repeat(y, w))[0],
+            n_bootstrap, seed=seed, min_pairs=3)
         recs.append({"dataset": dataset, "n_models": len(models), "pairs": len(both),
                      "rho": float(rho), "ci_low": float(lo), "ci_high": float(hi),
                      "p_value": float(p)})
