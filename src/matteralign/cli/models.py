@@ -19,13 +19,15 @@ def list_models(
         help="Folder whose weights/ holds checkpoints no package ships.")] = None,
 ) -> None:
     """List every registered model with its family, input modality, license, and whether it
-    can run here (its packages installed, or its model environment built, and its weights
-    present; nothing is imported)."""
+    can run here: "yes" when its packages are installed (or its model environment built) and its
+    weights present; "needs download" when its weights load by published name and are not yet
+    in their loader's cache (the first run fetches them, and fails offline). Model packages are
+    not imported."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    from matteralign.models.registry import list_cards, runs_here
+    from matteralign.models.registry import list_cards, runs_here, weights_cached
     from matteralign.run.environments import card_environment
 
     table = Table(title="matteralign models", box=box.SIMPLE_HEAD)
@@ -43,9 +45,13 @@ def list_models(
         if ok and environment is not None and not environment.built:
             ok, why = False, f"environment {card.environment!r} not built: " \
                 f"{environment.create_command()}"
+        verdict = "yes" if ok else "no"
+        if ok and weights_cached(card) is False:
+            verdict = "needs download"
+            why = "; ".join(filter(None, ("weights not cached here, fetched on first use", why)))
         table.add_row(card.id, card.family, card.input, ",".join(card.domain),
                       str(len(card.layers)), _compact(card.parameters), card.license,
-                      ("yes" if ok else "no") + (f" ({why})" if why else ""))
+                      verdict + (f" ({why})" if why else ""))
     Console().print(table)
 
 

@@ -8,7 +8,6 @@ mattersim's own loader (``Potential.from_checkpoint``, which downloads into
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,24 @@ from typing import Any
 import torch
 
 from matteralign.errors import AdapterError, ModelNotFoundError
+from matteralign.models.card import ModelCard
 from matteralign.models.mlip_adapter import MLIPAdapter, PreparedStructure, capture_outputs
 
 PUBLISHED = {"mattersim-v1.0.0-1m": "mattersim-v1.0.0-1M.pth",
              "mattersim-v1.0.0-5m": "mattersim-v1.0.0-5M.pth"}
+#: Where mattersim's loader keeps the published checkpoints it downloads.
+CHECKPOINT_FOLDER = "~/.local/mattersim/pretrained_models"
+
+
+def weights_cached(card: ModelCard) -> bool | None:
+    """Whether the checkpoint of ``card`` is on this machine: the ``checkpoint`` option as a file,
+    or a published name (:data:`PUBLISHED`) in :data:`CHECKPOINT_FOLDER`; None for other names."""
+    checkpoint = str(card.options.get("checkpoint", ""))
+    if Path(checkpoint).expanduser().is_file():
+        return True
+    if checkpoint.lower() not in PUBLISHED:
+        return None
+    return (Path(CHECKPOINT_FOLDER).expanduser() / PUBLISHED[checkpoint.lower()]).is_file()
 
 
 class MatterSimAdapter(MLIPAdapter):
@@ -55,8 +68,7 @@ class MatterSimAdapter(MLIPAdapter):
         if local.is_file():
             path = local
         elif checkpoint.lower() in PUBLISHED:
-            path = (Path(os.path.expanduser("~/.local/mattersim/pretrained_models"))
-                    / PUBLISHED[checkpoint.lower()])  # where mattersim's loader keeps it
+            path = Path(CHECKPOINT_FOLDER).expanduser() / PUBLISHED[checkpoint.lower()]
         else:
             raise AdapterError(f"model {self.id}: checkpoint {checkpoint!r} is neither a file "
                                f"nor one of mattersim's names {sorted(PUBLISHED)}")

@@ -12,13 +12,14 @@ batch).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from matteralign.errors import AdapterError, ModelNotFoundError
+from matteralign.models.card import ModelCard
 from matteralign.models.mlip_adapter import (
     MLIPAdapter,
     PreparedStructure,
@@ -30,6 +31,24 @@ UPET_REPOSITORY = "lab-cosmo/upet"
 # ``features`` output to ``feature``; models exported before that still list ``features``).
 OUTPUTS = {"features": ("feature", "features"),
            "last_layer_features": ("mtt::aux::energy_last_layer_features",)}
+
+
+def published_file(options: Mapping[str, Any]) -> str | None:
+    """The file of ``lab-cosmo/upet`` that the options ``model``, ``size`` and ``version`` name
+    (``models/pet-mad-s-v1.0.2.ckpt``), as ``upet.get_upet`` reads it; None if one is missing."""
+    model, size, version = (options.get(key) for key in ("model", "size", "version"))
+    return f"models/{model}-{size}-v{version}.ckpt" if model and size and version else None
+
+
+def weights_cached(card: ModelCard) -> bool | None:
+    """Whether the checkpoint of ``card`` is on this machine: the ``checkpoint`` option's file,
+    else the published file (:func:`published_file`) in the Hugging Face cache."""
+    from matteralign.models.transformer_encoders import hub_cached
+
+    if card.options.get("checkpoint"):
+        return Path(str(card.options["checkpoint"])).expanduser().is_file()
+    filename = published_file(card.options)
+    return None if filename is None else hub_cached(UPET_REPOSITORY, filename)
 
 
 class PETAdapter(MLIPAdapter):
@@ -79,11 +98,11 @@ class PETAdapter(MLIPAdapter):
         import upet
         from huggingface_hub import try_to_load_from_cache
 
-        model, size, version = (self.options.get(key) for key in ("model", "size", "version"))
-        if not (model and size and version):
+        filename = published_file(self.options)
+        if filename is None:
             raise AdapterError(f"model {self.id}: give options model, size and version (a "
                                "published uPET checkpoint) or checkpoint=<path>")
-        filename = f"models/{model}-{size}-v{version}.ckpt"
+        model, size, version = (self.options[key] for key in ("model", "size", "version"))
         cached = try_to_load_from_cache(UPET_REPOSITORY, filename)
         if isinstance(cached, str):
             return upet.get_upet(checkpoint_path=cached), Path(cached)

@@ -136,6 +136,48 @@ def runs_here(card: ModelCard, data_root: Path | None = None) -> tuple[bool, str
     return True, f"in environment {card.environment!r}" if in_environment else ""
 
 
+def weights_cached(card: ModelCard) -> bool | None:
+    """Whether the weights that the model of ``card`` loads by published name (from the Hugging
+    Face hub, or a package's own download) are already on this machine; no network is used.
+
+    The adapter's module answers through its top-level function ``weights_cached(card)``, which
+    knows where its family's loader keeps downloads (the module is imported only if its source
+    defines one; model packages are not imported). False means the first run downloads them,
+    and fails offline.
+
+    Returns
+    -------
+    bool or None
+        None when the module defines no such function, cannot be imported here, or says the
+        card loads nothing by name (weights in a package or the data root: see
+        :func:`runs_here`).
+    """
+    module_name = card.adapter.split(":")[0]
+    if not _defines_weights_cached(module_name):
+        return None
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    found: bool | None = module.weights_cached(card)
+    return found
+
+
+@cache
+def _defines_weights_cached(module_name: str) -> bool:
+    """Whether the source of ``module_name`` defines a top-level ``weights_cached`` (read with
+    ``ast``, nothing imported)."""
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        return False
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return False
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    return any(isinstance(node, ast.FunctionDef) and node.name == "weights_cached"
+               for node in tree.body)
+
+
 @cache
 def _imported_packages(module_name: str, seen: frozenset[str] = frozenset()) -> frozenset[str]:
     """Top-level packages that ``module_name`` imports unguarded, following imports of other
