@@ -48,7 +48,6 @@ def list_models(
         verdict = "yes" if ok else "no"
         if ok and weights_cached(card) is False:
             verdict = "needs download"
-            why = "; ".join(filter(None, ("weights not cached here, fetched on first use", why)))
         table.add_row(card.id, card.family, card.input, ",".join(card.domain),
                       str(len(card.layers)), _compact(card.parameters), card.license,
                       verdict + (f" ({why})" if why else ""))
