@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -135,3 +136,33 @@ def test_hf_home_set_before_start_is_the_cache_read(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True,
                             text=True, check=True, timeout=120)
     assert result.stdout.split() == ["True", "False"]
+
+
+def test_fairchem_reads_uma_from_its_own_hub_cache_and_omat24_from_the_default(
+        hub_cache, tmp_path, monkeypatch):
+    fairchem_cache = tmp_path / "fairchem"
+    monkeypatch.setenv("FAIRCHEM_CACHE_DIR", str(fairchem_cache))
+    uma, eqv2 = get_card("uma-s-1p1-omat"), get_card("eqv2-31m-mp")
+    assert weights_cached(uma) is False and weights_cached(eqv2) is False
+    place_in_hub_cache(fairchem_cache, "facebook/UMA", "checkpoints/uma-s-1p1.pt")
+    assert weights_cached(uma) is False  # its reference energies are read too
+    for name in ("iso_atom_elem_refs.yaml", "form_elem_refs.yaml"):
+        place_in_hub_cache(fairchem_cache, "facebook/UMA", f"references/{name}")
+    place_in_hub_cache(hub_cache, "facebook/OMAT24", "eqV2_31M_mp.pt")
+    assert weights_cached(uma) is True and weights_cached(eqv2) is True
+    assert weights_cached(get_card("uma-m-1p1-omat")) is False
+    assert weights_cached(get_card("esen-30m-mp")) is False
+
+
+def test_orb_reads_cached_paths_cache_by_the_sha256_of_the_url(tmp_path, monkeypatch):
+    monkeypatch.setenv("CACHED_PATH_CACHE_ROOT", str(tmp_path))
+    card = get_card("orb-v2")
+    assert weights_cached(card) is False
+    url = "https://orbitalmaterials-public-models.s3.us-west-1.amazonaws.com/forcefields/" \
+        "orb-v2-20241011.ckpt"
+    stem = hashlib.sha256(url.encode()).hexdigest()
+    (tmp_path / f"{stem}.json").write_text("{}")  # metadata alone is no download
+    assert weights_cached(card) is False
+    (tmp_path / f"{stem}.{hashlib.sha256(b'etag').hexdigest()}").write_bytes(b"w")
+    assert weights_cached(card) is True
+    assert weights_cached(get_card("orb-v3-direct-20-mpa")) is False
