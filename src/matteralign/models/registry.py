@@ -103,11 +103,12 @@ def register_card_file(path: Path | str) -> ModelCard:
 
 
 def runs_here(card: ModelCard, data_root: Path | None = None) -> tuple[bool, str]:
-    """Whether the model of ``card`` can run in this environment, without importing anything.
+    """Whether the model of ``card`` can run in this environment, without importing a model
+    package (the adapter's own module only where it defines ``card_modules``).
 
     Checks that the weights the card names exist under ``<data_root>/weights`` and that the
-    packages its adapter module (and the ``matteralign.models`` modules it uses) import outside
-    a ``try``/``except ImportError`` are installed (``importlib.util.find_spec``).
+    packages the card's adapter imports (:func:`card_packages`) are installed
+    (``importlib.util.find_spec``).
 
     A card that names a model environment imports its packages there, not here: only its
     weights are checked (whether the environment is built is the caller's to ask, through
@@ -121,8 +122,7 @@ def runs_here(card: ModelCard, data_root: Path | None = None) -> tuple[bool, str
     """
     in_environment = isinstance(card.environment, str)
     missing = [] if in_environment else sorted(
-        name for name in _imported_packages(card.adapter.split(":")[0])
-        if importlib.util.find_spec(name) is None)
+        name for name in card_packages(card) if importlib.util.find_spec(name) is None)
     if missing:
         hint = f" (pip install 'matteralign[{card.extra}]')" if card.extra else ""
         return False, f"missing package {', '.join(missing)}{hint}"
@@ -153,7 +153,7 @@ def weights_cached(card: ModelCard) -> bool | None:
         :func:`runs_here`).
     """
     module_name = card.adapter.split(":")[0]
-    if not _defines_weights_cached(module_name):
+    if not _defines_function(module_name, "weights_cached"):
         return None
     try:
         module = importlib.import_module(module_name)
@@ -163,10 +163,38 @@ def weights_cached(card: ModelCard) -> bool | None:
     return found
 
 
+def card_packages(card: ModelCard) -> frozenset[str]:
+    """Top-level packages that the adapter of ``card`` imports, read from source.
+
+    Those of the adapter's module (:func:`_imported_packages`), and of the ``matteralign.models``
+    modules that its top-level function ``card_modules(card)`` names: modules it imports inside a
+    function only for some cards (a ``transformers`` encoder reading a fair-esm ``.pt``
+    checkpoint imports ``fair_esm``, and so fair-esm's ``esm``). The adapter's module is imported
+    to ask it only if its source defines ``card_modules`` and its own packages are installed.
+
+    Returns
+    -------
+    frozenset of str
+        Top-level import names (``transformers``, ``esm``), standard library left out.
+    """
+    module_name = card.adapter.split(":")[0]
+    found = _imported_packages(module_name)
+    if not _defines_function(module_name, "card_modules") or any(
+            importlib.util.find_spec(name) is None for name in found):
+        return found
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return found
+    for name in module.card_modules(card):
+        found |= _imported_packages(name)
+    return found
+
+
 @cache
-def _defines_weights_cached(module_name: str) -> bool:
-    """Whether the source of ``module_name`` defines a top-level ``weights_cached`` (read with
-    ``ast``, nothing imported)."""
+def _defines_function(module_name: str, function: str) -> bool:
+    """Whether the source of ``module_name`` defines the top-level function ``function`` (read
+    with ``ast``, nothing imported)."""
     try:
         spec = importlib.util.find_spec(module_name)
     except (ImportError, ValueError):
@@ -174,14 +202,22 @@ def _defines_weights_cached(module_name: str) -> bool:
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         return False
     tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
-    return any(isinstance(node, ast.FunctionDef) and node.name == "weights_cached"
+    return any(isinstance(node, ast.FunctionDef) and node.name == function
                for node in tree.body)
 
 
 @cache
-def _imported_packages(module_name: str, seen: frozenset[str] = frozenset()) -> frozenset[str]:
-    """Top-level packages that ``module_name`` imports unguarded, following imports of other
-    ``matteralign.models`` modules; read from source with ``ast``, nothing imported."""
+def _imported_packages(module_name: str, seen: frozenset[str] = frozenset(),
+                       imported_only: bool = False) -> frozenset[str]:
+    """Top-level packages that ``module_name`` imports unguarded, anywhere in its source (an
+    adapter imports its model package in ``load``); read with ``ast``, nothing imported.
+
+    A ``matteralign.models`` module it imports at module level (a base class, a helper) is
+    followed the same way. One it imports inside a function counts with what importing it
+    needs (``imported_only``: its module-level imports), not with what its own functions
+    import: which of those a card's path calls, the adapter's module says per card through
+    ``card_modules`` (:func:`card_packages`).
+    """
     import sys
 
     try:
@@ -194,9 +230,13 @@ def _imported_packages(module_name: str, seen: frozenset[str] = frozenset()) -> 
     guarded = {id(node) for handler in ast.walk(tree) if isinstance(handler, ast.Try)
                and any(_catches_import_error(h) for h in handler.handlers)
                for statement in handler.body for node in ast.walk(statement)}
+    in_functions = {id(node) for function in ast.walk(tree)
+                    if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+                    for statement in function.body for node in ast.walk(statement)}
     found: set[str] = set()
     for node in ast.walk(tree):
-        if id(node) in guarded:
+        in_function = id(node) in in_functions
+        if id(node) in guarded or (imported_only and in_function):
             continue
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -209,7 +249,8 @@ def _imported_packages(module_name: str, seen: frozenset[str] = frozenset()) -> 
         for name in names:
             top = name.split(".")[0]
             if name.startswith("matteralign.models.") and name not in seen | {module_name}:
-                found |= _imported_packages(name, seen | {module_name})
+                found |= _imported_packages(name, seen | {module_name},
+                                            imported_only or in_function)
             elif top != "matteralign" and top not in sys.stdlib_module_names:
                 found.add(top)
     return frozenset(found)

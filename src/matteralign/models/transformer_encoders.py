@@ -125,6 +125,21 @@ def weights_cached(card: ModelCard) -> bool | None:
     return checkpoint_cached(str(options["hub"]))
 
 
+def fair_esm_checkpoint(path: str) -> bool:
+    """Whether the checkpoint ``path`` is a fair-esm ``.pt`` file (ESM-2 as fair-esm saves it),
+    read by :func:`~matteralign.models.fair_esm.esm2_as_transformers` rather than
+    ``transformers``."""
+    return Path(path).suffix == ".pt"
+
+
+def card_modules(card: ModelCard) -> tuple[str, ...]:
+    """The ``matteralign.models`` modules that the model of ``card`` imports besides this one:
+    :mod:`~matteralign.models.fair_esm` (and with it fair-esm's ``esm``) when the ``path``
+    option is a fair-esm ``.pt`` checkpoint, else none; ``runs_here`` checks their packages."""
+    return ("matteralign.models.fair_esm",) if fair_esm_checkpoint(
+        str(card.options.get("path", ""))) else ()
+
+
 def from_pretrained(load: Any, source: str, model_id: str, **kwargs: Any) -> Any:
     """``load(source, **kwargs)``, with a missing checkpoint as one ModelNotFoundError line.
 
@@ -258,7 +273,7 @@ class HuggingFaceEncoderAdapter(TokenEncoderAdapter):
             raise AdapterError(f"model {self.id}: tokenizer must be one of {sorted(TOKENIZERS)}")
         source = self.source()
         attention = str(self.options.get("attn_implementation", "eager"))
-        if Path(source).suffix == ".pt" and Path(source).is_file():
+        if fair_esm_checkpoint(source) and Path(source).is_file():
             from matteralign.models.fair_esm import esm2_as_transformers
 
             with _quiet_transformers():
