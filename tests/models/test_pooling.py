@@ -91,3 +91,60 @@ def test_mean_std_is_mean_and_population_std():
                                    rtol=1e-6)
     same = pool_segments(torch.tensor(features), torch.tensor(segment), 2, "cumulants-2")
     assert torch.equal(pooled, same)
+
+
+def _sequential_sums(values: np.ndarray, segment: np.ndarray, n_segments: int) -> np.ndarray:
+    """s_b = ((0 + v_i1) + v_i2) + ..., rows in row order: the order of ``index_add_``."""
+    sums = np.zeros((n_segments, values.shape[1]))
+    for row, b in zip(values, segment, strict=True):
+        sums[b] = sums[b] + row
+    return sums
+
+
+def _bits(x: torch.Tensor) -> torch.Tensor:
+    return x.view(torch.int64 if x.dtype == torch.float64 else torch.int32)
+
+
+@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
+def torch_threads(request: pytest.FixtureRequest):
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
+def _random_cases(seed: int):
+    """Random batches: sorted and unsorted segments, empty samples, −0.0 rows, wide rows."""
+    rng = np.random.default_rng(seed)
+    shapes = [(int(rng.integers(0, 150)), int(rng.integers(1, 70))) for _ in range(40)]
+    shapes += [(0, 5), (1, 3), (60, 6384), (12, 40_000)]  # 40,000 > torch's grain size
+    for case, (rows, dim) in enumerate(shapes):
+        n_segments = int(rng.integers(1, 12))
+        segment = rng.integers(0, n_segments + 2, rows) % n_segments  # some samples empty
+        if case % 2:
+            segment = np.sort(segment)
+        scale = 10.0 ** rng.integers(-8, 9, (rows, 1))  # magnitudes where order matters
+        values = rng.normal(size=(rows, dim)) * scale
+        if case % 5 == 0 and rows:
+            values[: rows // 2 + 1] = -0.0
+        yield values, segment, n_segments
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sums_and_means_keep_the_bits_of_index_add(torch_threads, dtype):
+    """Same bits as the row-by-row float64 sums and as the former ``index_add_`` pooling."""
+    for values, segment, n_segments in _random_cases(4):
+        features = torch.tensor(values, dtype=dtype)
+        rows = features.double().numpy()
+        reference = _sequential_sums(rows, segment, n_segments)
+        counts = np.maximum(np.bincount(segment, minlength=n_segments), 1)[:, None]
+        seg = torch.tensor(segment)
+        former = torch.zeros((n_segments, rows.shape[1]), dtype=torch.float64)
+        former.index_add_(0, seg, features.double())  # pool_segments' formula before
+        assert torch.equal(_bits(former), _bits(torch.tensor(reference)))
+        total = pool_segments(features, seg, n_segments, "sum")
+        mean = pool_segments(features, seg, n_segments, "mean")
+        assert torch.equal(_bits(total), _bits(torch.tensor(reference).to(dtype)))
+        assert torch.equal(_bits(mean), _bits(torch.tensor(reference / counts).to(dtype)))
+    assert torch.get_num_threads() == torch_threads
+
