@@ -20,8 +20,8 @@ from matteralign.data.fasta import read_fasta
 from matteralign.data.ideal_backbones import ideal_backbone
 from matteralign.data.protein_structure import read_chains
 from matteralign.data.sample import Dataset, DatasetCard, Sample
+from matteralign.data.structure_checks import structure_problem
 from matteralign.errors import ConfigError, DatasetError, SampleError, StoreError
-from matteralign.models.adapter import structure_problem
 from matteralign.run.embed import embed_dataset
 from matteralign.store.embedding_store import EmbeddingStore
 from tests.reliability.faulty_models import CARDS, GeometryAdapter
@@ -269,7 +269,7 @@ def test_closest_pair_agrees_with_ase_neighbour_list_on_random_skewed_cells():
     slabs and wires, with atoms placed next to faces, edges and corners."""
     from ase.neighborlist import neighbor_list
 
-    from matteralign.models.adapter import _closest_pair
+    from matteralign.data.structure_checks import _closest_pair
 
     rng = np.random.default_rng(11)
     for trial in range(300):
@@ -287,4 +287,32 @@ def test_closest_pair_agrees_with_ase_neighbour_list_on_random_skewed_cells():
             assert found is None, trial
         else:
             assert found is not None and abs(found[2] - distance.min()) < 1e-9, trial
-            assert (found[0], found[1]) in set(zip(first.tolist(), second.tolist())), trial
+            pairs = set(zip(first.tolist(), second.tolist(), strict=True))
+            assert (found[0], found[1]) in pairs, trial
+
+
+def test_a_structure_is_checked_once_per_options_and_the_answer_travels_with_the_sample(
+        monkeypatch):
+    """Every model of a study asks the same question: the sample answers it once per options,
+    also after pickling (jobs carry their samples to worker processes), with the function's
+    own answer."""
+    import pickle
+
+    import matteralign.data.sample as sample_module
+    from matteralign.data.sample import Sample
+    from matteralign.data.structure_checks import structure_problem
+
+    calls = []
+    monkeypatch.setattr(sample_module, "structure_problem",
+                        lambda atoms, *args: calls.append(args) or structure_problem(atoms, *args))
+    overlapping = Sample(id="s1", atoms=Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.05]]))
+    answers = [overlapping.structure_problem() for _ in range(3)]
+    assert answers == [structure_problem(overlapping.atoms)] * 3
+    assert answers[0].startswith("atom 0 and atom 1 are 0.05 Å apart")
+    assert len(calls) == 1
+    assert overlapping.structure_problem(min_distance=0.01) is None
+    assert len(calls) == 2
+    copy = pickle.loads(pickle.dumps(overlapping))
+    assert copy.structure_problem() == answers[0] and len(calls) == 2
+    with pytest.raises(DatasetError, match="sample s2 has no atoms"):
+        Sample(id="s2", smiles="C").structure_problem()

@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from matteralign.data.structure_checks import MAX_CELL_LENGTH, MIN_DISTANCE, structure_problem
 from matteralign.errors import DatasetError
 
 Modality = Literal["atoms", "smiles", "sequence", "backbone"]
@@ -93,6 +94,24 @@ class Sample:
         if self.protein is not None:
             present.append("backbone")
         return frozenset(present)
+
+    def structure_problem(
+        self, min_distance: float = MIN_DISTANCE, max_cell_length: float = MAX_CELL_LENGTH
+    ) -> str | None:
+        """Why ``atoms`` cannot be a model's input, or None when it can (see
+        :func:`~matteralign.data.structure_checks.structure_problem`).
+
+        Computed once per sample and arguments, then remembered (pickled with the sample, so
+        worker processes and model environments reuse it): every model of a study asks, and
+        the overlap search costs about 0.3 ms for a 90-atom crystal.
+        """
+        if self.atoms is None:
+            raise DatasetError(f"sample {self.id} has no atoms to check")
+        remembered = self.__dict__.setdefault("_structure_problems", {})
+        key = (float(min_distance), float(max_cell_length))
+        if key not in remembered:
+            remembered[key] = structure_problem(self.atoms, *key)
+        return remembered[key]
 
     def content_hash(self) -> str:
         """SHA-256 over the id and every modality's exact content (positions to the bit)."""
