@@ -100,14 +100,16 @@ class ANIAdapter(ModelAdapter):
         the order of ``species`` (torchani's ``ANIModel`` takes them by ``nonzero`` of the
         element mask, padding excluded).
         """
+        rows = [(species == index).nonzero().flatten() for index in range(len(self._species))]
         out = {}
         for layer, widths in self._widths.items():
-            out[layer] = species.new_zeros((len(species), sum(widths)), dtype=_DTYPES[self.dtype])
-            for index in range(len(widths)):
+            block = species.new_zeros((len(species), sum(widths)), dtype=_DTYPES[self.dtype])
+            start = 0
+            for index, width in enumerate(widths):
                 if (index, layer) in captured:
-                    rows = (species == index).nonzero().flatten()
-                    start = sum(widths[:index])
-                    out[layer][rows, start : start + widths[index]] = captured[(index, layer)]
+                    block[rows[index], start : start + width] = captured[(index, layer)]
+                start += width
+            out[layer] = block
         return out
 
     def _forward(
@@ -165,25 +167,29 @@ class ANIAdapter(ModelAdapter):
         from ase.units import Hartree
 
         self._check_layers(layers)
-        periodic = [bool(atoms.pbc.any()) for atoms in batch]
-        groups = [[i for i, p in enumerate(periodic) if not p]] + [
-            [i] for i, p in enumerate(periodic) if p
-        ]
-        rows: list[dict[str, torch.Tensor]] = [None] * len(batch)  # type: ignore[list-item]
+        molecules = [i for i, atoms in enumerate(batch) if not atoms.pbc.any()]
+        cells = [[i] for i, atoms in enumerate(batch) if atoms.pbc.any()]
+        groups = ([molecules] if molecules else []) + cells
+        order = [i for group in groups for i in group]
         energy = np.zeros(len(batch))
+        parts = []
         with torch.inference_mode():
             for group in groups:
-                if not group:
-                    continue
                 aev, energies, hidden = self._forward([batch[i] for i in group])
-                group_features = {"aev": aev, **hidden}
-                start = 0
-                for position, i in enumerate(group):
-                    stop = start + len(batch[i])
-                    rows[i] = {layer: group_features[layer][start:stop] for layer in layers}
-                    energy[i] = float(energies[position]) * Hartree
-                    start = stop
-            features = {layer: torch.cat([row[layer] for row in rows]) for layer in layers}
+                parts.append({"aev": aev, **hidden})
+                energy[group] = energies.cpu().numpy() * Hartree
+            features = {
+                layer: parts[0][layer] if len(parts) == 1 else torch.cat([p[layer] for p in parts])
+                for layer in layers
+            }
+            if order != list(range(len(batch))):  # molecules first, then cells: back to batch order
+                lengths = [len(atoms) for atoms in batch]
+                starts = np.zeros(len(batch), dtype=np.int64)
+                starts[order] = np.cumsum([0] + [lengths[i] for i in order])[:-1]
+                rows = torch.as_tensor(np.concatenate(
+                    [np.arange(start, start + n) for start, n in zip(starts, lengths, strict=True)]
+                ), device=features[layers[0]].device)
+                features = {layer: value[rows] for layer, value in features.items()}
         return pooled_structures_output(
             features,
             batch,

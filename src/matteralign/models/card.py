@@ -87,6 +87,12 @@ class ModelCard(BaseModel):
     layers: list[LayerInfo]
     default_layer: str | None = None
     default_pooling: Pooling = "mean"
+    batch_budget: int | None = Field(
+        None,
+        ge=1,
+        description="atoms (or tokens) per batch when the run gives no batch_budget; None: the "
+        "input's default (matteralign.run.embed.default_batch_budget)",
+    )
     predicts_energy: bool = False
     architecture: str = ""
     training_data: str = ""

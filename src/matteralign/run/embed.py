@@ -68,8 +68,11 @@ ran at 0.3-0.8x of their packages' own batched evaluation (benchmarks/RESULTS.md
 
 
 def default_batch_budget(card: ModelCard) -> int:
-    """Batch budget used when none is given: :data:`ATOMS_BATCH_BUDGET` atoms for atoms-input
-    models, else 32 (tokens or items: one sequence or molecule per batch)."""
+    """Batch budget used when none is given: the card's ``batch_budget`` where it sets one, else
+    :data:`ATOMS_BATCH_BUDGET` atoms for atoms-input models and 32 for the others (tokens or
+    items: one sequence or molecule per batch)."""
+    if card.batch_budget is not None:
+        return card.batch_budget
     return ATOMS_BATCH_BUDGET if card.input == "atoms" else 32
 
 
