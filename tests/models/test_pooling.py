@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from matteralign.models.pooling import pool_segments
+from matteralign.models.pooling import POOLINGS, _pool, pool_segments
 
 
 def test_mean_sum_and_per_element_mean_match_loops():
@@ -148,3 +148,20 @@ def test_sums_and_means_keep_the_bits_of_index_add(torch_threads, dtype):
         assert torch.equal(_bits(mean), _bits(torch.tensor(reference / counts).to(dtype)))
     assert torch.get_num_threads() == torch_threads
 
+
+
+def test_every_pooling_keeps_its_bits_on_one_thread():
+    """pool_segments (one torch thread) against its body run on 2 threads as before."""
+    rng = np.random.default_rng(5)
+    features = torch.tensor(rng.gamma(2.0, size=(400, 200)))  # 80,000 > torch's grain size
+    segment = torch.tensor(rng.integers(0, 9, 400))
+    numbers = torch.tensor(rng.choice([1, 6, 8, 14], 400))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for method in POOLINGS:
+            pooled = pool_segments(features, segment, 9, method, numbers)
+            assert torch.get_num_threads() == 2
+            assert torch.equal(_bits(pooled), _bits(_pool(features, segment, 9, method, numbers)))
+    finally:
+        torch.set_num_threads(before)

@@ -5,6 +5,8 @@ The pooling name is part of every shard's configuration hash and provenance.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from math import comb
 
 import torch
@@ -48,9 +50,30 @@ def pool_segments(
     -------
     (B, D) tensor ((B, 2D) for ``mean_std``, (B, nD) for ``cumulants-n``), float64 accumulation
     cast back to ``features.dtype``.
+
+    Notes
+    -----
+    Sums are ``index_add_``'s: rows added one at a time in row order,
+    s_b = ((0 + f_{i1}) + f_{i2}) + ... with i1 < i2 < ..., whatever the thread count. The
+    whole pooling runs on one torch thread (:func:`one_torch_thread`): its kernels are small,
+    and with 2 threads on a busy 2-core host each parallel region waits on the other thread,
+    ``index_add_`` once per row (mean of 512 × 6384 float64 rows in 7 samples: about 20 ms with
+    2 threads, 1 ms with 1; same bits).
     """
     if method not in POOLINGS:
         raise ValueError(f"unknown pooling {method!r}; choose one of {POOLINGS}")
+    with one_torch_thread():
+        return _pool(features, segment, n_segments, method, atomic_numbers)
+
+
+def _pool(
+    features: torch.Tensor,
+    segment: torch.Tensor,
+    n_segments: int,
+    method: str,
+    atomic_numbers: torch.Tensor | None,
+) -> torch.Tensor:
+    """:func:`pool_segments` itself, run on one torch thread."""
     values = features.to(torch.float64)
     if method == "mean_std" or method.startswith("cumulants-"):
         order = 2 if method == "mean_std" else int(method.split("-")[1])
@@ -66,46 +89,12 @@ def pool_segments(
         return pool_segments(element_means, unique_pairs // 128, n_segments, "mean").to(
             features.dtype
         )
-    sums = segment_sums(values, segment, n_segments)
+    sums = torch.zeros((n_segments, values.shape[1]), dtype=torch.float64, device=values.device)
+    sums.index_add_(0, segment.to(torch.int64), values)
     if method == "sum":
         return sums.to(features.dtype)
     counts = torch.bincount(segment.to(torch.int64), minlength=n_segments).clamp_min(1)
     return (sums / counts.unsqueeze(1)).to(features.dtype)
-
-
-def segment_sums(values: torch.Tensor, segment: torch.Tensor, n_segments: int) -> torch.Tensor:
-    """Per-sample sums s_b = Σ_{i∈b} v_i by ``index_add_``, on one torch thread on CPU.
-
-    ``index_add_`` adds the rows one at a time in row order, s_b = ((0 + v_{i1}) + v_{i2}) + ...
-    with i1 < i2 < ..., whatever the thread count, so the sums keep their bits. On CPU with
-    more than one torch thread each of those row adds pays a thread barrier, about 0.1 ms per
-    row whatever the width on a busy 2-core host (512 × 6384 float64 rows: over 50 ms with 2
-    threads, 1.3 ms with 1), so the call runs with one torch thread and restores the count
-    after (process-wide: call it from one thread at a time). ``torch.segment_reduce`` on
-    stably sorted rows gives the same bits but, reading columns with a stride, took 14 ms.
-
-    Parameters
-    ----------
-    values : (n_items, D) tensor
-    segment : (n_items,) int tensor
-        Sample of each row, in ``[0, B)``.
-    n_segments : int
-        Number of samples B.
-
-    Returns
-    -------
-    (B, D) tensor of ``values.dtype``
-    """
-    sums = torch.zeros((n_segments, values.shape[1]), dtype=values.dtype, device=values.device)
-    seg = segment.to(torch.int64)
-    threads = torch.get_num_threads()
-    if values.device.type != "cpu" or threads == 1:
-        return sums.index_add_(0, seg, values)
-    torch.set_num_threads(1)
-    try:
-        return sums.index_add_(0, seg, values)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def segment_cumulants(
@@ -144,6 +133,24 @@ def segment_cumulants(
             k -= comb(p - 1, m - 1) * kappa[m - 1] * moments[p - m]
         kappa.append(k)
     return kappa
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run torch's CPU kernels on one intra-op thread inside; the count is restored after.
+
+    Process-wide (``torch.set_num_threads``): enter it from one thread at a time. Nothing
+    changes when torch already runs one thread, so nested uses cost nothing.
+    """
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def signed_root(x: torch.Tensor, n: int) -> torch.Tensor:
