@@ -6,7 +6,9 @@ inside the family's model environment, embeds the same structures twice, side by
 process:
 
 * ``runner``: :func:`matteralign.run.embed.embed_dataset` with the family's adapter, every layer
-  pooled and stored, batches packed under an atom budget; graphs built in ``prepare``.
+  pooled and stored, batches packed under an atom budget; graphs built in ``prepare`` (on a
+  GPU in a background thread ahead of the model; ``--prepare-ahead 0``: in the job's thread),
+  every structure checked once (a freshly loaded dataset each run, as a new study).
 * ``own``: the package's own batched evaluation of the same structures: MACE, mace's
   ``AtomicData`` graphs through its ``torch_geometric`` ``DataLoader`` and
   ``model(batch, compute_force=False)`` (energy only, as ``mace eval_configs`` without forces);
@@ -312,6 +314,11 @@ def inner(family: str, args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(args.threads)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' tiny builders
+    if not args.prepare_ahead:
+        from matteralign.run import embed
+
+        original = embed.prepared_items
+        embed.prepared_items = lambda *a, ahead=False: original(*a, ahead=False)  # noqa: ARG005
     dataset = structures(args.n, args.data_root)
     atoms_list = [sample.atoms for sample in dataset.samples]
     batches = packed([len(atoms) for atoms in atoms_list], args.budget)
@@ -327,6 +334,7 @@ def inner(family: str, args: argparse.Namespace) -> dict:
             [len(s.atoms) for s in warm.samples], args.budget), args.device)
         runner_runs, own_runs = [], []
         for repeat in range(args.repeats):  # alternated, so a busy moment hits both
+            dataset = structures(args.n, args.data_root)  # unchecked samples, as a new study
             _sync(args.device)
             started = time.perf_counter()
             summary = embed_dataset(adapter, dataset,
@@ -346,7 +354,7 @@ def inner(family: str, args: argparse.Namespace) -> dict:
         "family": family, "size": args.size, "device": device_name, "n": len(dataset),
         "atoms": sum(len(a) for a in atoms_list), "budget": args.budget,
         "batches": len(batches), "layers_stored": len(adapter.layer_names),
-        "prepare_workers": args.prepare_workers,
+        "prepare_workers": args.prepare_workers, "prepare_ahead": args.prepare_ahead,
         "embedded": summary.n_embedded, "failed": summary.n_failed,
         "runner_s": round(runner_s, 2), "own_s": round(own_s, 2),
         "runner_runs_s": [round(x, 2) for x in runner_runs],
@@ -377,6 +385,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs; best kept")
     parser.add_argument("--prepare-workers", type=int, default=0,
                         help="the runner's graph-building processes (study prepare_workers)")
+    parser.add_argument("--prepare-ahead", type=int, default=1, choices=(0, 1),
+                        help="0: prepare in the job's thread as before the background thread")
     parser.add_argument("--data-root", default=None, help="with mlearn: its structures")
     parser.add_argument("--inner", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

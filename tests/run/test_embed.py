@@ -180,6 +180,64 @@ def test_prepare_workers_give_the_serial_result(tmp_path):
     assert {atoms.info["prepared_by"] for _, atoms in items} == {os.getpid()}
 
 
+class ThreadRecordingAdapter(HostDistanceAdapter):
+    """Records the thread each prepare ran in; raises an unexpected error on ``fail_on``."""
+
+    fail_on: str | None = None
+
+    def prepare(self, sample: Sample):
+        import threading
+
+        if sample.id == self.fail_on:
+            raise KeyboardInterrupt
+        atoms = super().prepare(sample)
+        atoms.info["thread"] = threading.current_thread().name
+        return atoms
+
+
+def test_preparing_ahead_in_a_thread_gives_the_serial_items_and_raises_its_errors(tmp_path):
+    """On a device, a host-only prepare runs in one background thread ahead of the model: the
+    same items, in order, the same failures and stored bits as the serial path; an error in
+    the thread reaches the caller, and a caller that stops early stops the thread."""
+    import threading
+
+    poison = {3: "Xe", 8: "Rn", 12: "Ne", 21: "Xe"}
+    adapter = ThreadRecordingAdapter(CARD)
+    serial_failures: dict[str, str] = {}
+    serial = list(prepared_items(adapter, make_dataset(poison=poison).samples, serial_failures))
+    ahead_failures: dict[str, str] = {}
+    ahead = list(prepared_items(adapter, make_dataset(poison=poison).samples, ahead_failures,
+                                ahead=True))
+    assert [i for i, _ in ahead] == [i for i, _ in serial] and len(ahead) == 21
+    assert ahead_failures == serial_failures and len(ahead_failures) == 2
+    assert {atoms.info["thread"] for _, atoms in serial} == {"MainThread"}
+    assert {atoms.info["thread"] for _, atoms in ahead} == {"matteralign-prepare"}
+    for (_, a), (_, b) in zip(serial, ahead, strict=True):
+        np.testing.assert_array_equal(a.positions, b.positions)
+    adapter.fail_on = "mol-010"
+    with pytest.raises(KeyboardInterrupt):
+        list(prepared_items(adapter, make_dataset().samples, {}, ahead=True))
+    adapter.fail_on = None
+    first = next(prepared_items(adapter, make_dataset(n=600).samples, {}, ahead=True))
+    assert first[0] == "mol-000"
+    assert not [t for t in threading.enumerate() if t.name == "matteralign-prepare"]
+    # the stored bits of a run that prepares ahead equal those of the serial run
+    stores = {}
+    for ahead_flag in (False, True):
+        from matteralign.run import embed as embed_module
+
+        stores[ahead_flag] = EmbeddingStore(tmp_path / str(ahead_flag))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(embed_module, "prepared_items", lambda *a, ahead=False, f=ahead_flag,
+                          original=embed_module.prepared_items: original(*a, ahead=f))
+            embed_dataset(adapter, make_dataset(poison=poison), stores[ahead_flag],
+                          shard_size=10, batch_budget=12)
+    for layer in ("first", "last"):
+        a, b = (stores[flag].load("toy", CARD.id, layer) for flag in (False, True))
+        assert a.ids == b.ids and a.failures == b.failures
+        np.testing.assert_array_equal(a.values, b.values)
+
+
 class CrashingHostAdapter(HostDistanceAdapter):
     """Its prepare kills the worker process on the sample holding Ar."""
 

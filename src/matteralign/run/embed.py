@@ -236,6 +236,68 @@ def _prepare_in_worker(index: int) -> tuple[bytes | None, str | None]:
     return buffer.getvalue(), None
 
 
+def _prepared_serially(
+    adapter: ModelAdapter, samples: Sequence[Sample], failures: dict[str, str]
+) -> Iterator[tuple[str, Any]]:
+    for sample in samples:
+        item, failure = _prepare_one(adapter, sample)
+        if failure is None:
+            yield sample.id, item
+        else:
+            failures[sample.id] = failure
+
+
+#: How many prepared items a background thread keeps ready (:func:`prepared_items`).
+PREPARE_AHEAD = 256
+
+
+class _Raised:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _ahead_in_thread(items: Iterator[Any]) -> Iterator[Any]:
+    """``items`` in order, produced by a background thread up to :data:`PREPARE_AHEAD` ahead.
+
+    An error in the thread is raised here, in the consumer; a consumer that stops early stops
+    the thread.
+    """
+    import queue
+    import threading
+
+    ready: queue.Queue = queue.Queue(maxsize=PREPARE_AHEAD)
+    stop, end = threading.Event(), object()
+
+    def hand_over(value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not hand_over(item):
+                    return
+            hand_over(end)
+        except BaseException as error:  # handed to the consumer, which raises it
+            hand_over(_Raised(error))
+
+    thread = threading.Thread(target=produce, name="matteralign-prepare", daemon=True)
+    thread.start()
+    try:
+        while (value := ready.get()) is not end:
+            if isinstance(value, _Raised):
+                raise value.error
+            yield value
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _quiet_worker() -> None:
     import torch
 
@@ -243,24 +305,24 @@ def _quiet_worker() -> None:
 
 
 def prepared_items(
-    adapter: ModelAdapter, samples: Sequence[Sample], failures: dict[str, str], workers: int = 0
+    adapter: ModelAdapter, samples: Sequence[Sample], failures: dict[str, str], workers: int = 0,
+    ahead: bool = False,
 ) -> Iterator[tuple[str, Any]]:
     """``(sample id, adapter.prepare(sample))`` in sample order; failures go to ``failures``.
 
     With ``workers > 0``, an adapter whose ``prepare`` is host-only (``host_prepare``) and
     Linux (fork), ``prepare`` runs in that many forked processes (they inherit the loaded
     adapter; items come back pickled) while the caller consumes the items, so host-side graph
-    building overlaps the device's forward passes. The items are those of the serial path, so
-    the embeddings are identical.
+    building overlaps the device's forward passes. Otherwise, with ``ahead`` and a host-only
+    ``prepare``, one background thread prepares up to :data:`PREPARE_AHEAD` items ahead of the
+    caller (no pickling; the overlap comes from the C code of numpy, scipy and torch, which
+    lets the other thread run). The items are those of the serial path, so the embeddings are
+    identical.
     """
     forkable = adapter.host_prepare and sys.platform.startswith("linux")
     if workers < 1 or len(samples) < 2 or not forkable:
-        for sample in samples:
-            item, failure = _prepare_one(adapter, sample)
-            if failure is None:
-                yield sample.id, item
-            else:
-                failures[sample.id] = failure
+        serial = _prepared_serially(adapter, samples, failures)
+        yield from (_ahead_in_thread(serial) if ahead and adapter.host_prepare else serial)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -380,7 +442,8 @@ def compute_shard(
         From :func:`shard_config_hash`; written into the shard header.
     prepare_workers : int
         Forked processes that run ``adapter.prepare`` while the model embeds earlier batches
-        (see :func:`prepared_items`); 0 prepares in this process.
+        (see :func:`prepared_items`); 0 prepares in this process, on a device other than the
+        CPU in a background thread ahead of the model.
     atoms : mapping of sample id -> atom indices, optional
         Atom level: each sample listed gives one row per listed atom, with the row id
         ``"<sample id>#<atom index>:<element>"`` (:func:`~matteralign.data.atom_sample.atom_row_id`)
@@ -396,7 +459,8 @@ def compute_shard(
     failures: dict[str, str] = {}
     results: dict[str, tuple[dict[str, np.ndarray], float | None]] = {}
     embedder = _ShardEmbedder(adapter, chosen_layers, pooling, batch_budget, atoms)
-    prepared = prepared_items(adapter, samples, failures, prepare_workers)
+    prepared = prepared_items(adapter, samples, failures, prepare_workers,
+                              ahead=device != "cpu")
     for batch in embedder.batches(prepared):
         embedder.run(batch, results, failures)
     done = [sample for sample in samples if sample.id in results]
