@@ -45,8 +45,10 @@ def test_a_transformers_card_does_not_need_fair_esm(model_id: str, without_esm: 
 def test_a_fair_esm_checkpoint_or_model_needs_esm(without_esm: None):
     pt_card = fair_esm_checkpoint_card("esm2-t6-8m")
     assert FAIR_ESM | TRANSFORMERS_ENCODER <= card_packages(pt_card)
+    # fair-esm's esm comes from the fair-esm model environment, not the card's pip extra
     assert runs_here(pt_card) == (
-        False, "missing package esm (pip install 'matteralign[proteins]')")
+        False, "missing package esm (a copy of the card with environment: fair-esm; "
+        "matteralign env create fair-esm)")
 
     # ESM-IF1 runs in its model environment; in this one it would need fair-esm, and the
     # torch_geometric of the torch_scatter stand-in that fair_esm imports inside a function.
@@ -67,3 +69,20 @@ def test_models_list_does_not_say_missing_esm_for_transformers_cards(without_esm
     assert result.exit_code == 0, result.output
     row = next(line for line in result.output.splitlines() if " chemberta-zinc-base-v1 " in line)
     assert "missing package" not in row
+
+
+def test_models_list_prints_the_pip_extra_in_brackets(monkeypatch: pytest.MonkeyPatch):
+    """rich would read ``[molecules]`` as markup and drop it."""
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, package: str | None = None) -> object:
+        return None if name.split(".")[0] == "transformers" else real(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    result = CliRunner().invoke(app, ["models", "list", "--family", "string"],
+                                env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if " chemberta-zinc-base-v1 " in line)
+    assert "missing package transformers (pip install" in row
+    assert "'matteralign[molecules]')" in result.output  # the runs-here column wraps
+    assert "'matteralign')" not in result.output

@@ -14,7 +14,8 @@ import pytest
 from huggingface_hub import constants, scan_cache_dir
 from huggingface_hub.file_download import repo_folder_name
 
-from matteralign.models.registry import get_card, weights_cached
+from matteralign.models.registry import get_card
+from matteralign.models.weights import torch_hub_dir, weights_cached
 
 COMMIT = "0" * 40
 
@@ -126,9 +127,22 @@ def test_mattersim_and_fair_esm_read_their_download_folders(tmp_path, monkeypatc
     assert weights_cached(get_card("mattersim-v1-5m")) is False
 
 
+@pytest.mark.parametrize("variables", [{}, {"XDG_CACHE_HOME": "xdg"}, {"TORCH_HOME": "th"},
+                                       {"XDG_CACHE_HOME": "xdg", "TORCH_HOME": "th"}])
+def test_torch_hub_dir_is_torchs_own(variables, tmp_path, monkeypatch):
+    import torch.hub
+
+    for name in ("XDG_CACHE_HOME", "TORCH_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, str(tmp_path / value))
+    assert torch_hub_dir() == Path(torch.hub.get_dir())
+
+
 def test_hf_home_set_before_start_is_the_cache_read(tmp_path):
     place_in_hub_cache(tmp_path / "hub", "lab-cosmo/upet", "models/pet-mad-s-v1.6.0.ckpt")
-    script = ("from matteralign.models.registry import get_card, weights_cached; "
+    script = ("from matteralign.models.registry import get_card; "
+              "from matteralign.models.weights import weights_cached; "
               "print(weights_cached(get_card('pet-mad-s-v1.6.0')), "
               "weights_cached(get_card('pet-mad-xs-v1.6.0')))")
     environment = {**os.environ, "HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}

@@ -25,9 +25,11 @@ def list_models(
     not imported."""
     from rich import box
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    from matteralign.models.registry import list_cards, runs_here, weights_cached
+    from matteralign.models.registry import list_cards, runs_here
+    from matteralign.models.weights import weights_cached
     from matteralign.run.environments import card_environment
 
     table = Table(title="matteralign models", box=box.SIMPLE_HEAD)
@@ -50,7 +52,7 @@ def list_models(
             verdict = "needs download"
         table.add_row(card.id, card.family, card.input, ",".join(card.domain),
                       str(len(card.layers)), _compact(card.parameters), card.license,
-                      verdict + (f" ({why})" if why else ""))
+                      escape(verdict + (f" ({why})" if why else "")))
     Console().print(table)
 
 

@@ -16,9 +16,8 @@ import numpy as np
 from matteralign.data.sample import Sample
 from matteralign.errors import AdapterError, ModelNotFoundError, SampleError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.card import ModelCard
 from matteralign.models.hidden_state_pooling import pooled_hidden_output
-from matteralign.models.transformer_encoders import checkpoint_cached, checkpoint_source
+from matteralign.models.transformer_encoders import checkpoint_source
 
 BLANK_SYSTEM_PROMPT = "You are a domain-agnostic scientific encoder."
 
@@ -38,13 +37,6 @@ DEFAULT_SYSTEM_PROMPT = (
 
 PROMPTS = ("default", "blank", "blank-atomistic")
 TORCH_DTYPES = ("float32", "float64", "bfloat16", "float16")
-
-
-def weights_cached(card: ModelCard) -> bool | None:
-    """Whether the checkpoint of the ``path`` option of ``card`` (a local folder or a hub name in
-    the Hugging Face cache) is on this machine; None for the family template, which names none."""
-    path = card.options.get("path")
-    return checkpoint_cached(str(path)) if path else None
 
 
 def atoms_as_text(atoms: Any) -> str:

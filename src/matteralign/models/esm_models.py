@@ -20,7 +20,6 @@ import torch
 from matteralign.data.sample import Sample
 from matteralign.errors import AdapterError, ModelNotFoundError, SampleError
 from matteralign.models.adapter import EmbeddingOutput
-from matteralign.models.card import ModelCard
 from matteralign.models.token_encoder import TokenEncoderAdapter, TokenizedText, torch_dtype
 
 #: The esm package's model names and the size its constructors build for each:
@@ -36,21 +35,6 @@ ARCHITECTURES: dict[str, tuple[int, int, int | None, int]] = {
 STRUCTURE_ENCODER: tuple[int, ...] = (1024, 1, 128, 2, 128, 4096)
 #: Where atom37 (the esm package's atom order) puts N, CA, C and O.
 ATOM37_BACKBONE = (0, 1, 2, 4)
-
-
-def weights_cached(card: ModelCard) -> bool | None:
-    """Whether the weights of ``card`` are on this machine: the ``path`` option's file, else the
-    file its ``checkpoint`` names (``hf://owner/name/data/weights/<file>.pth``, the file of the
-    repository that the esm package's ``from_pretrained`` reads) in the Hugging Face cache.
-    None when the card names neither."""
-    from matteralign.models.transformer_encoders import hub_cached
-
-    if card.options.get("path"):
-        return Path(str(card.options["path"])).expanduser().is_file()
-    if not card.checkpoint.startswith("hf://"):
-        return None
-    owner, name, filename = card.checkpoint.removeprefix("hf://").split("/", 2)
-    return hub_cached(f"{owner}/{name}", filename)
 
 
 def build_model(name: str, architecture: Sequence[int | None] | None = None) -> Any:

@@ -18,23 +18,8 @@ import torch
 from matteralign.data.sample import Sample
 from matteralign.errors import AdapterError, ModelNotFoundError, SampleError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
-from matteralign.models.card import ModelCard
 from matteralign.models.hidden_state_pooling import TOKEN_POOLINGS, pooled_hidden_output
-
-#: fair-esm's name of the ESM-IF1 checkpoint (``esm.pretrained.<name>()`` downloads it).
-ESM_IF1 = "esm_if1_gvp4_t16_142M_UR50"
-
-
-def weights_cached(card: ModelCard) -> bool | None:
-    """Whether the checkpoint of ``card`` is on this machine: the ``path`` option's file, else
-    ``<model>.pt`` (option ``model``, default :data:`ESM_IF1`) in the ``checkpoints`` folder of
-    torch's hub directory (``torch.hub.get_dir()``: ``$TORCH_HOME/hub``, default
-    ``~/.cache/torch/hub``), where fair-esm's ``esm.pretrained`` downloads it. ESM-IF1 has no
-    contact-regression file."""
-    if card.options.get("path"):
-        return Path(str(card.options["path"])).expanduser().is_file()
-    name = str(card.options.get("model", ESM_IF1))
-    return (Path(torch.hub.get_dir()) / "checkpoints" / f"{name}.pt").is_file()
+from matteralign.models.weights import ESM_IF1
 
 
 def import_inverse_folding() -> Any:

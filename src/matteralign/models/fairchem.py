@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import logging
-import os
 import pkgutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,7 +23,6 @@ from typing import Any
 import torch
 
 from matteralign.errors import AdapterError, ModelNotFoundError, SampleError
-from matteralign.models.card import ModelCard
 from matteralign.models.mlip_adapter import (
     MLIPAdapter,
     PreparedStructure,
@@ -92,35 +90,6 @@ def register_v1_models() -> None:
         for found in pkgutil.walk_packages(package.__path__, prefix=f"{name}."):
             importlib.import_module(found.name)
     registry.register("imports_setup", True)
-
-
-#: Hugging Face repositories of the published checkpoints, as fairchem's
-#: ``pretrained_models.json`` names them: fairchem-core 2 reads UMA's ``checkpoints/<name>.pt``
-#: and ``references/*.yaml`` into its own hub cache, ``$FAIRCHEM_CACHE_DIR`` (default
-#: ``~/.cache/fairchem``); fairchem-core 1 reads the OMat24 family into the default hub cache.
-UMA_REPOSITORY = "facebook/UMA"
-UMA_REFERENCES = ("references/iso_atom_elem_refs.yaml", "references/form_elem_refs.yaml")
-OMAT24_REPOSITORY = "facebook/OMAT24"
-
-
-def weights_cached(card: ModelCard) -> bool | None:
-    """Whether the checkpoint of ``card`` is on this machine: the ``checkpoint`` option as a
-    file, else the card's ``checkpoint`` file in the hub cache its fairchem version reads (a UMA
-    checkpoint together with its reference energies). None for other published names."""
-    from matteralign.models.transformer_encoders import hub_cached
-
-    name = str(card.options.get("checkpoint", ""))
-    if Path(name).expanduser().is_file():
-        return True
-    if not card.checkpoint:
-        return None
-    if card.adapter.split(":")[-1] == FairChemV1Adapter.__name__:
-        return hub_cached(OMAT24_REPOSITORY, card.checkpoint)
-    if not name.startswith("uma-"):
-        return None
-    cache = os.environ.get("FAIRCHEM_CACHE_DIR", str(Path.home() / ".cache" / "fairchem"))
-    return all(hub_cached(UMA_REPOSITORY, filename, cache_dir=cache)
-               for filename in (f"checkpoints/{card.checkpoint}", *UMA_REFERENCES))
 
 
 class FairChemAdapter(MLIPAdapter):

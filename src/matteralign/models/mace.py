@@ -9,7 +9,6 @@ load by name through mace-torch's own loaders (``mace_mp`` / ``mace_off``, which
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from typing import Any
 import torch
 
 from matteralign.errors import AdapterError, ModelNotFoundError
-from matteralign.models.card import ModelCard
 from matteralign.models.mlip_adapter import (
     MLIPAdapter,
     PreparedStructure,
@@ -25,23 +23,6 @@ from matteralign.models.mlip_adapter import (
     refuse_uncovered_elements,
 )
 from matteralign.models.sevennet import scalar_columns
-
-
-def weights_cached(card: ModelCard) -> bool | None:
-    """Whether the checkpoint of ``card`` is on this machine: the ``checkpoint`` option as a
-    ``.model`` file, else the card's ``checkpoint`` file (the basename of the published URL) in
-    mace-torch's cache, ``$XDG_CACHE_HOME/mace`` (default ``~/.cache/mace``), under the name
-    mace-torch gives it: ``mace_mp`` keeps only the letters, digits and ``_`` of the basename,
-    ``mace_off`` the basename itself. None when the card names no checkpoint file."""
-    if Path(str(card.options.get("checkpoint", ""))).expanduser().is_file():
-        return True
-    if not card.checkpoint:
-        return None
-    name = card.checkpoint
-    if card.options.get("source", "mp") == "mp":
-        name = "".join(c for c in name if c.isalnum() or c == "_")
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mace"
-    return (cache / name).is_file()
 
 
 class MACEAdapter(MLIPAdapter):

@@ -15,24 +15,8 @@ from typing import Any
 import torch
 
 from matteralign.errors import AdapterError, ModelNotFoundError
-from matteralign.models.card import ModelCard
 from matteralign.models.mlip_adapter import MLIPAdapter, PreparedStructure, capture_outputs
-
-PUBLISHED = {"mattersim-v1.0.0-1m": "mattersim-v1.0.0-1M.pth",
-             "mattersim-v1.0.0-5m": "mattersim-v1.0.0-5M.pth"}
-#: Where mattersim's loader keeps the published checkpoints it downloads.
-CHECKPOINT_FOLDER = "~/.local/mattersim/pretrained_models"
-
-
-def weights_cached(card: ModelCard) -> bool | None:
-    """Whether the checkpoint of ``card`` is on this machine: the ``checkpoint`` option as a file,
-    or a published name (:data:`PUBLISHED`) in :data:`CHECKPOINT_FOLDER`; None for other names."""
-    checkpoint = str(card.options.get("checkpoint", ""))
-    if Path(checkpoint).expanduser().is_file():
-        return True
-    if checkpoint.lower() not in PUBLISHED:
-        return None
-    return (Path(CHECKPOINT_FOLDER).expanduser() / PUBLISHED[checkpoint.lower()]).is_file()
+from matteralign.models.weights import MATTERSIM_CHECKPOINTS, MATTERSIM_FOLDER
 
 
 class MatterSimAdapter(MLIPAdapter):
@@ -67,11 +51,11 @@ class MatterSimAdapter(MLIPAdapter):
         local = Path(checkpoint).expanduser()
         if local.is_file():
             path = local
-        elif checkpoint.lower() in PUBLISHED:
-            path = Path(CHECKPOINT_FOLDER).expanduser() / PUBLISHED[checkpoint.lower()]
+        elif checkpoint.lower() in MATTERSIM_CHECKPOINTS:
+            path = Path(MATTERSIM_FOLDER).expanduser() / MATTERSIM_CHECKPOINTS[checkpoint.lower()]
         else:
             raise AdapterError(f"model {self.id}: checkpoint {checkpoint!r} is neither a file "
-                               f"nor one of mattersim's names {sorted(PUBLISHED)}")
+                               f"nor one of mattersim's names {sorted(MATTERSIM_CHECKPOINTS)}")
         try:
             potential = Potential.from_checkpoint(load_path=checkpoint, device=device,
                                                   load_training_state=False)

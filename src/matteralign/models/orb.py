@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,25 +16,7 @@ from typing import Any
 import torch
 
 from matteralign.errors import AdapterError, ModelNotFoundError
-from matteralign.models.card import ModelCard
 from matteralign.models.mlip_adapter import MLIPAdapter, PreparedStructure, capture_outputs
-
-
-def weights_cached(card: ModelCard) -> bool | None:
-    """Whether the weights of ``card`` are on this machine: the ``weights`` option as a file,
-    else the card's ``checkpoint`` URL (the published loader's default) in cached_path's cache,
-    ``$CACHED_PATH_CACHE_ROOT`` (default ``~/.cache/cached_path``), where cached_path names a
-    download by the sha256 of its URL (then ``.`` and the sha256 of its ETag) and keeps its
-    metadata in ``.json`` and its lock in ``.lock`` files beside it. None without either."""
-    url = str(card.options.get("weights") or card.checkpoint)
-    if Path(url).expanduser().is_file():
-        return True
-    if not url.startswith(("https://", "http://")):
-        return None
-    cache = Path(os.environ.get("CACHED_PATH_CACHE_ROOT", Path.home() / ".cache" / "cached_path"))
-    stem = hashlib.sha256(url.encode("utf-8")).hexdigest()
-    return any(path.suffix not in (".json", ".lock") and not path.name.endswith("-extracted")
-               for path in cache.expanduser().glob(f"{stem}*"))
 
 
 class OrbAdapter(MLIPAdapter):

@@ -12,43 +12,24 @@ batch).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from matteralign.errors import AdapterError, ModelNotFoundError
-from matteralign.models.card import ModelCard
 from matteralign.models.mlip_adapter import (
     MLIPAdapter,
     PreparedStructure,
     refuse_uncovered_elements,
 )
+from matteralign.models.weights import UPET_REPOSITORY, published_file
 
-UPET_REPOSITORY = "lab-cosmo/upet"
 # Layer name -> metatomic output names, current first (metatomic 0.1.19 renamed the standard
 # ``features`` output to ``feature``; models exported before that still list ``features``).
 OUTPUTS = {"features": ("feature", "features"),
            "last_layer_features": ("mtt::aux::energy_last_layer_features",)}
-
-
-def published_file(options: Mapping[str, Any]) -> str | None:
-    """The file of ``lab-cosmo/upet`` that the options ``model``, ``size`` and ``version`` name
-    (``models/pet-mad-s-v1.0.2.ckpt``), as ``upet.get_upet`` reads it; None if one is missing."""
-    model, size, version = (options.get(key) for key in ("model", "size", "version"))
-    return f"models/{model}-{size}-v{version}.ckpt" if model and size and version else None
-
-
-def weights_cached(card: ModelCard) -> bool | None:
-    """Whether the checkpoint of ``card`` is on this machine: the ``checkpoint`` option's file,
-    else the published file (:func:`published_file`) in the Hugging Face cache."""
-    from matteralign.models.transformer_encoders import hub_cached
-
-    if card.options.get("checkpoint"):
-        return Path(str(card.options["checkpoint"])).expanduser().is_file()
-    filename = published_file(card.options)
-    return None if filename is None else hub_cached(UPET_REPOSITORY, filename)
 
 
 class PETAdapter(MLIPAdapter):

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from matteralign.errors import ConfigError, ModelNotFoundError
 from matteralign.models.adapter import ModelAdapter
 from matteralign.models.card import ModelCard
+from matteralign.models.weights import card_modules
 
 CARD_DIR = Path(__file__).parent / "cards"
 ENTRY_POINT_GROUP = "matteralign.models"
@@ -103,8 +104,7 @@ def register_card_file(path: Path | str) -> ModelCard:
 
 
 def runs_here(card: ModelCard, data_root: Path | None = None) -> tuple[bool, str]:
-    """Whether the model of ``card`` can run in this environment, without importing a model
-    package (the adapter's own module only where it defines ``card_modules``).
+    """Whether the model of ``card`` can run in this environment, without importing anything.
 
     Checks that the weights the card names exist under ``<data_root>/weights`` and that the
     packages the card's adapter imports (:func:`card_packages`) are installed
@@ -124,8 +124,7 @@ def runs_here(card: ModelCard, data_root: Path | None = None) -> tuple[bool, str
     missing = [] if in_environment else sorted(
         name for name in card_packages(card) if importlib.util.find_spec(name) is None)
     if missing:
-        hint = f" (pip install 'matteralign[{card.extra}]')" if card.extra else ""
-        return False, f"missing package {', '.join(missing)}{hint}"
+        return False, f"missing package {', '.join(missing)}{_install_hint(card, missing)}"
     if card.weights:
         import os
 
@@ -136,74 +135,38 @@ def runs_here(card: ModelCard, data_root: Path | None = None) -> tuple[bool, str
     return True, f"in environment {card.environment!r}" if in_environment else ""
 
 
-def weights_cached(card: ModelCard) -> bool | None:
-    """Whether the weights that the model of ``card`` loads by published name (from the Hugging
-    Face hub, or a package's own download) are already on this machine; no network is used.
-
-    The adapter's module answers through its top-level function ``weights_cached(card)``, which
-    knows where its family's loader keeps downloads (the module is imported only if its source
-    defines one; model packages are not imported). False means the first run downloads them,
-    and fails offline.
-
-    Returns
-    -------
-    bool or None
-        None when the module defines no such function, cannot be imported here, or says the
-        card loads nothing by name (weights in a package or the data root: see
-        :func:`runs_here`).
-    """
-    module_name = card.adapter.split(":")[0]
-    if not _defines_function(module_name, "weights_cached"):
-        return None
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        return None
-    found: bool | None = module.weights_cached(card)
-    return found
-
-
 def card_packages(card: ModelCard) -> frozenset[str]:
     """Top-level packages that the adapter of ``card`` imports, read from source.
 
     Those of the adapter's module (:func:`_imported_packages`), and of the ``matteralign.models``
-    modules that its top-level function ``card_modules(card)`` names: modules it imports inside a
-    function only for some cards (a ``transformers`` encoder reading a fair-esm ``.pt``
-    checkpoint imports ``fair_esm``, and so fair-esm's ``esm``). The adapter's module is imported
-    to ask it only if its source defines ``card_modules`` and its own packages are installed.
+    modules that :func:`~matteralign.models.weights.card_modules` names: modules the adapter
+    imports inside a function only for some cards (a ``transformers`` encoder reading a fair-esm
+    ``.pt`` checkpoint imports ``fair_esm``, and so fair-esm's ``esm``). Nothing is imported.
 
     Returns
     -------
     frozenset of str
         Top-level import names (``transformers``, ``esm``), standard library left out.
     """
-    module_name = card.adapter.split(":")[0]
-    found = _imported_packages(module_name)
-    if not _defines_function(module_name, "card_modules") or any(
-            importlib.util.find_spec(name) is None for name in found):
-        return found
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        return found
-    for name in module.card_modules(card):
+    found = _imported_packages(card.adapter.split(":")[0])
+    for name in card_modules(card):
         found |= _imported_packages(name)
     return found
 
 
-@cache
-def _defines_function(module_name: str, function: str) -> bool:
-    """Whether the source of ``module_name`` defines the top-level function ``function`` (read
-    with ``ast``, nothing imported)."""
-    try:
-        spec = importlib.util.find_spec(module_name)
-    except (ImportError, ValueError):
-        return False
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        return False
-    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
-    return any(isinstance(node, ast.FunctionDef) and node.name == function
-               for node in tree.body)
+def _install_hint(card: ModelCard, missing: list[str]) -> str:
+    """How to get the ``missing`` packages of ``card``, in parentheses: where a module that
+    :func:`~matteralign.models.weights.card_modules` adds for this card brings one (fair-esm's
+    ``esm`` for a fair-esm ``.pt`` checkpoint), the model environment its own cards run in;
+    else the card's pip extra; else nothing."""
+    modules = set(card_modules(card))
+    environment = next((other.environment for other in list_cards()
+                        if isinstance(other.environment, str)
+                        and other.adapter.split(":")[0] in modules), None)
+    if environment and not set(missing) <= _imported_packages(card.adapter.split(":")[0]):
+        return (f" (a copy of the card with environment: {environment}; "
+                f"matteralign env create {environment})")
+    return f" (pip install 'matteralign[{card.extra}]')" if card.extra else ""
 
 
 @cache
@@ -215,8 +178,8 @@ def _imported_packages(module_name: str, seen: frozenset[str] = frozenset(),
     A ``matteralign.models`` module it imports at module level (a base class, a helper) is
     followed the same way. One it imports inside a function counts with what importing it
     needs (``imported_only``: its module-level imports), not with what its own functions
-    import: which of those a card's path calls, the adapter's module says per card through
-    ``card_modules`` (:func:`card_packages`).
+    import: which of those a card's path calls,
+    :func:`~matteralign.models.weights.card_modules` says per card (:func:`card_packages`).
     """
     import sys
 

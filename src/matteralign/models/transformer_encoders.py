@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
-import re
 import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -21,8 +19,8 @@ from typing import Any
 import torch
 
 from matteralign.errors import AdapterError, ModelNotFoundError, SampleError
-from matteralign.models.card import ModelCard
 from matteralign.models.token_encoder import TokenEncoderAdapter, TokenizedText, torch_dtype
+from matteralign.models.weights import HUB_NAME, fair_esm_checkpoint
 
 #: Model classes the ``model_class`` option may name (attributes of ``transformers``).
 MODEL_CLASSES = (
@@ -38,7 +36,6 @@ TOKENIZERS = {
     "auto": "transformers:AutoTokenizer",
     "t5": "transformers:T5Tokenizer",
 }
-_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def checkpoint_source(path: str, model_id: str) -> str:
@@ -60,84 +57,9 @@ def checkpoint_source(path: str, model_id: str) -> str:
     folder = Path(str(path)).expanduser()
     if folder.exists():
         return str(folder)
-    if _HUB_NAME.match(str(path)):
+    if HUB_NAME.match(str(path)):
         return str(path)
     raise ModelNotFoundError(f"weights of model {model_id} not found at {folder}")
-
-
-#: Weight files of a ``transformers`` checkpoint (its ``SAFE_WEIGHTS_NAME`` and ``WEIGHTS_NAME``),
-#: and their indexes when the weights are split into shards.
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-_WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
-
-
-def hub_cached(repo_id: str, filename: str | None = None, cache_dir: str | None = None) -> bool:
-    """Whether a Hugging Face hub repository's file is in the local hub cache (no network).
-
-    Parameters
-    ----------
-    repo_id : str
-        ``owner/name`` on the hub.
-    filename : str, optional
-        A file of the repository (``data/weights/model.pth``); default a ``transformers``
-        checkpoint: its ``config.json`` and its weights (one file, or every shard its index
-        names).
-    cache_dir : str, optional
-        The hub cache; default huggingface_hub's (``HF_HUB_CACHE``, else ``HF_HOME/hub``).
-    """
-    from huggingface_hub import try_to_load_from_cache
-
-    def cached(name: str) -> str | None:
-        found = try_to_load_from_cache(repo_id, name, cache_dir=cache_dir)
-        return found if isinstance(found, str) else None
-
-    if filename is not None:
-        return cached(filename) is not None
-    if cached("config.json") is None:
-        return False
-    if any(cached(name) for name in _WEIGHT_FILES):
-        return True
-    for index in filter(None, map(cached, _WEIGHT_INDEXES)):
-        shards = set(json.loads(Path(index).read_text(encoding="utf-8"))["weight_map"].values())
-        return all(cached(shard) for shard in shards)
-    return False
-
-
-def checkpoint_cached(path: str) -> bool:
-    """Whether the checkpoint ``path`` of :func:`checkpoint_source` is on this machine: an
-    existing local file or folder, or a hub name in the Hugging Face cache (:func:`hub_cached`)."""
-    if Path(str(path)).expanduser().exists():
-        return True
-    return bool(_HUB_NAME.match(str(path))) and hub_cached(str(path))
-
-
-def weights_cached(card: ModelCard) -> bool | None:
-    """Whether the checkpoint that the options of ``card`` name is on this machine.
-
-    ``path`` (a folder, file or hub name) or ``hub`` is checked by :func:`checkpoint_cached`;
-    None for weights inside a package (``package``/``folder``), which ``runs_here`` checks.
-    """
-    options = card.options
-    if options.get("path"):
-        return checkpoint_cached(str(options["path"]))
-    if options.get("package") or not options.get("hub"):
-        return None
-    return checkpoint_cached(str(options["hub"]))
-
-
-def fair_esm_checkpoint(path: str) -> bool:
-    """Whether the checkpoint ``path`` is a fair-esm ``.pt`` file (ESM-2 as fair-esm saves it),
-    read by :func:`~matteralign.models.fair_esm.esm2_as_transformers` rather than
-    ``transformers``."""
-    return Path(path).suffix == ".pt"
-
-
-def card_modules(card: ModelCard) -> tuple[str, ...]:
-    """The ``matteralign.models`` modules that the model of ``card`` imports besides this one:
-    :mod:`~matteralign.models.fair_esm` (and with it fair-esm's ``esm``) when the ``path``
-    option is a fair-esm ``.pt`` checkpoint, else none; ``runs_here`` checks their packages."""
-    return ("matteralign.models.fair_esm",) if fair_esm_checkpoint(
-        str(card.options.get("path", ""))) else ()
 
 
 def from_pretrained(load: Any, source: str, model_id: str, **kwargs: Any) -> Any:
