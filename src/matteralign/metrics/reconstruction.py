@@ -7,13 +7,13 @@ batched in torch (one batched decomposition per fold for all test points, on the
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from matteralign.threads import one_torch_thread
 
 from ._backend import Backend, resolve_backend
 from ._checks import EmbeddingError, as_embedding, check_same_samples
@@ -454,26 +454,6 @@ def local_neighbours(train: Any, test: Any, k: int, block: int = 4096) -> Any:
     return torch.cat(out)
 
 
-@contextmanager
-def _one_torch_thread() -> Iterator[int]:
-    """Run torch ops single-threaded inside; yields the thread count there was (for a pool).
-
-    Batched LAPACK SVDs of small matrices gain nothing from torch's intra-op threads, and when
-    another process shares the cores those threads wait on each other: 300 SVDs of 64 x 64 took
-    0.54 s with one thread and 12 s with two on a loaded 2-core machine. The local fits therefore
-    run one thread each, as many at once as torch had threads. Process-wide: enter it from one
-    thread only.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield before
-    finally:
-        torch.set_num_threads(before)
-
-
 def pointwise_lfre_from_states(sx: ReconstructionState, sy: ReconstructionState, k: int | None,
                                device: Any = "cpu", alphas: np.ndarray = SKMATTER_ALPHAS
                                ) -> np.ndarray:
@@ -513,7 +493,7 @@ def pointwise_lfre_from_states(sx: ReconstructionState, sy: ReconstructionState,
     if be.device.type != "cpu":
         errors = [solve(s) for s in starts]
     else:
-        with _one_torch_thread() as workers, ThreadPoolExecutor(workers) as pool:
+        with one_torch_thread() as workers, ThreadPoolExecutor(workers) as pool:
             errors = list(pool.map(solve, starts))
     return torch.cat(errors).cpu().numpy()
 

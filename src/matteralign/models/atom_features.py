@@ -14,6 +14,7 @@ import torch
 
 from matteralign.models.adapter import EmbeddingOutput
 from matteralign.models.pooling import pool_segments
+from matteralign.threads import one_torch_thread
 
 
 def segment_index(counts: Sequence[int]) -> torch.Tensor:
@@ -62,17 +63,20 @@ def pooled_output(
     -------
     EmbeddingOutput
         ``pooled[layer]`` is a (B, D_layer) array in the features' dtype.
+
+    Runs on one torch thread (:func:`~matteralign.threads.one_torch_thread`).
     """
-    segment = segment_index(counts)
     pooled: dict[str, np.ndarray] = {}
     items: dict[str, list[np.ndarray]] = {}
-    for layer, values in features.items():
-        values = values.detach().cpu()
-        pooled[layer] = pool_segments(
-            values, segment, len(counts), pooling, atomic_numbers=numbers.cpu()
-        ).numpy()
-        if per_item:
-            items[layer] = [part.numpy() for part in torch.split(values, list(counts))]
+    with one_torch_thread():  # small CPU kernels (the segment index's repeat_interleave too)
+        segment = segment_index(counts)
+        for layer, values in features.items():
+            values = values.detach().cpu()
+            pooled[layer] = pool_segments(
+                values, segment, len(counts), pooling, atomic_numbers=numbers.cpu()
+            ).numpy()
+            if per_item:
+                items[layer] = [part.numpy() for part in torch.split(values, list(counts))]
     return EmbeddingOutput(pooled=pooled, energy=energy, per_item=items if per_item else None)
 
 

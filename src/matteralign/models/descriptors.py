@@ -16,7 +16,6 @@ from matteralign.data.sample import Sample
 from matteralign.errors import SampleError
 from matteralign.models.adapter import EmbeddingOutput, ModelAdapter
 from matteralign.models.atom_features import pooled_structures_output
-from matteralign.models.pooling import one_torch_thread
 
 
 class _DescriptorAdapter(ModelAdapter):
@@ -60,18 +59,12 @@ class _DescriptorAdapter(ModelAdapter):
         pooling: str,
         per_item: bool = False,
     ) -> EmbeddingOutput:
-        """Per-atom descriptors of each structure, pooled; float64, one layer.
-
-        The torch part (segment index, pooling) runs on one torch thread: its kernels are
-        small, and with 2 threads on a busy 2-core host each waits on the other thread
-        (``torch.repeat_interleave`` of the segment index: about 5 ms a batch).
-        """
+        """Per-atom descriptors of each structure, pooled; float64, one layer."""
         self._check_layers(layers)
         rows = torch.as_tensor(np.concatenate([self._per_atom(atoms) for atoms in batch]))
-        with one_torch_thread():
-            return pooled_structures_output(
-                {layer: rows for layer in layers}, batch, pooling, per_item=per_item
-            )
+        return pooled_structures_output(
+            {layer: rows for layer in layers}, batch, pooling, per_item=per_item
+        )
 
     def unload(self) -> None:
         self._descriptors = None

@@ -5,11 +5,11 @@ The pooling name is part of every shard's configuration hash and provenance.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from math import comb
 
 import torch
+
+from matteralign.threads import one_torch_thread
 
 MAX_CUMULANT_ORDER = 8
 POOLINGS = ("mean", "sum", "per_element_mean", "mean_std") + tuple(
@@ -55,13 +55,16 @@ def pool_segments(
     -----
     Sums are ``index_add_``'s: rows added one at a time in row order,
     s_b = ((0 + f_{i1}) + f_{i2}) + ... with i1 < i2 < ..., whatever the thread count. The
-    whole pooling runs on one torch thread (:func:`one_torch_thread`): its kernels are small,
-    and with 2 threads on a busy 2-core host each parallel region waits on the other thread,
+    whole pooling of CPU tensors runs on one torch thread
+    (:func:`~matteralign.threads.one_torch_thread`): its kernels are small, and with 2 threads
+    on a busy 2-core host each parallel region waits on the other thread,
     ``index_add_`` once per row (mean of 512 × 6384 float64 rows in 7 samples: about 20 ms with
     2 threads, 1 ms with 1; same bits).
     """
     if method not in POOLINGS:
         raise ValueError(f"unknown pooling {method!r}; choose one of {POOLINGS}")
+    if features.device.type != "cpu":
+        return _pool(features, segment, n_segments, method, atomic_numbers)
     with one_torch_thread():
         return _pool(features, segment, n_segments, method, atomic_numbers)
 
@@ -133,24 +136,6 @@ def segment_cumulants(
             k -= comb(p - 1, m - 1) * kappa[m - 1] * moments[p - m]
         kappa.append(k)
     return kappa
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """Run torch's CPU kernels on one intra-op thread inside; the count is restored after.
-
-    Process-wide (``torch.set_num_threads``): enter it from one thread at a time. Nothing
-    changes when torch already runs one thread, so nested uses cost nothing.
-    """
-    threads = torch.get_num_threads()
-    if threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def signed_root(x: torch.Tensor, n: int) -> torch.Tensor:
