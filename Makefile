@@ -27,6 +27,7 @@ smoke: $(STAMP)
 SLOW_TESTS := tests/models/test_mace.py tests/models/test_orb.py tests/models/test_mattersim.py \
               tests/models/test_pet.py tests/models/test_esm_models.py \
               tests/models/test_fair_esm.py tests/models/test_fairchem.py \
+              tests/models/test_fairchem_block_counts.py \
               tests/run/test_environments.py \
               tests/run/test_ray_smoke.py::test_ray_chgnet_on_a_few_crystals_equals_local \
               tests/run/test_atom_level.py tests/report/test_feature_space.py
