@@ -14,9 +14,10 @@ from matteralign.models.registry import get_card
 from matteralign.run.environments import build_environment
 from tests.models.environments import HERE
 
-# model_params of matbench-discovery's model files esen-30m-oam.yml and eqv2-s-dens-mp.yml
-# (eqV2 S DeNS: the 31M EquiformerV2 of the MPtrj checkpoint)
+# model_params of matbench-discovery's model files esen-30m-oam.yml, esen-30m-mp.yml and
+# eqv2-s-dens-mp.yml (eqV2 S DeNS: the 31M EquiformerV2 of the MPtrj checkpoint)
 MATBENCH_DISCOVERY_PARAMS = {"esen-30m-oam": ("esen-30m", 30_161_153),
+                             "esen-30m-mp": ("esen-30m-mp", 30_085_121),
                              "eqv2-31m-mp": ("eqv2-31m", 31_207_434)}
 
 

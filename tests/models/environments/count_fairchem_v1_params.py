@@ -11,7 +11,10 @@ Hyperparameters: EquiformerV2 from fairchem's published training configs
 (``configs/omat24/mptrj/eqV2_31M_mptrj.yml``, ``configs/omat24/all/eqV2_86M.yml``: energy, force
 and rank-2 stress heads); eSEN-30M: 128 sphere, hidden and edge channels, lmax 3, mmax 2, 64
 Gaussian distance bases, 6 A cutoff, gate activation, spectral atomwise MLP, energy-conserving
-energy/force/stress head (``esen_mlp_efs_head``).
+energy/force/stress head (``esen_mlp_efs_head``). matbench-discovery's eSEN-30M-MP entry
+(30,085,121) is 76,032 = 11 x 128 x 54 fewer: the same model with 10 Gaussian distance bases
+instead of 64 (the first layer of each of the 11 radial MLPs is 128 wide); ``esen-30m-mp`` is that
+model, its 10 bases inferred from the count, not published.
 
 Run inside the ``fairchem-v1`` environment: ``python count_fairchem_v1_params.py MODEL BLOCKS...``
 prints one ``MODEL BLOCKS COUNT`` line per block count; MODEL is one of :data:`MODELS`.
@@ -47,7 +50,9 @@ EQV2_HEADS = {"energy": {"module": "equiformer_v2_energy_head"},
               "forces": {"module": "equiformer_v2_force_head"},
               "stress": {"module": "rank2_symmetric_head", "output_name": "stress",
                          "use_source_target_embedding": True, "decompose": True}}
-MODELS = {"esen-30m": (ESEN_30M, {"efs": {"module": "esen_mlp_efs_head"}}),
+ESEN_HEADS = {"efs": {"module": "esen_mlp_efs_head"}}
+MODELS = {"esen-30m": (ESEN_30M, ESEN_HEADS),
+          "esen-30m-mp": ({**ESEN_30M, "num_distance_basis": 10}, ESEN_HEADS),
           "eqv2-31m": (EQV2_31M, EQV2_HEADS),
           "eqv2-86m": (EQV2_86M, EQV2_HEADS)}
 
