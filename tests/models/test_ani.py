@@ -57,7 +57,7 @@ def test_uncovered_element_fails_naming_it(adapter) -> None:
 
 
 def test_hidden_layers_match_member_nets_on_the_aev(adapter, molecules) -> None:
-    """Hooked activations equal member 0's element nets run by hand on each atom's AEV."""
+    """Captured activations equal member 0's element nets run by hand on each atom's AEV."""
     import torch
 
     water = adapter.prepare(molecules(["H2O"])[0]).copy()
