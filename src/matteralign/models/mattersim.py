@@ -16,7 +16,7 @@ import torch
 
 from matteralign.errors import AdapterError, ModelNotFoundError
 from matteralign.models.mlip_adapter import MLIPAdapter, PreparedStructure, capture_outputs
-from matteralign.models.weights import MATTERSIM_CHECKPOINTS, MATTERSIM_FOLDER
+from matteralign.models.weights import MATTERSIM_CHECKPOINTS, mattersim_published_path
 
 
 class MatterSimAdapter(MLIPAdapter):
@@ -51,8 +51,8 @@ class MatterSimAdapter(MLIPAdapter):
         local = Path(checkpoint).expanduser()
         if local.is_file():
             path = local
-        elif checkpoint.lower() in MATTERSIM_CHECKPOINTS:
-            path = Path(MATTERSIM_FOLDER).expanduser() / MATTERSIM_CHECKPOINTS[checkpoint.lower()]
+        elif (published := mattersim_published_path(checkpoint)) is not None:
+            path = published
         else:
             raise AdapterError(f"model {self.id}: checkpoint {checkpoint!r} is neither a file "
                                f"nor one of mattersim's names {sorted(MATTERSIM_CHECKPOINTS)}")

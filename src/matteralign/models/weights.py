@@ -102,12 +102,23 @@ def published_file(options: Mapping[str, Any]) -> str | None:
     return f"models/{model}-{size}-v{version}.ckpt" if model and size and version else None
 
 
+def mattersim_published_path(name: str) -> Path | None:
+    """Where mattersim's loader keeps the published checkpoint ``name`` (case-insensitive, one
+    of :data:`MATTERSIM_CHECKPOINTS`) once downloaded; None for other names."""
+    filename = MATTERSIM_CHECKPOINTS.get(name.lower())
+    return None if filename is None else Path(MATTERSIM_FOLDER).expanduser() / filename
+
+
+def _xdg_cache() -> Path:
+    """``$XDG_CACHE_HOME``, default ``~/.cache``: where torch's hub and mace-torch download."""
+    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser()
+
+
 def torch_hub_dir() -> Path:
     """torch's hub directory as ``torch.hub.get_dir()`` gives it without ``set_dir``:
-    ``$TORCH_HOME/hub``, ``$TORCH_HOME`` defaulting to ``$XDG_CACHE_HOME/torch`` and
-    ``$XDG_CACHE_HOME`` to ``~/.cache``."""
-    cache = os.environ.get("XDG_CACHE_HOME", "~/.cache")
-    return Path(os.environ.get("TORCH_HOME", os.path.join(cache, "torch"))).expanduser() / "hub"
+    ``$TORCH_HOME/hub``, ``$TORCH_HOME`` defaulting to ``$XDG_CACHE_HOME/torch``
+    (:func:`_xdg_cache`)."""
+    return Path(os.environ.get("TORCH_HOME", _xdg_cache() / "torch")).expanduser() / "hub"
 
 
 def _is_file(path: object) -> bool:
@@ -167,8 +178,7 @@ def _mace(card: ModelCard) -> bool | None:
     name = card.checkpoint
     if card.options.get("source", "mp") == "mp":
         name = "".join(c for c in name if c.isalnum() or c == "_")
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mace"
-    return (cache / name).is_file()
+    return (_xdg_cache() / "mace" / name).is_file()
 
 
 def _mattersim(card: ModelCard) -> bool | None:
@@ -177,10 +187,8 @@ def _mattersim(card: ModelCard) -> bool | None:
     checkpoint = str(card.options.get("checkpoint", ""))
     if _is_file(checkpoint):
         return True
-    if checkpoint.lower() not in MATTERSIM_CHECKPOINTS:
-        return None
-    return (Path(MATTERSIM_FOLDER).expanduser() / MATTERSIM_CHECKPOINTS[checkpoint.lower()]
-            ).is_file()
+    path = mattersim_published_path(checkpoint)
+    return None if path is None else path.is_file()
 
 
 def _pet(card: ModelCard) -> bool | None:
