@@ -87,6 +87,35 @@ def test_yaml_study_on_an_extxyz_file_reports_its_bad_frame(tmp_path):
     assert result.exit_code == 0 and "of study 'mine'" in result.output
 
 
+def test_overlapping_atoms_are_named_before_any_model_runs_and_failed_by_each_model(tmp_path):
+    """A frame with two atoms 0.05 Å apart: one line before the first model's progress names
+    it, each model records it as a failed sample, and the other frames are embedded."""
+    from ase.io import read, write
+
+    path = _crystals(tmp_path / "cells.extxyz", n=8)
+    frames = read(path, ":")
+    frames[3].positions[1] = frames[3].positions[0] + [0.05, 0.0, 0.0]
+    write(path, frames, format="extxyz")
+    study = {"name": "mine", "datasets": [{"path": "cells.extxyz"}],
+             "models": [{"id": "composition"}, {"id": "coulomb-eigenvalues"}], **FAST}
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    result = runner.invoke(app, ["embed", str(tmp_path / "study.yaml"), "--out",
+                                 str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    line = "dataset cells: 1 structure(s) the models will refuse, first: cell3 atom 0 and atom 1"
+    assert line in output and output.index(line) < output.index("composition")
+    from matteralign.models.registry import get_card
+    from matteralign.store.embedding_store import EmbeddingStore
+
+    store = EmbeddingStore(tmp_path / "out" / "store")
+    for model in ("composition", "coulomb-eigenvalues"):
+        stored = store.load("cells", model, get_card(model).layers[-1].name)
+        assert [i for i, _ in stored.failures] == ["cell3"]
+        assert "0.05 Å apart" in dict(stored.failures)["cell3"]
+        assert len(stored.ids) == 7
+
+
 def test_yaml_study_on_a_smiles_csv_with_user_cards(tmp_path):
     rows = ["id,smiles,logp", *(f"m{i},{'C' * (i % 6 + 1)}O,{i / 10}" for i in range(20)),
             "broken,C1CC,0.3"]

@@ -86,13 +86,14 @@ def load_study_datasets(config: StudyConfig, outcome: StudyOutcome) -> list[Data
 
 def _check_structures(dataset: Dataset) -> None:
     """Check every structure once, before any model loads (:meth:`Sample.structure_problem`
-    remembers the answer for every model's ``prepare``), and say which cannot be any model's
-    input; each model records them as failed samples."""
+    remembers the answer for every model's ``prepare``), and say which fail the checks with
+    their default limits; each model records them as failed samples (unless its
+    ``min_distance`` / ``max_cell_length`` options let them through)."""
     bad = [(sample.id, problem) for sample in dataset.samples if sample.atoms is not None
            and (problem := sample.structure_problem()) is not None]
     if bad:
-        console.print(f"[yellow]dataset {dataset.name}: {len(bad)} structure(s) no model can "
-                      f"read, first: {bad[0][0]} {bad[0][1]}", soft_wrap=True)
+        console.print(f"[yellow]dataset {dataset.name}: {len(bad)} structure(s) the models will "
+                      f"refuse, first: {bad[0][0]} {bad[0][1]}", soft_wrap=True)
 
 
 def validate_study(config: StudyConfig) -> None:
